@@ -1,0 +1,84 @@
+//! `mlprov`: a thin command line over the mlprov crates. Only this crate prints.
+
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Provenance for machine-learning assets: exact identity of model weights.
+#[derive(Parser)]
+#[command(name = "mlprov", version, about, propagate_version = true)]
+struct Cli {
+    /// Print machine-readable JSON on stdout instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the tensors of a weight file or model directory.
+    Inspect {
+        /// A weight file, or a directory of them.
+        path: PathBuf,
+    },
+    /// Print exact digests: per file, per tensor, and the model's Merkle root.
+    Hash {
+        /// A weight file, or a directory of them.
+        path: PathBuf,
+        /// Also print each file's plain BLAKE3 (the hex `b3sum` prints); reads the files again.
+        #[arg(long)]
+        plain: bool,
+        /// Print the Merkle inclusion proof of this tensor instead of the digest listing.
+        #[arg(long, value_name = "TENSOR")]
+        proof: Option<String>,
+    },
+    /// Write a provenance manifest (mlprov.manifest/v1) for a model.
+    Manifest {
+        /// A weight file, or a directory of them.
+        path: PathBuf,
+        /// Where to write the manifest.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Replace FILE if it already exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Re-hash a model and report what differs from its manifest (exit 1 on any difference).
+    Verify {
+        /// The manifest to check against.
+        manifest: PathBuf,
+        /// The model; defaults to the manifest's subject name next to the manifest.
+        path: Option<PathBuf>,
+    },
+}
+
+/// What a command found: the exit code says it.
+pub enum Outcome {
+    /// Nothing to report (exit 0).
+    Fine,
+    /// A finding such as a mismatch (exit 1).
+    Finding,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect { path } => commands::inspect::run(&path, cli.json),
+        Command::Hash { path, plain, proof } => commands::hash::run(&path, plain, proof.as_deref(), cli.json),
+        Command::Manifest { path, output, force } => commands::manifest::run(&path, &output, force, cli.json),
+        Command::Verify { manifest, path } => commands::verify::run(&manifest, path.as_deref(), cli.json),
+    };
+    match result {
+        Ok(Outcome::Fine) => ExitCode::SUCCESS,
+        Ok(Outcome::Finding) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("mlprov: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

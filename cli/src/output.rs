@@ -1,0 +1,57 @@
+//! Shared output helpers: progress on stderr, JSON on stdout, human sizes, warnings.
+
+use std::io::{IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use mlprov_formats::Model;
+
+/// A byte-progress bar on stderr, or nothing when stderr is not a terminal.
+pub fn byte_progress(total: u64, what: &str) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() || total < (64 << 20) {
+        return None;
+    }
+    let bar = ProgressBar::new(total);
+    let style = ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message(what.to_string());
+    Some(bar)
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Tells the user on stderr about files left out of a model.
+pub fn warn_skipped(model: &Model) {
+    for s in &model.skipped {
+        eprintln!("mlprov: warning: skipped {}: {}", s.rel_path, s.error.kind);
+    }
+}
+
+/// `1.5 MiB`-style sizes for tables.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// `[2, 3]`-style shapes.
+pub fn shape(dims: &[usize]) -> String {
+    let parts: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", parts.join(", "))
+}

@@ -1,0 +1,64 @@
+//! The one error type of this crate: a file and what was wrong with it.
+
+use std::path::{Path, PathBuf};
+
+/// A problem with one input file or directory, naming it.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {kind}", path.display())]
+pub struct Error {
+    /// The file or directory the problem is in.
+    pub path: PathBuf,
+    /// What was wrong.
+    pub kind: ErrorKind,
+}
+
+/// What was wrong with an input.
+#[derive(Debug, thiserror::Error)]
+pub enum ErrorKind {
+    /// The file could not be opened, read or mapped.
+    #[error("cannot read: {0}")]
+    Io(#[source] std::io::Error),
+    /// The file has no bytes.
+    #[error("file is empty")]
+    Empty,
+    /// The bytes do not start like any weight format we know.
+    #[error("not a recognized weight file (first bytes: {0})")]
+    UnknownFormat(String),
+    /// A weight format we recognize but cannot read yet.
+    #[error("{0} files are not supported yet")]
+    Unsupported(&'static str),
+    /// The file is shorter than its own header says.
+    #[error("truncated: {0}")]
+    Truncated(String),
+    /// A header field is malformed or inconsistent.
+    #[error("invalid {format} header: {detail}")]
+    InvalidHeader {
+        /// Format whose header is broken.
+        format: &'static str,
+        /// What exactly is wrong.
+        detail: String,
+    },
+    /// A sharded checkpoint's index file is malformed or disagrees with its shards.
+    #[error("invalid shard index: {0}")]
+    InvalidIndex(String),
+    /// A directory holds no weight file we can read.
+    #[error("no weight files found{0}")]
+    NoWeights(String),
+    /// A file name that is not UTF-8 (manifests record paths as UTF-8 text).
+    #[error("file name is not valid UTF-8")]
+    NonUtf8Name,
+}
+
+impl Error {
+    /// Builds an error for `path`.
+    pub fn new(path: impl AsRef<Path>, kind: ErrorKind) -> Self {
+        Error {
+            path: path.as_ref().to_path_buf(),
+            kind,
+        }
+    }
+
+    pub(crate) fn io(path: impl AsRef<Path>, err: std::io::Error) -> Self {
+        Error::new(path, ErrorKind::Io(err))
+    }
+}

@@ -1,0 +1,256 @@
+//! A model: one weight file, or a directory of them (including sharded checkpoints).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, ErrorKind};
+use crate::file::{open, WeightFile};
+use crate::sniff::{sniff_path, Sniffed};
+
+/// Hugging Face's index of a sharded safetensors checkpoint.
+const SHARD_INDEX: &str = "model.safetensors.index.json";
+/// Directory depth we descend to; deeper trees are not model layouts.
+const MAX_DEPTH: usize = 8;
+/// Largest index file we read (real ones are well under a megabyte).
+const MAX_INDEX_BYTES: u64 = 64 << 20;
+/// Extensions that promise a weight file: such a file must then open, not be skipped.
+const WEIGHT_EXTENSIONS: &[&str] = &["safetensors", "gguf", "ggml", "onnx", "pt", "pth", "bin", "npy", "npz"];
+
+/// Whether the model was given as one file or as a directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// A single weight file.
+    File,
+    /// A directory of weight files.
+    Directory,
+}
+
+impl Layout {
+    /// Lower-case name used in output and manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::File => "file",
+            Layout::Directory => "directory",
+        }
+    }
+}
+
+/// One weight file of a model, with its path relative to the model root.
+#[derive(Debug)]
+pub struct ModelFile {
+    /// Path relative to the model root, `/`-separated (for a single file: its file name).
+    pub rel_path: String,
+    /// The opened file.
+    pub file: WeightFile,
+}
+
+/// A file left out of the model, and why.
+#[derive(Debug)]
+pub struct Skipped {
+    /// Path relative to the model root.
+    pub rel_path: String,
+    /// Why it was not read.
+    pub error: Error,
+}
+
+/// How leniently to open a model.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenOptions {
+    /// Record files that fail to open in [`Model::unreadable`] instead of failing.
+    /// Verification uses this: a damaged file is a finding, not a usage error.
+    pub keep_going: bool,
+}
+
+/// An opened model: its weight files in path order.
+#[derive(Debug)]
+pub struct Model {
+    /// The path the model was opened from.
+    pub root: PathBuf,
+    /// File or directory.
+    pub layout: Layout,
+    /// Weight files, sorted by relative path.
+    pub files: Vec<ModelFile>,
+    /// Weight files of formats this build cannot read yet.
+    pub skipped: Vec<Skipped>,
+    /// Files that looked like weights but failed to open (only with `keep_going`).
+    pub unreadable: Vec<Skipped>,
+}
+
+impl Model {
+    /// The base name of the model path (file or directory name).
+    pub fn name(&self) -> String {
+        self.root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| ".".to_string())
+    }
+
+    /// Total tensors across files.
+    pub fn tensor_count(&self) -> usize {
+        self.files.iter().map(|f| f.file.tensor_infos().len()).sum()
+    }
+}
+
+/// Opens a model file or directory, failing on the first unreadable weight file.
+pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model, Error> {
+    let root = path.as_ref();
+    let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
+    let mut model = Model {
+        root: root.to_path_buf(),
+        layout: if meta.is_dir() { Layout::Directory } else { Layout::File },
+        files: Vec::new(),
+        skipped: Vec::new(),
+        unreadable: Vec::new(),
+    };
+    if !meta.is_dir() {
+        let name = root
+            .file_name()
+            .ok_or_else(|| Error::new(root, ErrorKind::NonUtf8Name))?
+            .to_str()
+            .ok_or_else(|| Error::new(root, ErrorKind::NonUtf8Name))?
+            .to_string();
+        match open(root) {
+            Ok(file) => model.files.push(ModelFile { rel_path: name, file }),
+            Err(error) if options.keep_going => model.unreadable.push(Skipped { rel_path: name, error }),
+            Err(error) => return Err(error),
+        }
+        return Ok(model);
+    }
+
+    let mut candidates = Vec::new();
+    walk(root, root, 0, &mut candidates)?;
+    candidates.sort();
+    for (rel_path, full) in candidates {
+        let (sniffed, _, _) = match sniff_path(&full) {
+            Ok(s) => s,
+            Err(error) if options.keep_going => {
+                model.unreadable.push(Skipped { rel_path, error });
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        let promised = has_weight_extension(&full);
+        let opened = match sniffed {
+            Sniffed::Safetensors => open(&full),
+            Sniffed::KnownUnsupported(name) => {
+                let error = Error::new(&full, ErrorKind::Unsupported(name));
+                model.skipped.push(Skipped { rel_path, error });
+                continue;
+            }
+            // A weight extension on bytes we cannot place is a broken file, not an unrelated one.
+            Sniffed::Unknown if promised => open(&full),
+            Sniffed::Unknown => continue,
+        };
+        match opened {
+            Ok(file) => model.files.push(ModelFile { rel_path, file }),
+            Err(error) if options.keep_going => model.unreadable.push(Skipped { rel_path, error }),
+            Err(error) => return Err(error),
+        }
+    }
+    check_shard_index(root, &model, options)?;
+    if model.files.is_empty() && model.unreadable.is_empty() {
+        let detail = if model.skipped.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " that this build can read ({} skipped: {})",
+                model.skipped.len(),
+                model.skipped[0].error.kind
+            )
+        };
+        return Err(Error::new(root, ErrorKind::NoWeights(detail)));
+    }
+    Ok(model)
+}
+
+/// Collects regular files (following file symlinks, not directory symlinks) below `dir`.
+fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<(String, PathBuf)>) -> Result<(), Error> {
+    if depth > MAX_DEPTH {
+        return Ok(());
+    }
+    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        if name.to_str().is_some_and(|n| n.starts_with('.')) {
+            continue; // .git, .cache and the like hold no model files
+        }
+        let file_type = entry.file_type().map_err(|e| Error::io(&path, e))?;
+        if file_type.is_dir() {
+            walk(root, &path, depth + 1, out)?;
+            continue;
+        }
+        let is_file = if file_type.is_symlink() {
+            fs::metadata(&path).map(|m| m.is_file()).unwrap_or(false)
+        } else {
+            file_type.is_file()
+        };
+        if !is_file {
+            continue;
+        }
+        let rel = rel_path(root, &path)?;
+        out.push((rel, path));
+    }
+    Ok(())
+}
+
+fn rel_path(root: &Path, path: &Path) -> Result<String, Error> {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    parts
+        .map(|p| p.join("/"))
+        .ok_or_else(|| Error::new(path, ErrorKind::NonUtf8Name))
+}
+
+fn has_weight_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| WEIGHT_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Checks `model.safetensors.index.json` (if present) against the shards found.
+fn check_shard_index(root: &Path, model: &Model, options: OpenOptions) -> Result<(), Error> {
+    let index_path = root.join(SHARD_INDEX);
+    let Ok(meta) = fs::metadata(&index_path) else {
+        return Ok(());
+    };
+    let bad = |detail: String| Error::new(&index_path, ErrorKind::InvalidIndex(detail));
+    if meta.len() > MAX_INDEX_BYTES {
+        return Err(bad(format!("{} bytes is larger than any real index", meta.len())));
+    }
+    let text = fs::read(&index_path).map_err(|e| Error::io(&index_path, e))?;
+    let index: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let map = index
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| bad("no `weight_map` object".into()))?;
+    let mut by_shard: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (tensor, shard) in map {
+        let shard = shard
+            .as_str()
+            .ok_or_else(|| bad(format!("shard of tensor `{tensor}` is not a string")))?;
+        by_shard.entry(shard).or_default().insert(tensor);
+    }
+    for (shard, tensors) in by_shard {
+        if shard.contains("..") || shard.starts_with('/') {
+            return Err(bad(format!("shard path `{shard}` leaves the model directory")));
+        }
+        let Some(file) = model.files.iter().find(|f| f.rel_path == shard) else {
+            if options.keep_going && model.unreadable.iter().any(|u| u.rel_path == shard) {
+                continue; // reported as unreadable already
+            }
+            if options.keep_going {
+                continue; // verification reports the missing file itself
+            }
+            return Err(bad(format!("shard `{shard}` is listed but not present")));
+        };
+        let present: BTreeSet<&str> = file.file.tensor_infos().iter().map(|t| t.name.as_str()).collect();
+        if let Some(missing) = tensors.iter().find(|t| !present.contains(*t)) {
+            return Err(bad(format!("tensor `{missing}` is mapped to `{shard}` but that shard does not hold it")));
+        }
+    }
+    Ok(())
+}

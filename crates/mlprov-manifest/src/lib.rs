@@ -1,0 +1,14 @@
+//! The mlprov provenance manifest (`mlprov.manifest/v1`): building one from digests,
+//! canonical JSON, parsing, and checking a model against one.
+//!
+//! The JSON Schema is published at `schemas/manifest.v1.schema.json` in the repository.
+
+mod canonical;
+mod manifest;
+mod verify;
+
+pub use canonical::{to_canonical_json, to_pretty_json};
+pub use manifest::{
+    FileEntry, Lineage, Manifest, ManifestError, Subject, TensorEntry, Tool, SCHEMA_ID,
+};
+pub use verify::{verify, FileCheck, RootCheck, Status, TensorCheck, VerifyReport};

@@ -1,0 +1,180 @@
+//! The manifest document and its construction from model digests.
+
+use mlprov_hash::{Digest, ModelDigest};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::canonical::{to_canonical_json, to_pretty_json};
+
+/// The schema identifier every v1 manifest carries.
+pub const SCHEMA_ID: &str = "mlprov.manifest/v1";
+
+/// A provenance manifest for one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`SCHEMA_ID`].
+    pub schema: String,
+    /// The tool that wrote it.
+    pub tool: Tool,
+    /// When it was written (RFC 3339, UTC). The only field that varies between runs.
+    pub created: String,
+    /// What the manifest describes.
+    pub subject: Subject,
+    /// Weight files, sorted by path.
+    pub files: Vec<FileEntry>,
+    /// Tensors, sorted by file then offset.
+    pub tensors: Vec<TensorEntry>,
+    /// Merkle root over the sorted tensor digests.
+    pub merkle_root: Digest,
+    /// Base models and datasets (filled by later versions of the tool).
+    pub lineage: Lineage,
+    /// Licence and agreed terms (filled by later versions of the tool).
+    pub licence: Map<String, Value>,
+    /// Robust fingerprints (filled by later versions of the tool).
+    pub fingerprints: Map<String, Value>,
+}
+
+/// The tool that wrote a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    /// `mlprov`.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+}
+
+/// The thing described.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    /// `model` (datasets come later).
+    pub kind: String,
+    /// Base name of the path the manifest was made from.
+    pub name: String,
+    /// `file` or `directory`.
+    pub layout: String,
+}
+
+/// One weight file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Path relative to the model root, `/`-separated.
+    pub path: String,
+    /// Container format.
+    pub format: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Composed digest over every byte.
+    pub digest: Digest,
+}
+
+/// One tensor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorEntry {
+    /// Name in its file.
+    pub name: String,
+    /// Path of its file.
+    pub file: String,
+    /// Canonical dtype name.
+    pub dtype: String,
+    /// Dimensions.
+    pub shape: Vec<u64>,
+    /// Byte offset in the file.
+    pub offset: u64,
+    /// Byte length.
+    pub length: u64,
+    /// Content digest (dtype, shape, bytes; not the name).
+    pub digest: Digest,
+}
+
+/// Links to base models and training data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lineage {
+    /// Models this one derives from.
+    pub derived_from: Vec<Value>,
+    /// Datasets it was trained on.
+    pub trained_on: Vec<Value>,
+}
+
+/// A manifest that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Not JSON, or not shaped like a manifest.
+    #[error("not a valid mlprov manifest: {0}")]
+    Invalid(String),
+    /// A manifest of another schema or version.
+    #[error("unsupported manifest schema `{0}` (this build reads `{SCHEMA_ID}`)")]
+    Schema(String),
+}
+
+impl Manifest {
+    /// Builds a manifest from a model's digests.
+    pub fn from_digests(subject: Subject, digests: &ModelDigest, tool_version: &str, created: String) -> Self {
+        let files = digests
+            .files
+            .iter()
+            .map(|f| FileEntry {
+                path: f.path.clone(),
+                format: f.format.clone(),
+                size: f.size,
+                digest: f.digest,
+            })
+            .collect();
+        let tensors = digests
+            .files
+            .iter()
+            .flat_map(|f| {
+                f.tensors.iter().map(|t| TensorEntry {
+                    name: t.name.clone(),
+                    file: f.path.clone(),
+                    dtype: t.dtype.clone(),
+                    shape: t.shape.iter().map(|&d| d as u64).collect(),
+                    offset: t.offset,
+                    length: t.length,
+                    digest: t.digest,
+                })
+            })
+            .collect();
+        Manifest {
+            schema: SCHEMA_ID.to_string(),
+            tool: Tool {
+                name: "mlprov".to_string(),
+                version: tool_version.to_string(),
+            },
+            created,
+            subject,
+            files,
+            tensors,
+            merkle_root: digests.root,
+            lineage: Lineage::default(),
+            licence: Map::new(),
+            fingerprints: Map::new(),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        // Serializing plain structs of strings, integers and maps cannot fail.
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// The file form: canonical key order, indented, newline-terminated.
+    pub fn to_pretty_json(&self) -> String {
+        to_pretty_json(&self.to_value())
+    }
+
+    /// The compact canonical form, for signing.
+    pub fn to_canonical_json(&self) -> String {
+        to_canonical_json(&self.to_value())
+    }
+
+    /// Parses a manifest, checking its schema id first so other documents get a clear error.
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| ManifestError::Invalid(e.to_string()))?;
+        match value.get("schema").and_then(Value::as_str) {
+            Some(SCHEMA_ID) => {}
+            Some(other) => return Err(ManifestError::Schema(other.to_string())),
+            None => return Err(ManifestError::Invalid("no `schema` field".into())),
+        }
+        serde_json::from_value(value).map_err(|e| ManifestError::Invalid(e.to_string()))
+    }
+}
