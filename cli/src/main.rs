@@ -69,9 +69,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect { path } => commands::inspect::run(&path, cli.json),
-        Command::Hash { path, plain, proof } => commands::hash::run(&path, plain, proof.as_deref(), cli.json),
-        Command::Manifest { path, output, force } => commands::manifest::run(&path, &output, force, cli.json),
-        Command::Verify { manifest, path } => commands::verify::run(&manifest, path.as_deref(), cli.json),
+        Command::Hash { path, plain, proof } => {
+            commands::hash::run(&path, plain, proof.as_deref(), cli.json)
+        }
+        Command::Manifest {
+            path,
+            output,
+            force,
+        } => commands::manifest::run(&path, &output, force, cli.json),
+        Command::Verify { manifest, path } => {
+            commands::verify::run(&manifest, path.as_deref(), cli.json)
+        }
     };
     match result {
         Ok(Outcome::Fine) => ExitCode::SUCCESS,

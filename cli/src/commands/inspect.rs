@@ -68,8 +68,17 @@ pub fn run(path: &Path, json: bool) -> Result<Outcome> {
             f.file.header_range().len(),
             f.file.tensor_infos().len()
         );
-        let name_w = f.file.tensors().map(|t| t.name.len()).max().unwrap_or(4).max(4);
-        println!("  {:<name_w$}  {:<7}  {:<20}  {:>12}", "NAME", "DTYPE", "SHAPE", "BYTES");
+        let name_w = f
+            .file
+            .tensors()
+            .map(|t| t.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        println!(
+            "  {:<name_w$}  {:<7}  {:<20}  {:>12}",
+            "NAME", "DTYPE", "SHAPE", "BYTES"
+        );
         for t in f.file.tensors() {
             println!(
                 "  {:<name_w$}  {:<7}  {:<20}  {:>12}",

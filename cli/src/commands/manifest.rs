@@ -14,7 +14,10 @@ use crate::Outcome;
 
 pub fn run(path: &Path, output: &Path, force: bool, json: bool) -> Result<Outcome> {
     if output.exists() && !force {
-        bail!("{}: already exists (pass --force to replace it)", output.display());
+        bail!(
+            "{}: already exists (pass --force to replace it)",
+            output.display()
+        );
     }
     let model = super::open(path)?;
     let digests = super::hash_with_progress(&model, false);
@@ -23,7 +26,8 @@ pub fn run(path: &Path, output: &Path, force: bool, json: bool) -> Result<Outcom
         name: model.name(),
         layout: model.layout.name().to_string(),
     };
-    let manifest = Manifest::from_digests(subject, &digests, env!("CARGO_PKG_VERSION"), created_now()?);
+    let manifest =
+        Manifest::from_digests(subject, &digests, env!("CARGO_PKG_VERSION"), created_now()?);
     write_atomically(output, manifest.to_pretty_json().as_bytes())?;
     if json {
         print_json(&json!({
@@ -69,7 +73,11 @@ fn write_atomically(target: &Path, bytes: &[u8]) -> Result<()> {
     let name = target
         .file_name()
         .with_context(|| format!("{}: not a file path", target.display()))?;
-    let tmp = dir.join(format!(".{}.{}.part", name.to_string_lossy(), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.{}.part",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(bytes)?;

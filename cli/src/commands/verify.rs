@@ -32,10 +32,19 @@ pub fn run(manifest_path: &Path, path: Option<&Path>, json: bool) -> Result<Outc
     let mut model = open_model(&target, OpenOptions { keep_going: true })?;
     crate::output::warn_skipped(&model);
     // A single file is compared with the manifest's single file whatever it is called now.
-    if model.layout == Layout::File && manifest.subject.layout == "file" && manifest.files.len() == 1 {
+    if model.layout == Layout::File
+        && manifest.subject.layout == "file"
+        && manifest.files.len() == 1
+    {
         let recorded = manifest.files[0].path.clone();
-        model.files.iter_mut().for_each(|f| f.rel_path = recorded.clone());
-        model.unreadable.iter_mut().for_each(|f| f.rel_path = recorded.clone());
+        model
+            .files
+            .iter_mut()
+            .for_each(|f| f.rel_path = recorded.clone());
+        model
+            .unreadable
+            .iter_mut()
+            .for_each(|f| f.rel_path = recorded.clone());
     }
     let digests = super::hash_with_progress(&model, false);
     let unreadable: Vec<(String, String)> = model
@@ -57,7 +66,11 @@ pub fn run(manifest_path: &Path, path: Option<&Path>, json: bool) -> Result<Outc
         }))?;
     } else {
         for f in &report.files {
-            let detail = f.problem.as_deref().map(|p| format!("  ({p})")).unwrap_or_default();
+            let detail = f
+                .problem
+                .as_deref()
+                .map(|p| format!("  ({p})"))
+                .unwrap_or_default();
             println!("{:<8} {}{detail}", label(f.status), f.path);
             for t in report.tensors.iter().filter(|t| t.file == f.path) {
                 match &t.renamed_from {
@@ -91,9 +104,14 @@ pub fn run(manifest_path: &Path, path: Option<&Path>, json: bool) -> Result<Outc
 fn read_manifest(path: &Path) -> Result<Manifest> {
     let meta = fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
     if meta.len() > MAX_MANIFEST_BYTES {
-        bail!("{}: {} bytes is too large for a manifest", path.display(), meta.len());
+        bail!(
+            "{}: {} bytes is too large for a manifest",
+            path.display(),
+            meta.len()
+        );
     }
-    let text = fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let text =
+        fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
     Manifest::parse(&text).with_context(|| path.display().to_string())
 }
 

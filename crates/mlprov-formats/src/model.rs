@@ -15,7 +15,17 @@ const MAX_DEPTH: usize = 8;
 /// Largest index file we read (real ones are well under a megabyte).
 const MAX_INDEX_BYTES: u64 = 64 << 20;
 /// Extensions that promise a weight file: such a file must then open, not be skipped.
-const WEIGHT_EXTENSIONS: &[&str] = &["safetensors", "gguf", "ggml", "onnx", "pt", "pth", "bin", "npy", "npz"];
+const WEIGHT_EXTENSIONS: &[&str] = &[
+    "safetensors",
+    "gguf",
+    "ggml",
+    "onnx",
+    "pt",
+    "pth",
+    "bin",
+    "npy",
+    "npz",
+];
 
 /// Whether the model was given as one file or as a directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +68,8 @@ pub struct Skipped {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OpenOptions {
     /// Record files that fail to open in [`Model::unreadable`] instead of failing.
-    /// Verification uses this: a damaged file is a finding, not a usage error.
+    /// Verification uses this: a damaged file is a finding, not a usage error. The shard
+    /// index is not checked either: verification compares the contents themselves.
     pub keep_going: bool,
 }
 
@@ -98,7 +109,11 @@ pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model,
     let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
     let mut model = Model {
         root: root.to_path_buf(),
-        layout: if meta.is_dir() { Layout::Directory } else { Layout::File },
+        layout: if meta.is_dir() {
+            Layout::Directory
+        } else {
+            Layout::File
+        },
         files: Vec::new(),
         skipped: Vec::new(),
         unreadable: Vec::new(),
@@ -111,8 +126,14 @@ pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model,
             .ok_or_else(|| Error::new(root, ErrorKind::NonUtf8Name))?
             .to_string();
         match open(root) {
-            Ok(file) => model.files.push(ModelFile { rel_path: name, file }),
-            Err(error) if options.keep_going => model.unreadable.push(Skipped { rel_path: name, error }),
+            Ok(file) => model.files.push(ModelFile {
+                rel_path: name,
+                file,
+            }),
+            Err(error) if options.keep_going => model.unreadable.push(Skipped {
+                rel_path: name,
+                error,
+            }),
             Err(error) => return Err(error),
         }
         return Ok(model);
@@ -148,7 +169,10 @@ pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model,
             Err(error) => return Err(error),
         }
     }
-    check_shard_index(root, &model, options)?;
+    // Verification compares contents itself; a stale index is not a reason to stop it.
+    if !options.keep_going {
+        check_shard_index(root, &model)?;
+    }
     if model.files.is_empty() && model.unreadable.is_empty() {
         let detail = if model.skipped.is_empty() {
             String::new()
@@ -165,7 +189,12 @@ pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model,
 }
 
 /// Collects regular files (following file symlinks, not directory symlinks) below `dir`.
-fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<(String, PathBuf)>) -> Result<(), Error> {
+fn walk(
+    root: &Path,
+    dir: &Path,
+    depth: usize,
+    out: &mut Vec<(String, PathBuf)>,
+) -> Result<(), Error> {
     if depth > MAX_DEPTH {
         return Ok(());
     }
@@ -183,7 +212,8 @@ fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<(String, PathBuf)>)
             continue;
         }
         let is_file = if file_type.is_symlink() {
-            fs::metadata(&path).map(|m| m.is_file()).unwrap_or(false)
+            // A broken link named like a weight file is a problem to report, not noise.
+            fs::metadata(&path).map_or_else(|_| has_weight_extension(&path), |m| m.is_file())
         } else {
             file_type.is_file()
         };
@@ -211,14 +241,17 @@ fn has_weight_extension(path: &Path) -> bool {
 }
 
 /// Checks `model.safetensors.index.json` (if present) against the shards found.
-fn check_shard_index(root: &Path, model: &Model, options: OpenOptions) -> Result<(), Error> {
+fn check_shard_index(root: &Path, model: &Model) -> Result<(), Error> {
     let index_path = root.join(SHARD_INDEX);
     let Ok(meta) = fs::metadata(&index_path) else {
         return Ok(());
     };
     let bad = |detail: String| Error::new(&index_path, ErrorKind::InvalidIndex(detail));
     if meta.len() > MAX_INDEX_BYTES {
-        return Err(bad(format!("{} bytes is larger than any real index", meta.len())));
+        return Err(bad(format!(
+            "{} bytes is larger than any real index",
+            meta.len()
+        )));
     }
     let text = fs::read(&index_path).map_err(|e| Error::io(&index_path, e))?;
     let index: serde_json::Value =
@@ -236,20 +269,23 @@ fn check_shard_index(root: &Path, model: &Model, options: OpenOptions) -> Result
     }
     for (shard, tensors) in by_shard {
         if shard.contains("..") || shard.starts_with('/') {
-            return Err(bad(format!("shard path `{shard}` leaves the model directory")));
+            return Err(bad(format!(
+                "shard path `{shard}` leaves the model directory"
+            )));
         }
         let Some(file) = model.files.iter().find(|f| f.rel_path == shard) else {
-            if options.keep_going && model.unreadable.iter().any(|u| u.rel_path == shard) {
-                continue; // reported as unreadable already
-            }
-            if options.keep_going {
-                continue; // verification reports the missing file itself
-            }
             return Err(bad(format!("shard `{shard}` is listed but not present")));
         };
-        let present: BTreeSet<&str> = file.file.tensor_infos().iter().map(|t| t.name.as_str()).collect();
+        let present: BTreeSet<&str> = file
+            .file
+            .tensor_infos()
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
         if let Some(missing) = tensors.iter().find(|t| !present.contains(*t)) {
-            return Err(bad(format!("tensor `{missing}` is mapped to `{shard}` but that shard does not hold it")));
+            return Err(bad(format!(
+                "tensor `{missing}` is mapped to `{shard}` but that shard does not hold it"
+            )));
         }
     }
     Ok(())

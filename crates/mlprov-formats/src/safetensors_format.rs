@@ -32,8 +32,12 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Parsed, ErrorKind> {
         let info = meta
             .info(&name)
             .ok_or_else(|| invalid(format!("tensor `{name}` vanished from its own header")))?;
-        let dtype = map_dtype(info.dtype)
-            .ok_or_else(|| invalid(format!("tensor `{name}` has unsupported dtype {}", info.dtype)))?;
+        let dtype = map_dtype(info.dtype).ok_or_else(|| {
+            invalid(format!(
+                "tensor `{name}` has unsupported dtype {}",
+                info.dtype
+            ))
+        })?;
         let (s, e) = info.data_offsets;
         let range = data_start
             .checked_add(s)
@@ -220,9 +224,7 @@ fn diagnose(buf: &[u8]) -> Option<Problem> {
         }
         cursor = *e;
     }
-    let expected = usize::try_from(cursor)
-        .ok()?
-        .checked_add(LEN_BYTES + n)?;
+    let expected = usize::try_from(cursor).ok()?.checked_add(LEN_BYTES + n)?;
     Some(Problem::DataEnd {
         end: buf.len(),
         expected,

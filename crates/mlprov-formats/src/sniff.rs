@@ -79,9 +79,18 @@ mod tests {
 
     #[test]
     fn recognizes_magics() {
-        assert_eq!(sniff(b"GGUF\x03\0\0\0", 100), Sniffed::KnownUnsupported("GGUF"));
-        assert_eq!(sniff(b"\x10\0\0\0\0\0\0\0{\"a\"", 100), Sniffed::Safetensors);
+        assert_eq!(
+            sniff(b"GGUF\x03\0\0\0", 100),
+            Sniffed::KnownUnsupported("GGUF")
+        );
+        assert_eq!(
+            sniff(b"\x10\0\0\0\0\0\0\0{\"a\"", 100),
+            Sniffed::Safetensors
+        );
         assert_eq!(sniff(b"hello world, json", 100), Sniffed::Unknown);
-        assert!(matches!(sniff(b"PK\x03\x04....", 10), Sniffed::KnownUnsupported(_)));
+        assert!(matches!(
+            sniff(b"PK\x03\x04....", 10),
+            Sniffed::KnownUnsupported(_)
+        ));
     }
 }

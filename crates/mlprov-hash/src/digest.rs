@@ -81,7 +81,12 @@ fn put_u64(h: &mut blake3::Hasher, v: u64) {
 /// A tensor's content digest: `derive_key(CTX_TENSOR)` over
 /// `u64 len(dtype) ‖ dtype ‖ u64 ndim ‖ u64 dim… ‖ u64 byte_len ‖ BLAKE3(bytes)`,
 /// all integers little-endian. The name is deliberately absent.
-pub fn tensor_digest(dtype: &str, shape: &[usize], byte_len: u64, bytes_hash: &blake3::Hash) -> Digest {
+pub fn tensor_digest(
+    dtype: &str,
+    shape: &[usize],
+    byte_len: u64,
+    bytes_hash: &blake3::Hash,
+) -> Digest {
     let mut h = blake3::Hasher::new_derive_key(CTX_TENSOR);
     put_u64(&mut h, dtype.len() as u64);
     h.update(dtype.as_bytes());

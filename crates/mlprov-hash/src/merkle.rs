@@ -47,7 +47,9 @@ fn split(n: usize) -> usize {
 
 fn subtree_root(leaves: &[Digest]) -> Digest {
     match leaves.len() {
-        0 => blake3::Hasher::new_derive_key(CTX_MERKLE_EMPTY).finalize().into(),
+        0 => blake3::Hasher::new_derive_key(CTX_MERKLE_EMPTY)
+            .finalize()
+            .into(),
         1 => leaf_hash(&leaves[0]),
         n => {
             let k = split(n);
@@ -80,7 +82,10 @@ fn root_from_path(m: u64, n: u64, leaf: Digest, path: &[Digest]) -> Option<Diges
     if m < k {
         Some(node_hash(&root_from_path(m, k, leaf, rest)?, sibling))
     } else {
-        Some(node_hash(sibling, &root_from_path(m - k, n - k, leaf, rest)?))
+        Some(node_hash(
+            sibling,
+            &root_from_path(m - k, n - k, leaf, rest)?,
+        ))
     }
 }
 
@@ -136,7 +141,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn digests(n: usize) -> Vec<Digest> {
-        (0..n as u32).map(|i| blake3::hash(&i.to_le_bytes()).into()).collect()
+        (0..n as u32)
+            .map(|i| blake3::hash(&i.to_le_bytes()).into())
+            .collect()
     }
 
     #[test]

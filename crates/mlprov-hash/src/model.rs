@@ -74,7 +74,12 @@ impl ModelDigest {
     }
 
     fn tree_of(files: &[FileDigest]) -> MerkleTree {
-        MerkleTree::new(files.iter().flat_map(|f| f.tensors.iter().map(|t| t.digest)).collect())
+        MerkleTree::new(
+            files
+                .iter()
+                .flat_map(|f| f.tensors.iter().map(|t| t.digest))
+                .collect(),
+        )
     }
 
     /// The Merkle tree behind [`ModelDigest::root`].
@@ -107,7 +112,12 @@ fn plan(file: &WeightFile) -> Plan {
     let mut aliased = Vec::new();
     let mut cursor = 0usize;
     let mut order: Vec<usize> = (0..file.tensor_infos().len()).collect();
-    order.sort_by_key(|&i| (file.tensor_infos()[i].range.start, file.tensor_infos()[i].range.end));
+    order.sort_by_key(|&i| {
+        (
+            file.tensor_infos()[i].range.start,
+            file.tensor_infos()[i].range.end,
+        )
+    });
     for i in order {
         let r = file.tensor_infos()[i].range.clone();
         if r.start < cursor {
@@ -166,7 +176,11 @@ fn hash_files(files: &[(&str, &WeightFile)], options: HashOptions<'_>) -> Vec<Fi
     let mut jobs: Vec<(usize, Range<usize>)> = Vec::new();
     for (fi, p) in plans.iter().enumerate() {
         jobs.extend(p.segments.iter().map(|(r, _)| (fi, r.clone())));
-        jobs.extend(p.aliased.iter().map(|&t| (fi, files[fi].1.tensor_infos()[t].range.clone())));
+        jobs.extend(
+            p.aliased
+                .iter()
+                .map(|&t| (fi, files[fi].1.tensor_infos()[t].range.clone())),
+        );
     }
     let hashes: Vec<blake3::Hash> = jobs
         .par_iter()
@@ -174,7 +188,11 @@ fn hash_files(files: &[(&str, &WeightFile)], options: HashOptions<'_>) -> Vec<Fi
         .collect();
     let plains: Vec<Option<Digest>> = files
         .iter()
-        .map(|(_, f)| options.plain.then(|| hash_bytes(f.bytes(), options.progress).into()))
+        .map(|(_, f)| {
+            options
+                .plain
+                .then(|| hash_bytes(f.bytes(), options.progress).into())
+        })
         .collect();
 
     let mut next = hashes.into_iter();

@@ -108,7 +108,12 @@ pub enum ManifestError {
 
 impl Manifest {
     /// Builds a manifest from a model's digests.
-    pub fn from_digests(subject: Subject, digests: &ModelDigest, tool_version: &str, created: String) -> Self {
+    pub fn from_digests(
+        subject: Subject,
+        digests: &ModelDigest,
+        tool_version: &str,
+        created: String,
+    ) -> Self {
         let files = digests
             .files
             .iter()

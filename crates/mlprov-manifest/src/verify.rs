@@ -83,16 +83,29 @@ pub struct VerifyReport {
 impl VerifyReport {
     /// True when every file and tensor matches.
     pub fn is_ok(&self) -> bool {
-        self.root.matches && self.tensors.is_empty() && self.files.iter().all(|f| f.status == Status::Ok)
+        self.root.matches
+            && self.tensors.is_empty()
+            && self.files.iter().all(|f| f.status == Status::Ok)
     }
 }
 
 /// Compares `actual` (and files that failed to open, with their error text) with `manifest`.
-pub fn verify(manifest: &Manifest, actual: &ModelDigest, unreadable: &[(String, String)]) -> VerifyReport {
-    let expected_files: BTreeMap<&str, Digest> =
-        manifest.files.iter().map(|f| (f.path.as_str(), f.digest)).collect();
-    let actual_files: BTreeMap<&str, _> = actual.files.iter().map(|f| (f.path.as_str(), f)).collect();
-    let broken: BTreeMap<&str, &str> = unreadable.iter().map(|(p, e)| (p.as_str(), e.as_str())).collect();
+pub fn verify(
+    manifest: &Manifest,
+    actual: &ModelDigest,
+    unreadable: &[(String, String)],
+) -> VerifyReport {
+    let expected_files: BTreeMap<&str, Digest> = manifest
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.digest))
+        .collect();
+    let actual_files: BTreeMap<&str, _> =
+        actual.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let broken: BTreeMap<&str, &str> = unreadable
+        .iter()
+        .map(|(p, e)| (p.as_str(), e.as_str()))
+        .collect();
 
     let mut paths: Vec<&str> = expected_files
         .keys()
@@ -118,7 +131,8 @@ pub fn verify(manifest: &Manifest, actual: &ModelDigest, unreadable: &[(String, 
             (None, None, None) => continue,
         };
         if let (Some(_), Some(a)) = (expected, now) {
-            let recorded: Vec<&TensorEntry> = manifest.tensors.iter().filter(|t| t.file == path).collect();
+            let recorded: Vec<&TensorEntry> =
+                manifest.tensors.iter().filter(|t| t.file == path).collect();
             tensors.extend(compare_tensors(path, &recorded, &a.tensors));
         }
         files.push(FileCheck {
@@ -140,8 +154,15 @@ pub fn verify(manifest: &Manifest, actual: &ModelDigest, unreadable: &[(String, 
     }
 }
 
-fn compare_tensors(file: &str, recorded: &[&TensorEntry], now: &[TensorDigest]) -> Vec<TensorCheck> {
-    let old: BTreeMap<&str, Digest> = recorded.iter().map(|t| (t.name.as_str(), t.digest)).collect();
+fn compare_tensors(
+    file: &str,
+    recorded: &[&TensorEntry],
+    now: &[TensorDigest],
+) -> Vec<TensorCheck> {
+    let old: BTreeMap<&str, Digest> = recorded
+        .iter()
+        .map(|t| (t.name.as_str(), t.digest))
+        .collect();
     let new: BTreeMap<&str, Digest> = now.iter().map(|t| (t.name.as_str(), t.digest)).collect();
     let check = |name: &str, status, expected, actual| TensorCheck {
         file: file.to_string(),
@@ -174,7 +195,11 @@ fn compare_tensors(file: &str, recorded: &[&TensorEntry], now: &[TensorDigest]) 
             out.push(check(name, Status::Extra, None, Some(a)));
         }
     }
-    out.extend(missing.into_iter().map(|(name, e)| check(name, Status::Missing, Some(e), None)));
+    out.extend(
+        missing
+            .into_iter()
+            .map(|(name, e)| check(name, Status::Missing, Some(e), None)),
+    );
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
