@@ -9,6 +9,8 @@ mod dtype;
 mod error;
 mod file;
 mod model;
+#[allow(dead_code)] // wired into WeightFile as the new readers land
+mod raw;
 mod safetensors_format;
 mod sniff;
 mod view;
