@@ -22,7 +22,7 @@ fn open(path: &Path) -> Result<Model> {
 
 /// Hashes a model with a progress bar when stderr is a terminal.
 fn hash_with_progress(model: &Model, plain: bool) -> ModelDigest {
-    let bytes: u64 = model.files.iter().map(|f| f.file.len() as u64).sum();
+    let bytes = mlprov_hash::bytes_to_hash(model);
     let total = if plain { bytes * 2 } else { bytes };
     let bar = byte_progress(total, "hashing");
     let tick = |n: u64| {

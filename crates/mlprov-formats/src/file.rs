@@ -7,8 +7,12 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
+use crate::dequant::DequantView;
 use crate::dtype::DType;
 use crate::error::{Error, ErrorKind};
+use crate::ggml_legacy::GgmlVariant;
+use crate::meta::MetaValue;
+use crate::raw::{QuantLink, RawFile, RawTensor, TensorData};
 use crate::sniff::{hex_prefix, sniff_path, Sniffed};
 use crate::view::TensorView;
 
@@ -17,6 +21,23 @@ use crate::view::TensorView;
 pub enum Format {
     /// Hugging Face safetensors.
     Safetensors,
+    /// GGUF (llama.cpp / ggml), versions 2 and 3.
+    Gguf {
+        /// The header's version field.
+        version: u32,
+    },
+    /// A legacy GGML container (before GGUF): ggml, ggmf, ggjt or ggla.
+    Ggml(GgmlVariant),
+    /// An ONNX model (weights in initializers, Constant nodes and subgraphs; maybe external data).
+    Onnx,
+    /// A `torch.save` checkpoint (zip format).
+    PyTorch,
+    /// A TorchScript archive (`torch.jit.save`).
+    TorchScript,
+    /// A NumPy `.npy` array.
+    Npy,
+    /// A NumPy `.npz` archive.
+    Npz,
 }
 
 impl Format {
@@ -24,11 +45,52 @@ impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Format::Safetensors => "safetensors",
+            Format::Gguf { .. } => "gguf",
+            Format::Ggml(_) => "ggml",
+            Format::Onnx => "onnx",
+            Format::PyTorch => "pytorch",
+            Format::TorchScript => "torchscript",
+            Format::Npy => "npy",
+            Format::Npz => "npz",
+        }
+    }
+
+    /// The name with the version or variant, e.g. `gguf v3`, `ggml (ggjt v3)`.
+    pub fn description(self) -> String {
+        match self {
+            Format::Gguf { version } => format!("gguf v{version}"),
+            Format::Ggml(v) => format!("ggml ({})", v.name()),
+            other => other.name().to_string(),
         }
     }
 }
 
-/// Where one tensor lives in its file and what it holds.
+/// What a parser found in a file: its header, tensors (any order) and metadata.
+pub(crate) struct Parsed {
+    /// Byte range of the header (everything before the first tensor's data or record).
+    pub header: Range<usize>,
+    /// Tensors with absolute, checked byte ranges.
+    pub tensors: Vec<TensorInfo>,
+    /// Metadata as display strings.
+    pub metadata: BTreeMap<String, String>,
+    /// Metadata with types kept.
+    pub meta: BTreeMap<String, MetaValue>,
+}
+
+/// Where a tensor's bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// In the file itself (the memory map).
+    File,
+    /// In the `n`-th external data file ([`WeightFile::externals`]).
+    External(usize),
+    /// In the `n`-th buffer the reader decoded into memory: the stored form was not the
+    /// plain little-endian row-major bytes (varint-packed ONNX fields, deflated npz
+    /// members, strided PyTorch views).
+    Decoded(usize),
+}
+
+/// Where one tensor lives and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorInfo {
     /// Name as written in the file.
@@ -37,11 +99,31 @@ pub struct TensorInfo {
     pub dtype: DType,
     /// Dimensions, outermost first.
     pub shape: Vec<usize>,
-    /// Absolute byte range within the file, checked against the file length.
+    /// Which bytes hold it.
+    pub source: Source,
+    /// Byte range within its source, checked against the source's length.
     pub range: Range<usize>,
 }
 
-/// An opened weight file: the map, the header's byte range and the tensors, in offset order.
+/// An external data file a tensor's bytes live in (ONNX `data_location = EXTERNAL`).
+#[derive(Debug)]
+pub struct ExternalFile {
+    /// Path as resolved (confined to the model's folder by the parser).
+    pub path: PathBuf,
+    /// Its location as written in the model, relative to the model file's folder.
+    pub location: String,
+    map: Mmap,
+}
+
+impl ExternalFile {
+    /// Every byte of the external file.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+/// An opened weight file: the map, the header's byte range and the tensors, in source then
+/// offset order.
 #[derive(Debug)]
 pub struct WeightFile {
     path: PathBuf,
@@ -50,6 +132,10 @@ pub struct WeightFile {
     header: Range<usize>,
     tensors: Vec<TensorInfo>,
     metadata: BTreeMap<String, String>,
+    meta: BTreeMap<String, MetaValue>,
+    externals: Vec<ExternalFile>,
+    decoded: Vec<Vec<u8>>,
+    quant_links: Vec<QuantLink>,
 }
 
 /// Opens a weight file, recognizing its format by its first bytes.
@@ -60,24 +146,253 @@ pub fn open(path: impl AsRef<Path>) -> Result<WeightFile, Error> {
         return Err(Error::new(path, ErrorKind::Empty));
     }
     match sniffed {
-        Sniffed::Safetensors => {
-            let map = map_file(path)?;
-            let parsed = crate::safetensors_format::parse(&map).map_err(|k| Error::new(path, k))?;
-            Ok(WeightFile {
-                path: path.to_path_buf(),
-                format: Format::Safetensors,
-                map,
-                header: parsed.header,
-                tensors: parsed.tensors,
-                metadata: parsed.metadata,
-            })
+        Sniffed::KnownUnsupported(name) => {
+            return Err(Error::new(path, ErrorKind::Unsupported(name)))
         }
-        Sniffed::KnownUnsupported(name) => Err(Error::new(path, ErrorKind::Unsupported(name))),
-        Sniffed::Unknown => Err(Error::new(
-            path,
-            ErrorKind::UnknownFormat(hex_prefix(&head)),
-        )),
+        Sniffed::Unknown => {
+            return Err(Error::new(
+                path,
+                ErrorKind::UnknownFormat(hex_prefix(&head)),
+            ))
+        }
+        _ => {}
     }
+    let map = map_file(path)?;
+    let fail = |k| Error::new(path, k);
+    let (format, raw) = match sniffed {
+        Sniffed::Safetensors => {
+            let p = crate::safetensors_format::parse(&map).map_err(fail)?;
+            (Format::Safetensors, RawParts::from(p))
+        }
+        Sniffed::Gguf => crate::gguf::parse(&map)
+            .map(|(f, p)| (f, p.into()))
+            .map_err(fail)?,
+        Sniffed::Ggml => crate::ggml_legacy::parse(&map)
+            .map(|(f, p)| (f, p.into()))
+            .map_err(fail)?,
+        Sniffed::Onnx => (
+            Format::Onnx,
+            crate::onnx::parse(&map, path).map_err(fail)?.into(),
+        ),
+        Sniffed::Npy => (
+            Format::Npy,
+            crate::archive::parse_npy(&map).map_err(fail)?.into(),
+        ),
+        Sniffed::Pickle => (
+            Format::PyTorch,
+            crate::archive::parse_legacy_torch(&map)
+                .map_err(fail)?
+                .into(),
+        ),
+        Sniffed::Zip => {
+            let raw = crate::archive::parse_zip(&map).map_err(fail)?;
+            let format = match raw.metadata.get("archive").map(String::as_str) {
+                Some("torchscript") => Format::TorchScript,
+                Some("npz") => Format::Npz,
+                _ => Format::PyTorch,
+            };
+            (format, raw.into())
+        }
+        Sniffed::KnownUnsupported(_) | Sniffed::Unknown => unreachable!("handled above"),
+    };
+    assemble(path, format, map, raw)
+}
+
+/// Either parser result, normalized.
+struct RawParts {
+    header: Option<Range<usize>>,
+    tensors: Vec<RawTensor>,
+    quant_links: Vec<QuantLink>,
+    metadata: BTreeMap<String, String>,
+    meta: BTreeMap<String, MetaValue>,
+}
+
+impl From<Parsed> for RawParts {
+    fn from(p: Parsed) -> Self {
+        RawParts {
+            header: Some(p.header),
+            tensors: p
+                .tensors
+                .into_iter()
+                .map(|t| RawTensor {
+                    name: t.name,
+                    dtype: t.dtype,
+                    shape: t.shape,
+                    data: TensorData::Mapped(t.range),
+                })
+                .collect(),
+            quant_links: Vec::new(),
+            metadata: p.metadata,
+            meta: p.meta,
+        }
+    }
+}
+
+impl From<RawFile> for RawParts {
+    fn from(r: RawFile) -> Self {
+        RawParts {
+            header: r.header,
+            tensors: r.tensors,
+            quant_links: r.quant_links,
+            metadata: r.metadata,
+            meta: BTreeMap::new(),
+        }
+    }
+}
+
+/// Checks every tensor against its bytes, maps external files once each, and orders tensors.
+fn assemble(path: &Path, format: Format, map: Mmap, raw: RawParts) -> Result<WeightFile, Error> {
+    let invalid = |detail: String| {
+        Error::new(
+            path,
+            ErrorKind::InvalidHeader {
+                format: format_label(format),
+                detail,
+            },
+        )
+    };
+    let mut externals: Vec<ExternalFile> = Vec::new();
+    let mut decoded: Vec<Vec<u8>> = Vec::new();
+    let mut tensors = Vec::with_capacity(raw.tensors.len());
+    for t in raw.tensors {
+        let elements = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let want = elements.and_then(|n| t.dtype.byte_len(n));
+        let (source, range) = match t.data {
+            TensorData::Mapped(r) => {
+                if r.start > r.end || r.end > map.len() {
+                    return Err(invalid(format!(
+                        "tensor `{}` lies outside the file",
+                        t.name
+                    )));
+                }
+                (Source::File, r)
+            }
+            TensorData::External { path: ext, range } => {
+                let index = match externals.iter().position(|e| e.path == ext) {
+                    Some(i) => i,
+                    None => {
+                        let location = external_location(path, &ext);
+                        let emap = map_file(&ext)?;
+                        externals.push(ExternalFile {
+                            path: ext.clone(),
+                            location,
+                            map: emap,
+                        });
+                        externals.len() - 1
+                    }
+                };
+                let len = externals[index].map.len() as u64;
+                if range.start > range.end || range.end > len {
+                    return Err(invalid(format!(
+                        "tensor `{}`: external data bytes {}..{} lie past the end of {} ({len} bytes)",
+                        t.name,
+                        range.start,
+                        range.end,
+                        ext.display()
+                    )));
+                }
+                (
+                    Source::External(index),
+                    range.start as usize..range.end as usize,
+                )
+            }
+            TensorData::Owned(bytes) => {
+                let len = bytes.len();
+                decoded.push(bytes);
+                (Source::Decoded(decoded.len() - 1), 0..len)
+            }
+        };
+        // Every reader's promise, checked once here: the bytes hold exactly the shape.
+        if want != Some(range.len()) {
+            return Err(invalid(format!(
+                "tensor `{}`: {} bytes do not hold shape {:?} of {}",
+                t.name,
+                range.len(),
+                t.shape,
+                t.dtype.name()
+            )));
+        }
+        tensors.push(TensorInfo {
+            name: t.name,
+            dtype: t.dtype,
+            shape: t.shape,
+            source,
+            range,
+        });
+    }
+    // Hashing walks tensors in source and offset order; ties (zero-length or overlapping
+    // tensors) are broken by end and name so the order is deterministic.
+    tensors.sort_by(|a, b| {
+        (a.source, a.range.start, a.range.end, &a.name).cmp(&(
+            b.source,
+            b.range.start,
+            b.range.end,
+            &b.name,
+        ))
+    });
+    let quant_links = raw
+        .quant_links
+        .into_iter()
+        .filter(|l| link_is_consistent(&tensors, l))
+        .collect();
+    Ok(WeightFile {
+        path: path.to_path_buf(),
+        format,
+        header: raw.header.unwrap_or(0..0),
+        map,
+        tensors,
+        metadata: raw.metadata,
+        meta: raw.meta,
+        externals,
+        decoded,
+        quant_links,
+    })
+}
+
+/// An external file's path relative to the model file's folder, `/`-separated (the
+/// reader resolves and confines it, so it lies inside that folder).
+fn external_location(model: &Path, external: &Path) -> String {
+    let folder = match model.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let folder = std::fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
+    let external = std::fs::canonicalize(external).unwrap_or_else(|_| external.to_path_buf());
+    let rel = external.strip_prefix(&folder).unwrap_or(&external);
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.join("/")
+}
+
+fn format_label(format: Format) -> &'static str {
+    match format {
+        Format::Safetensors => "safetensors",
+        Format::Gguf { .. } => "GGUF",
+        Format::Ggml(_) => "GGML",
+        Format::Onnx => "ONNX",
+        Format::PyTorch | Format::TorchScript => "PyTorch",
+        Format::Npy | Format::Npz => "NumPy",
+    }
+}
+
+/// A link is used only if its tensors exist and the scale fits the quantized tensor.
+fn link_is_consistent(tensors: &[TensorInfo], l: &QuantLink) -> bool {
+    let find = |n: &str| tensors.iter().find(|t| t.name == n);
+    let (Some(q), Some(s)) = (find(&l.quantized), find(&l.scale)) else {
+        return false;
+    };
+    let scales: usize = s.shape.iter().product();
+    let fits = match l.axis {
+        None => scales == 1,
+        Some(axis) => q.shape.get(axis) == Some(&scales),
+    };
+    let zero_fits = match &l.zero_point {
+        None => true,
+        Some(z) => find(z).is_some_and(|z| z.shape.iter().product::<usize>() == scales),
+    };
+    fits && zero_fits && s.dtype.decodable()
 }
 
 fn map_file(path: &Path) -> Result<Mmap, Error> {
@@ -114,14 +429,59 @@ impl WeightFile {
         self.map.is_empty()
     }
 
-    /// Byte range of the format's header (lengths, JSON, padding).
+    /// Byte range of the format's header (lengths, JSON, padding); empty for formats
+    /// without one (ONNX, zip archives).
     pub fn header_range(&self) -> Range<usize> {
         self.header.clone()
     }
 
-    /// Free-form metadata from the header (safetensors `__metadata__`).
+    /// External data files some tensors live in.
+    pub fn externals(&self) -> &[ExternalFile] {
+        &self.externals
+    }
+
+    /// Quantized tensors stored with separate scale (and zero-point) tensors.
+    pub fn quant_links(&self) -> &[QuantLink] {
+        &self.quant_links
+    }
+
+    /// The real values of a quantized tensor, when the file links it to its scale.
+    pub fn dequantized(&self, name: &str) -> Option<DequantView<'_>> {
+        let link = self.quant_links.iter().find(|l| l.quantized == name)?;
+        Some(DequantView {
+            values: self.tensor(&link.quantized)?,
+            scale: self.tensor(&link.scale)?,
+            zero_point: match &link.zero_point {
+                Some(z) => Some(self.tensor(z)?),
+                None => None,
+            },
+            axis: link.axis,
+        })
+    }
+
+    /// The bytes of a source.
+    pub fn source_bytes(&self, source: Source) -> &[u8] {
+        match source {
+            Source::File => &self.map,
+            Source::External(i) => self.externals.get(i).map_or(&[], |e| e.bytes()),
+            Source::Decoded(i) => self.decoded.get(i).map_or(&[], Vec::as_slice),
+        }
+    }
+
+    /// Metadata from the header as display strings (safetensors `__metadata__`, GGUF
+    /// key-values with arrays summarized as `[array of 49152 str]`, legacy GGML hyperparameters).
     pub fn metadata(&self) -> &BTreeMap<String, String> {
         &self.metadata
+    }
+
+    /// One metadata value with its type (e.g. `general.architecture`, `tokenizer.ggml.tokens`).
+    pub fn meta_value(&self, key: &str) -> Option<&MetaValue> {
+        self.meta.get(key)
+    }
+
+    /// Every metadata value with its type, by key.
+    pub fn meta_values(&self) -> &BTreeMap<String, MetaValue> {
+        &self.meta
     }
 
     /// Tensor records in offset order.
@@ -143,13 +503,19 @@ impl WeightFile {
     }
 
     fn view<'a>(&'a self, t: &'a TensorInfo) -> TensorView<'a> {
+        // Ranges were checked against their source's length when the file was opened.
+        let (offset, bytes) = match t.source {
+            Source::File => (t.range.start, &self.map[t.range.clone()]),
+            Source::External(i) => (t.range.start, &self.externals[i].map[t.range.clone()]),
+            Source::Decoded(i) => (t.range.start, &self.decoded[i][t.range.clone()]),
+        };
         TensorView {
             name: &t.name,
             dtype: t.dtype,
             shape: &t.shape,
-            offset: t.range.start,
-            // Ranges were checked against the map length when the file was parsed.
-            bytes: &self.map[t.range.clone()],
+            source: t.source,
+            offset,
+            bytes,
         }
     }
 }

@@ -1,23 +1,46 @@
 //! Open model weight files by their magic bytes and expose zero-copy tensor views.
 //!
+//! Formats: safetensors, GGUF (v2, v3), the legacy GGML containers (ggml, ggmf, ggjt,
+//! ggla), ONNX (with external data), PyTorch `torch.save` zip checkpoints and TorchScript
+//! archives (pickles parsed, never run), NumPy `.npy` and `.npz`. GGML block
+//! quantizations are listed and hashed whatever their type; the common ones (Q4_0 … Q8_0,
+//! the K-quants, IQ4_NL, IQ4_XS) also decode to `f32`.
+//!
 //! Every file is memory-mapped; a [`TensorView`] borrows its bytes straight from the
 //! map, and [`TensorView::decode_f32_into`] converts any element range to `f32`
 //! without materializing the tensor. Parsers validate every length and offset they
 //! read against the mapped length before use.
 
+mod archive;
+mod cursor;
+mod dequant;
 mod dtype;
 mod error;
 mod file;
+mod ggml_legacy;
+mod ggml_type;
+mod gguf;
+mod meta;
 mod model;
-#[allow(dead_code)] // wired into WeightFile as the new readers land
+mod numpy_format;
+mod onnx;
+mod pickle;
+mod quant;
 mod raw;
 mod safetensors_format;
 mod sniff;
+mod strided;
+mod torch_format;
 mod view;
+mod zip_archive;
 
+pub use dequant::DequantView;
 pub use dtype::{DType, DecodeError};
 pub use error::{Error, ErrorKind};
-pub use file::{open, Format, TensorInfo, WeightFile};
+pub use file::{open, ExternalFile, Format, Source, TensorInfo, WeightFile};
+pub use ggml_legacy::GgmlVariant;
+pub use meta::MetaValue;
 pub use model::{open_model, Layout, Model, ModelFile, OpenOptions, Skipped};
+pub use raw::QuantLink;
 pub use sniff::{sniff, Sniffed};
 pub use view::TensorView;

@@ -142,6 +142,7 @@ pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model,
     let mut candidates = Vec::new();
     walk(root, root, 0, &mut candidates)?;
     candidates.sort();
+    let mut unplaced = Vec::new();
     for (rel_path, full) in candidates {
         let (sniffed, _, _) = match sniff_path(&full) {
             Ok(s) => s,
@@ -153,15 +154,27 @@ pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model,
         };
         let promised = has_weight_extension(&full);
         let opened = match sniffed {
-            Sniffed::Safetensors => open(&full),
             Sniffed::KnownUnsupported(name) => {
                 let error = Error::new(&full, ErrorKind::Unsupported(name));
                 model.skipped.push(Skipped { rel_path, error });
                 continue;
             }
-            // A weight extension on bytes we cannot place is a broken file, not an unrelated one.
-            Sniffed::Unknown if promised => open(&full),
-            Sniffed::Unknown => continue,
+            Sniffed::Unknown => {
+                if promised {
+                    unplaced.push((rel_path, full));
+                }
+                continue;
+            }
+            // Zip and pickle magics and ONNX's first fields are weak evidence: an archive of
+            // something else is no error unless its name promised weights.
+            Sniffed::Zip | Sniffed::Pickle | Sniffed::Onnx if !promised => match open(&full) {
+                Ok(file) => Ok(file),
+                Err(error) => {
+                    model.skipped.push(Skipped { rel_path, error });
+                    continue;
+                }
+            },
+            _ => open(&full),
         };
         match opened {
             Ok(file) => model.files.push(ModelFile { rel_path, file }),
@@ -169,6 +182,29 @@ pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model,
             Err(error) => return Err(error),
         }
     }
+    // Files named like weights that no reader recognized: an ONNX model's external data
+    // belongs to that model; anything else is a broken weight file.
+    let external: BTreeSet<PathBuf> = model
+        .files
+        .iter()
+        .flat_map(|f| {
+            f.file
+                .externals()
+                .iter()
+                .filter_map(|e| fs::canonicalize(&e.path).ok())
+        })
+        .collect();
+    for (rel_path, full) in unplaced {
+        if fs::canonicalize(&full).is_ok_and(|c| external.contains(&c)) {
+            continue;
+        }
+        match open(&full) {
+            Ok(file) => model.files.push(ModelFile { rel_path, file }),
+            Err(error) if options.keep_going => model.unreadable.push(Skipped { rel_path, error }),
+            Err(error) => return Err(error),
+        }
+    }
+    model.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     // Verification compares contents itself; a stale index is not a reason to stop it.
     if !options.keep_going {
         check_shard_index(root, &model)?;

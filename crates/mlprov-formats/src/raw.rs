@@ -35,10 +35,14 @@ pub(crate) struct RawTensor {
 /// A stored-quantized tensor and the tensors that turn it into real values:
 /// `real = (q - zero_point) * scale`, per tensor or along `axis`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct QuantLink {
+pub struct QuantLink {
+    /// The tensor holding quantized values.
     pub quantized: String,
+    /// Its scale tensor (one value, or one per index along `axis`).
     pub scale: String,
+    /// Its zero-point tensor, if any (same count as the scale).
     pub zero_point: Option<String>,
+    /// The axis the scales run along; `None` for one scale for the whole tensor.
     pub axis: Option<usize>,
 }
 

@@ -2,22 +2,16 @@
 //! that say which tensor and which numbers are wrong.
 
 use std::collections::BTreeMap;
-use std::ops::Range;
 
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors};
 
 use crate::dtype::DType;
 use crate::error::ErrorKind;
-use crate::file::TensorInfo;
+use crate::file::{Parsed, Source, TensorInfo};
+use crate::meta::MetaValue;
 
 const FORMAT: &str = "safetensors";
 const LEN_BYTES: usize = 8;
-
-pub(crate) struct Parsed {
-    pub header: Range<usize>,
-    pub tensors: Vec<TensorInfo>,
-    pub metadata: BTreeMap<String, String>,
-}
 
 pub(crate) fn parse(buf: &[u8]) -> Result<Parsed, ErrorKind> {
     let (n, meta) = SafeTensors::read_metadata(buf).map_err(|e| explain(buf, e))?;
@@ -46,21 +40,27 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Parsed, ErrorKind> {
             .map(|(a, b)| a..b)
             .ok_or_else(|| invalid(format!("tensor `{name}` lies outside the file")))?;
         tensors.push(TensorInfo {
+            source: Source::File,
             name,
             dtype,
             shape: info.shape.clone(),
             range,
         });
     }
-    let metadata = meta
+    let metadata: BTreeMap<String, String> = meta
         .metadata()
         .as_ref()
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
+    let typed = metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), MetaValue::Str(v.clone())))
+        .collect();
     Ok(Parsed {
         header: 0..data_start,
         tensors,
         metadata,
+        meta: typed,
     })
 }
 
@@ -175,13 +175,13 @@ fn diagnose(buf: &[u8]) -> Option<Problem> {
         let offs = v.get("data_offsets")?.as_array()?;
         let (s, e) = (offs.first()?.as_u64()?, offs.get(1)?.as_u64()?);
         let elements = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
-        let bits = DType::from_name(dtype).map(|d| d.bits() as u64);
+        let block = DType::from_name(dtype).map(DType::block);
         let Some(elements) = elements else {
             return Some(Problem::Tensor(format!(
                 "tensor `{name}` has shape {shape:?} whose element count overflows"
             )));
         };
-        let Some(bits) = bits else {
+        let Some((per_block, block_bytes)) = block else {
             return Some(Problem::Tensor(format!(
                 "tensor `{name}` has unknown dtype `{dtype}`"
             )));
@@ -191,20 +191,18 @@ fn diagnose(buf: &[u8]) -> Option<Problem> {
                 "tensor `{name}` has data offsets [{s}, {e}] that run backwards"
             )));
         }
-        match elements.checked_mul(bits) {
-            Some(b) if b % 8 == 0 && b / 8 == e - s => {}
-            Some(b) if b % 8 != 0 => {
-                return Some(Problem::Tensor(format!(
-                    "tensor `{name}`: {elements} elements of {dtype} do not fill whole bytes"
-                )))
-            }
-            _ => {
-                return Some(Problem::Tensor(format!(
-                    "tensor `{name}`: {} bytes at offsets [{s}, {e}] do not hold shape {shape:?} of {dtype} ({} bits each)",
-                    e - s,
-                    bits
-                )))
-            }
+        let (per_block, block_bytes) = (per_block as u64, block_bytes as u64);
+        if elements % per_block != 0 {
+            return Some(Problem::Tensor(format!(
+                "tensor `{name}`: {elements} elements of {dtype} do not fill whole bytes"
+            )));
+        }
+        if (elements / per_block).checked_mul(block_bytes) != Some(e - s) {
+            return Some(Problem::Tensor(format!(
+                "tensor `{name}`: {} bytes at offsets [{s}, {e}] do not hold shape {shape:?} of {dtype} ({} bits each)",
+                e - s,
+                block_bytes * 8 / per_block
+            )));
         }
         entries.push((s, e, name));
     }

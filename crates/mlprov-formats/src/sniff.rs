@@ -11,7 +11,19 @@ use crate::error::Error;
 pub enum Sniffed {
     /// A safetensors file (8-byte little-endian header length, then a JSON object).
     Safetensors,
-    /// A weight format we recognize but do not read yet; the name says which.
+    /// A GGUF file (`GGUF` magic; `FUGG` is a byte-swapped one, rejected by the parser).
+    Gguf,
+    /// A legacy GGML container (`ggml`, `ggmf`, `ggjt` or `ggla` little-endian u32 magic).
+    Ggml,
+    /// A zip archive: a `torch.save` checkpoint, a TorchScript archive or a NumPy `.npz`.
+    Zip,
+    /// A NumPy `.npy` array.
+    Npy,
+    /// A bare pickle: the legacy (non-zip) `torch.save` format, refused with advice.
+    Pickle,
+    /// An ONNX model (no magic: judged from the first protobuf fields).
+    Onnx,
+    /// A weight format we recognize but do not read; the name says which.
     KnownUnsupported(&'static str),
     /// Nothing we recognize.
     Unknown,
@@ -23,28 +35,37 @@ pub(crate) const SNIFF_LEN: usize = 16;
 /// Classifies a file by its leading bytes (`head`) and total length.
 pub fn sniff(head: &[u8], file_len: u64) -> Sniffed {
     if head.starts_with(b"GGUF") || head.starts_with(b"FUGG") {
-        return Sniffed::KnownUnsupported("GGUF");
+        return Sniffed::Gguf;
     }
-    if head.starts_with(b"PK\x03\x04") {
-        return Sniffed::KnownUnsupported("zip archive (PyTorch checkpoint or NumPy .npz)");
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        return Sniffed::Zip;
     }
     if head.starts_with(b"\x93NUMPY") {
-        return Sniffed::KnownUnsupported("NumPy .npy");
+        return Sniffed::Npy;
+    }
+    if head.starts_with(b"\x89HDF\r\n\x1a\n") {
+        return Sniffed::KnownUnsupported("HDF5 (Keras .h5)");
+    }
+    if head.get(4..8) == Some(b"TFL3") {
+        return Sniffed::KnownUnsupported("TensorFlow Lite");
     }
     if head.len() >= 4 {
         // Legacy GGML containers store a little-endian u32 magic.
         let magic = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
         if matches!(magic, 0x6767_6d6c | 0x6767_6d66 | 0x6767_6a74 | 0x6767_6c61) {
-            return Sniffed::KnownUnsupported("legacy GGML");
+            return Sniffed::Ggml;
         }
     }
-    if head.starts_with(b"\x80\x02") || head.starts_with(b"\x80\x04") {
-        return Sniffed::KnownUnsupported("legacy (non-zip) PyTorch pickle");
+    if head.len() >= 2 && head[0] == 0x80 && (2..=5).contains(&head[1]) {
+        return Sniffed::Pickle;
     }
     // safetensors has no magic: a u64 header length followed by '{'. The length
     // itself is checked by the parser, which reports a precise error for it.
     if file_len >= 9 && head.len() >= 9 && head[8] == b'{' {
         return Sniffed::Safetensors;
+    }
+    if crate::onnx::looks_like_onnx(head) {
+        return Sniffed::Onnx;
     }
     Sniffed::Unknown
 }
@@ -79,18 +100,22 @@ mod tests {
 
     #[test]
     fn recognizes_magics() {
-        assert_eq!(
-            sniff(b"GGUF\x03\0\0\0", 100),
-            Sniffed::KnownUnsupported("GGUF")
-        );
+        assert_eq!(sniff(b"GGUF\x03\0\0\0", 100), Sniffed::Gguf);
+        assert_eq!(sniff(b"tjgg\x03\0\0\0", 100), Sniffed::Ggml);
+        assert_eq!(sniff(b"lmgg\x00\0\0\0", 100), Sniffed::Ggml);
+        assert_eq!(sniff(b"algg\x01\0\0\0", 100), Sniffed::Ggml);
         assert_eq!(
             sniff(b"\x10\0\0\0\0\0\0\0{\"a\"", 100),
             Sniffed::Safetensors
         );
         assert_eq!(sniff(b"hello world, json", 100), Sniffed::Unknown);
-        assert!(matches!(
-            sniff(b"PK\x03\x04....", 10),
-            Sniffed::KnownUnsupported(_)
-        ));
+        assert_eq!(sniff(b"PK\x03\x04....", 10), Sniffed::Zip);
+        assert_eq!(sniff(b"\x93NUMPY\x01\x00", 10), Sniffed::Npy);
+        assert_eq!(sniff(b"\x80\x02\x8a\x0a", 10), Sniffed::Pickle);
+        assert_eq!(sniff(b"\x08\x07\x12\x07pytorch", 100), Sniffed::Onnx);
+        assert_eq!(
+            sniff(b"\x89HDF\r\n\x1a\n", 100),
+            Sniffed::KnownUnsupported("HDF5 (Keras .h5)")
+        );
     }
 }

@@ -2,7 +2,8 @@
 
 use std::ops::Range;
 
-use crate::dtype::{DType, DecodeError};
+use crate::dtype::{DType, DecodeError, MAX_BLOCK_ELEMENTS};
+use crate::file::Source;
 
 /// One stored tensor, its bytes borrowed from the file's memory map.
 #[derive(Debug, Clone, Copy)]
@@ -13,7 +14,9 @@ pub struct TensorView<'a> {
     pub dtype: DType,
     /// Dimensions, outermost first (row-major).
     pub shape: &'a [usize],
-    /// Offset of the first byte within the file.
+    /// Where the bytes are: the file, an external data file, or decoded into memory.
+    pub source: Source,
+    /// Offset of the first byte within its source.
     pub offset: usize,
     /// The stored bytes, little-endian, row-major.
     pub bytes: &'a [u8],
@@ -27,6 +30,10 @@ impl TensorView<'_> {
     }
 
     /// Decodes elements `range` into `out` (same length) without touching the rest.
+    ///
+    /// For block types the range may start and end inside a block: whole blocks are
+    /// decoded straight into `out`, and the (at most two) partial ones through a
+    /// one-block scratch buffer.
     pub fn decode_f32_into(&self, range: Range<usize>, out: &mut [f32]) -> Result<(), DecodeError> {
         let len = self.elements();
         if range.start > range.end || range.end > len {
@@ -36,12 +43,72 @@ impl TensorView<'_> {
                 len,
             });
         }
+        if out.len() != range.len() {
+            return Err(DecodeError::OutputLength {
+                out: out.len(),
+                want: range.len(),
+            });
+        }
         if !self.dtype.decodable() {
             return Err(DecodeError::Unsupported(self.dtype.name()));
         }
-        let size = self.dtype.bits() / 8;
-        let bytes = &self.bytes[range.start * size..range.end * size];
-        self.dtype.decode_f32(bytes, out)
+        // A view built by a parser always matches; one assembled by hand may not.
+        if self.dtype.byte_len(len) != Some(self.bytes.len()) {
+            return Err(DecodeError::ByteLength {
+                bytes: self.bytes.len(),
+                elements: len,
+                dtype: self.dtype.name(),
+            });
+        }
+        let (per_block, block_bytes) = self.dtype.block();
+        let mut scratch = [0f32; MAX_BLOCK_ELEMENTS];
+        let (mut pos, mut done) = (range.start, 0);
+        while pos < range.end {
+            let block = pos / per_block;
+            let within = pos % per_block;
+            let byte_start = block * block_bytes;
+            if within == 0 && range.end - pos >= per_block {
+                let blocks = (range.end - pos) / per_block;
+                let n = blocks * per_block;
+                let bytes = self.block_bytes(byte_start, blocks * block_bytes)?;
+                let dst = out
+                    .get_mut(done..done + n)
+                    .ok_or(DecodeError::OutputLength { out: done, want: n })?;
+                self.dtype.decode_f32(bytes, dst)?;
+                pos += n;
+                done += n;
+            } else {
+                let take = (per_block - within).min(range.end - pos);
+                let bytes = self.block_bytes(byte_start, block_bytes)?;
+                let one = scratch
+                    .get_mut(..per_block)
+                    .ok_or(DecodeError::Unsupported(self.dtype.name()))?;
+                self.dtype.decode_f32(bytes, one)?;
+                let (src, dst) = one
+                    .get(within..within + take)
+                    .zip(out.get_mut(done..done + take))
+                    .ok_or(DecodeError::OutputLength {
+                        out: done,
+                        want: take,
+                    })?;
+                dst.copy_from_slice(src);
+                pos += take;
+                done += take;
+            }
+        }
+        Ok(())
+    }
+
+    /// `len` stored bytes from `start`, checked (the caller already matched the byte length).
+    fn block_bytes(&self, start: usize, len: usize) -> Result<&[u8], DecodeError> {
+        start
+            .checked_add(len)
+            .and_then(|end| self.bytes.get(start..end))
+            .ok_or(DecodeError::ByteLength {
+                bytes: self.bytes.len(),
+                elements: self.elements(),
+                dtype: self.dtype.name(),
+            })
     }
 
     /// Decodes elements `range` into a new vector.
@@ -69,6 +136,7 @@ mod tests {
     fn decodes_a_middle_range() {
         let bytes: Vec<u8> = (0..6).flat_map(|i| (i as f32).to_le_bytes()).collect();
         let view = TensorView {
+            source: Source::File,
             name: "t",
             dtype: DType::F32,
             shape: &[2, 3],
@@ -78,5 +146,52 @@ mod tests {
         assert_eq!(view.decode_f32(2..5).unwrap(), vec![2.0, 3.0, 4.0]);
         assert!(view.decode_f32(4..7).is_err());
         assert!(view.decode_f32(0..usize::MAX).is_err());
+        assert!(view.decode_f32(3..3).unwrap().is_empty());
+    }
+
+    #[test]
+    fn decodes_block_types_from_mid_block() {
+        // Three Q8_0 blocks with scales 1, 2, 4 and values 0..32.
+        let mut bytes = Vec::new();
+        let mut want = Vec::new();
+        for (d, h) in [
+            (1.0f32, [0x00, 0x3c]),
+            (2.0, [0x00, 0x40]),
+            (4.0, [0x00, 0x44]),
+        ] {
+            bytes.extend(h);
+            bytes.extend(0..32u8);
+            want.extend((0..32).map(|q| q as f32 * d));
+        }
+        let view = TensorView {
+            source: Source::File,
+            name: "q",
+            dtype: DType::Q8_0,
+            shape: &[3, 32],
+            offset: 0,
+            bytes: &bytes,
+        };
+        for (s, e) in [
+            (0, 96),
+            (5, 9),
+            (5, 40),
+            (31, 65),
+            (32, 64),
+            (33, 96),
+            (0, 1),
+            (95, 96),
+            (7, 7),
+        ] {
+            assert_eq!(view.decode_f32(s..e).unwrap(), want[s..e], "{s}..{e}");
+        }
+        let short = TensorView {
+            source: Source::File,
+            bytes: &bytes[..60],
+            ..view
+        };
+        assert!(matches!(
+            short.decode_f32(0..3),
+            Err(DecodeError::ByteLength { .. })
+        ));
     }
 }

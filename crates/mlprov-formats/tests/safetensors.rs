@@ -332,8 +332,8 @@ fn recognized_but_unsupported_files_are_skipped_in_directories() {
     .unwrap();
     write(
         dir.path(),
-        "model.npy",
-        b"\x93NUMPY\x01\x00v\x00{'descr': '<f4'}",
+        "tf_model.h5",
+        b"\x89HDF\r\n\x1a\n\0\0\0\0\0\0\0\0",
     );
     let model = open_model(dir.path(), OpenOptions::default()).unwrap();
     assert_eq!(model.files.len(), 1);

@@ -13,4 +13,6 @@ mod model;
 
 pub use digest::{file_digest, tensor_digest, Digest, ParseDigestError, Segment};
 pub use merkle::{InclusionProof, MerkleTree};
-pub use model::{hash_file, hash_model, FileDigest, HashOptions, ModelDigest, TensorDigest};
+pub use model::{
+    bytes_to_hash, hash_file, hash_model, FileDigest, HashOptions, ModelDigest, TensorDigest,
+};

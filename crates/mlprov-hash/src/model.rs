@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use mlprov_formats::{Model, WeightFile};
+use mlprov_formats::{Model, Source, WeightFile};
 use rayon::prelude::*;
 
 use crate::digest::{file_digest, tensor_digest, Digest, Segment};
@@ -31,9 +31,11 @@ pub struct TensorDigest {
     pub dtype: String,
     /// Dimensions.
     pub shape: Vec<usize>,
-    /// Byte offset within the file.
-    pub offset: u64,
-    /// Byte length.
+    /// Byte offset within the file; absent for tensors the reader had to decode (their
+    /// stored form is not their plain bytes, e.g. varint-packed ONNX fields).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// Byte length (of the plain little-endian bytes the digest covers).
     pub length: u64,
     /// Content digest (dtype, shape, bytes).
     pub digest: Digest,
@@ -99,41 +101,63 @@ impl ModelDigest {
     }
 }
 
-/// How one file splits into hashed segments.
-struct Plan {
-    /// Ranges that partition the file, in order; `Some(i)` marks tensor `i`'s bytes.
-    segments: Vec<(Range<usize>, Option<usize>)>,
-    /// Tensors whose bytes overlap an earlier tensor's: hashed on their own.
-    aliased: Vec<usize>,
+/// One file's bytes to digest: a weight file itself, or one of its external data files.
+struct Unit<'a> {
+    path: String,
+    format: String,
+    bytes: &'a [u8],
+    /// Tensors whose bytes lie in this unit, plus (for the weight file itself) the ones
+    /// the reader decoded into memory, which are listed here but hashed on their own.
+    file: &'a WeightFile,
+    source: Source,
 }
 
-fn plan(file: &WeightFile) -> Plan {
+/// How one unit splits into hashed segments.
+struct Plan {
+    /// Ranges that partition the unit, in order; `Some(i)` marks tensor `i`'s bytes.
+    segments: Vec<(Range<usize>, Option<usize>)>,
+    /// Tensors hashed on their own: overlapping an earlier one, or decoded.
+    separate: Vec<usize>,
+    /// Tensors listed under this unit, in order.
+    listed: Vec<usize>,
+}
+
+fn plan(unit: &Unit<'_>) -> Plan {
+    let infos = unit.file.tensor_infos();
     let mut segments = Vec::new();
-    let mut aliased = Vec::new();
+    let mut separate = Vec::new();
+    let mut listed = Vec::new();
     let mut cursor = 0usize;
-    let mut order: Vec<usize> = (0..file.tensor_infos().len()).collect();
-    order.sort_by_key(|&i| {
-        (
-            file.tensor_infos()[i].range.start,
-            file.tensor_infos()[i].range.end,
-        )
-    });
-    for i in order {
-        let r = file.tensor_infos()[i].range.clone();
-        if r.start < cursor {
-            aliased.push(i);
-            continue;
+    // Tensors arrive sorted by source, then offset.
+    for (i, t) in infos.iter().enumerate() {
+        match (unit.source, t.source) {
+            (a, b) if a == b => {
+                listed.push(i);
+                if t.range.start < cursor {
+                    separate.push(i);
+                    continue;
+                }
+                if t.range.start > cursor {
+                    segments.push((cursor..t.range.start, None));
+                }
+                cursor = t.range.end;
+                segments.push((t.range.clone(), Some(i)));
+            }
+            (Source::File, Source::Decoded(_)) => {
+                listed.push(i);
+                separate.push(i);
+            }
+            _ => {}
         }
-        if r.start > cursor {
-            segments.push((cursor..r.start, None));
-        }
-        cursor = r.end;
-        segments.push((r, Some(i)));
     }
-    if cursor < file.len() {
-        segments.push((cursor..file.len(), None));
+    if cursor < unit.bytes.len() {
+        segments.push((cursor..unit.bytes.len(), None));
     }
-    Plan { segments, aliased }
+    Plan {
+        segments,
+        separate,
+        listed,
+    }
 }
 
 fn hash_bytes(bytes: &[u8], progress: Option<&(dyn Fn(u64) + Sync)>) -> blake3::Hash {
@@ -155,8 +179,8 @@ fn hash_bytes(bytes: &[u8], progress: Option<&(dyn Fn(u64) + Sync)>) -> blake3::
 }
 
 /// Hashes one file (as a model of one file, named by `rel_path`).
-pub fn hash_file(file: &WeightFile, rel_path: &str, options: HashOptions<'_>) -> FileDigest {
-    hash_files(&[(rel_path, file)], options).remove(0)
+pub fn hash_file(file: &WeightFile, rel_path: &str, options: HashOptions<'_>) -> Vec<FileDigest> {
+    hash_files(&[(rel_path, file)], options)
 }
 
 /// Hashes every file of a model and computes its Merkle root.
@@ -169,39 +193,70 @@ pub fn hash_model(model: &Model, options: HashOptions<'_>) -> ModelDigest {
     ModelDigest::from_files(hash_files(&files, options))
 }
 
+/// The path of an external data file relative to the model root: next to its model file.
+fn external_path(model_file: &str, location: &str) -> String {
+    match model_file.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/{location}"),
+        None => location.to_string(),
+    }
+}
+
+/// Total bytes [`hash_model`] reads (for progress bars): every file and external file.
+pub fn bytes_to_hash(model: &Model) -> u64 {
+    model
+        .files
+        .iter()
+        .map(|f| {
+            f.file.len() as u64
+                + f.file
+                    .externals()
+                    .iter()
+                    .map(|e| e.bytes().len() as u64)
+                    .sum::<u64>()
+        })
+        .sum()
+}
+
 fn hash_files(files: &[(&str, &WeightFile)], options: HashOptions<'_>) -> Vec<FileDigest> {
-    let plans: Vec<Plan> = files.iter().map(|(_, f)| plan(f)).collect();
-    // One flat job list across files, so small files and small tensors spread over threads
+    let mut units = Vec::new();
+    for (path, file) in files {
+        units.push(Unit {
+            path: path.to_string(),
+            format: file.format().name().to_string(),
+            bytes: file.bytes(),
+            file,
+            source: Source::File,
+        });
+        for (i, e) in file.externals().iter().enumerate() {
+            units.push(Unit {
+                path: external_path(path, &e.location),
+                format: format!("{} external data", file.format().name()),
+                bytes: e.bytes(),
+                file,
+                source: Source::External(i),
+            });
+        }
+    }
+    let plans: Vec<Plan> = units.iter().map(plan).collect();
+    // One flat job list across units, so small files and small tensors spread over threads
     // while big tensors are split inside BLAKE3.
-    let mut jobs: Vec<(usize, Range<usize>)> = Vec::new();
-    for (fi, p) in plans.iter().enumerate() {
-        jobs.extend(p.segments.iter().map(|(r, _)| (fi, r.clone())));
-        jobs.extend(
-            p.aliased
-                .iter()
-                .map(|&t| (fi, files[fi].1.tensor_infos()[t].range.clone())),
-        );
+    let mut jobs: Vec<&[u8]> = Vec::new();
+    for (unit, p) in units.iter().zip(&plans) {
+        jobs.extend(p.segments.iter().map(|(r, _)| &unit.bytes[r.clone()]));
+        let views: Vec<_> = unit.file.tensors().collect();
+        jobs.extend(p.separate.iter().map(|&t| views[t].bytes));
     }
     let hashes: Vec<blake3::Hash> = jobs
         .par_iter()
-        .map(|(fi, r)| hash_bytes(&files[*fi].1.bytes()[r.clone()], options.progress))
-        .collect();
-    let plains: Vec<Option<Digest>> = files
-        .iter()
-        .map(|(_, f)| {
-            options
-                .plain
-                .then(|| hash_bytes(f.bytes(), options.progress).into())
-        })
+        .map(|bytes| hash_bytes(bytes, options.progress))
         .collect();
 
     let mut next = hashes.into_iter();
-    files
+    units
         .iter()
         .zip(plans)
-        .zip(plains)
-        .map(|(((path, file), plan), plain)| {
-            let infos = file.tensor_infos();
+        .map(|(unit, plan)| {
+            let infos = unit.file.tensor_infos();
             let mut tensor_hash: Vec<Option<blake3::Hash>> = vec![None; infos.len()];
             let mut segments = Vec::with_capacity(plan.segments.len());
             for (r, tensor) in &plan.segments {
@@ -215,29 +270,34 @@ fn hash_files(files: &[(&str, &WeightFile)], options: HashOptions<'_>) -> Vec<Fi
                     hash,
                 });
             }
-            for &i in &plan.aliased {
+            for &i in &plan.separate {
                 tensor_hash[i] = next.next();
             }
-            let tensors = infos
+            let tensors = plan
+                .listed
                 .iter()
-                .zip(tensor_hash)
-                .map(|(t, h)| {
-                    let h = h.expect("every tensor is either a segment or aliased");
+                .map(|&i| {
+                    let t = &infos[i];
+                    let h = tensor_hash[i].expect("every listed tensor is a segment or separate");
                     TensorDigest {
                         name: t.name.clone(),
                         dtype: t.dtype.name().to_string(),
                         shape: t.shape.clone(),
-                        offset: t.range.start as u64,
+                        offset: (!matches!(t.source, Source::Decoded(_)))
+                            .then_some(t.range.start as u64),
                         length: t.range.len() as u64,
                         digest: tensor_digest(t.dtype.name(), &t.shape, t.range.len() as u64, &h),
                     }
                 })
                 .collect();
+            let plain = options
+                .plain
+                .then(|| hash_bytes(unit.bytes, options.progress).into());
             FileDigest {
-                path: path.to_string(),
-                format: file.format().name().to_string(),
-                size: file.len() as u64,
-                digest: file_digest(file.len() as u64, &segments),
+                path: unit.path.clone(),
+                format: unit.format.clone(),
+                size: unit.bytes.len() as u64,
+                digest: file_digest(unit.bytes.len() as u64, &segments),
                 plain,
                 tensors,
             }

@@ -184,7 +184,10 @@ proptest! {
             .map(|(a, _)| a.name.as_str())
             .collect();
         let hit = before.files[0].tensors.iter()
-            .find(|t| (t.offset as usize..(t.offset + t.length) as usize).contains(&pos))
+            .find(|t| {
+                let start = t.offset.expect("safetensors tensors sit in the file") as usize;
+                (start..start + t.length as usize).contains(&pos)
+            })
             .map(|t| t.name.as_str());
         prop_assert_eq!(changed, hit.into_iter().collect::<Vec<_>>());
     }

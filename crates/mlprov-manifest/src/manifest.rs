@@ -78,9 +78,11 @@ pub struct TensorEntry {
     pub dtype: String,
     /// Dimensions.
     pub shape: Vec<u64>,
-    /// Byte offset in the file.
-    pub offset: u64,
-    /// Byte length.
+    /// Byte offset in the file; absent when the stored form is not the plain bytes
+    /// (the reader decoded it: varint-packed ONNX fields, deflated npz members).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// Byte length of the plain little-endian bytes the digest covers.
     pub length: u64,
     /// Content digest (dtype, shape, bytes; not the name).
     pub digest: Digest,

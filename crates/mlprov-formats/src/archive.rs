@@ -1,0 +1,136 @@
+//! Zip-based weight files: which kind a zip archive is, by its member names.
+
+use crate::error::ErrorKind;
+use crate::numpy_format;
+use crate::raw::RawFile;
+use crate::torch_format::{self, TorchKind};
+use crate::zip_archive::ZipArchive;
+
+/// What a zip archive holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ZipKind {
+    /// A PyTorch archive whose members live under `prefix` (with its trailing `/`).
+    Torch { prefix: String, kind: TorchKind },
+    /// A NumPy `.npz`.
+    Npz,
+}
+
+/// Classifies an archive: one `<folder>/data.pkl` makes it PyTorch (TorchScript if a
+/// `<folder>/constants.pkl` sits beside it), `.npy` members make it an `.npz`.
+pub(crate) fn classify(zip: &ZipArchive<'_>) -> Result<ZipKind, ErrorKind> {
+    let pickles: Vec<&str> = zip
+        .entries()
+        .iter()
+        .filter_map(|e| e.name.strip_suffix("data.pkl"))
+        .filter(|p| p.ends_with('/') && p.matches('/').count() == 1)
+        .collect();
+    match pickles.as_slice() {
+        [prefix] => {
+            let kind = if zip.find(&format!("{prefix}constants.pkl")).is_some() {
+                TorchKind::Script
+            } else {
+                TorchKind::Save
+            };
+            Ok(ZipKind::Torch {
+                prefix: prefix.to_string(),
+                kind,
+            })
+        }
+        [] if zip.entries().iter().any(|e| e.name.ends_with(".npy")) => Ok(ZipKind::Npz),
+        [] => Err(ErrorKind::InvalidHeader {
+            format: "zip",
+            detail: "archive holds neither a PyTorch checkpoint (<folder>/data.pkl) nor NumPy \
+                     arrays (.npy members)"
+                .to_string(),
+        }),
+        many => Err(ErrorKind::InvalidHeader {
+            format: "PyTorch",
+            detail: format!("archive holds {} data.pkl members", many.len()),
+        }),
+    }
+}
+
+/// Reads a zip-based weight file: a `torch.save` checkpoint, a TorchScript archive or
+/// a NumPy `.npz`. The metadata entry `archive` says which.
+pub(crate) fn parse_zip(buf: &[u8]) -> Result<RawFile, ErrorKind> {
+    let zip = ZipArchive::parse(buf)?;
+    match classify(&zip)? {
+        ZipKind::Torch { prefix, kind } => torch_format::parse(&zip, &prefix, kind),
+        ZipKind::Npz => numpy_format::parse_npz(&zip),
+    }
+}
+
+/// Reads a standalone NumPy `.npy` file (one tensor, named `array`).
+pub(crate) fn parse_npy(buf: &[u8]) -> Result<RawFile, ErrorKind> {
+    numpy_format::parse_npy(buf)
+}
+
+/// Reads a file that starts like a pickle: the legacy (non-zip) `torch.save` format is
+/// recognized and refused with advice; anything else is not a weight file we know.
+pub(crate) fn parse_legacy_torch(buf: &[u8]) -> Result<RawFile, ErrorKind> {
+    if torch_format::is_legacy(buf) {
+        Err(torch_format::legacy_error())
+    } else {
+        Err(ErrorKind::InvalidHeader {
+            format: "PyTorch",
+            detail: "a bare pickle is not a weight file; PyTorch checkpoints are zip archives"
+                .to_string(),
+        })
+    }
+}
+
+/// Fixture checks shared by the PyTorch and NumPy tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::collections::BTreeMap;
+
+    use crate::raw::{RawFile, TensorData};
+
+    /// Bytes of a fixture under the repository's `fixtures/`.
+    pub(crate) fn fixture(rel: &str) -> Vec<u8> {
+        let p = format!("{}/../../fixtures/{rel}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    }
+
+    /// The bytes of a tensor's data, given the parsed buffer.
+    pub(crate) fn data<'a>(buf: &'a [u8], d: &'a TensorData) -> &'a [u8] {
+        match d {
+            TensorData::Mapped(r) => &buf[r.clone()],
+            TensorData::Owned(v) => v,
+            TensorData::External { .. } => panic!("no external data here"),
+        }
+    }
+
+    /// Decodes every tensor of `raw` to f32 and compares it bit for bit, with its
+    /// shape and name, to `<expected>.expected.safetensors`.
+    pub(crate) fn assert_matches_expected(buf: &[u8], raw: &RawFile, expected: &str) {
+        let exp_bytes = fixture(&format!("{expected}.expected.safetensors"));
+        let exp = safetensors::SafeTensors::deserialize(&exp_bytes).unwrap();
+        let mut want: BTreeMap<String, (Vec<usize>, Vec<f32>)> = BTreeMap::new();
+        for (name, view) in exp.tensors() {
+            let vals = view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            want.insert(name, (view.shape().to_vec(), vals));
+        }
+        let got: Vec<&str> = raw.tensors.iter().map(|t| t.name.as_str()).collect();
+        let mut sorted = got.clone();
+        sorted.sort_unstable();
+        let names: Vec<&str> = want.keys().map(|s| s.as_str()).collect();
+        assert_eq!(sorted, names, "{expected}: tensor names");
+        for t in &raw.tensors {
+            let (shape, vals) = &want[&t.name];
+            assert_eq!(&t.shape, shape, "{expected}: shape of {}", t.name);
+            let bytes = data(buf, &t.data);
+            let n: usize = t.shape.iter().product();
+            assert_eq!(Some(bytes.len()), t.dtype.byte_len(n), "{}", t.name);
+            let mut out = vec![0f32; n];
+            t.dtype.decode_f32(bytes, &mut out).unwrap();
+            let a: Vec<u32> = out.iter().map(|f| f.to_bits()).collect();
+            let b: Vec<u32> = vals.iter().map(|f| f.to_bits()).collect();
+            assert_eq!(a, b, "{expected}: values of {} ({})", t.name, t.dtype);
+        }
+    }
+}
