@@ -48,6 +48,11 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Robust fingerprint: a sampled sketch and SimHash key per tensor (reads only samples).
+    Fingerprint {
+        /// A weight file, or a directory of them.
+        path: PathBuf,
+    },
     /// Re-hash a model and report what differs from its manifest (exit 1 on any difference).
     Verify {
         /// The manifest to check against.
@@ -77,6 +82,7 @@ fn main() -> ExitCode {
             output,
             force,
         } => commands::manifest::run(&path, &output, force, cli.json),
+        Command::Fingerprint { path } => commands::fingerprint::run(&path, cli.json),
         Command::Verify { manifest, path } => {
             commands::verify::run(&manifest, path.as_deref(), cli.json)
         }

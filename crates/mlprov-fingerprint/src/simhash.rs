@@ -1,0 +1,93 @@
+//! A 256-bit SimHash of a sketch: similar tensors get keys at small Hamming distance,
+//! unrelated ones about 128 bits apart, so a registry can find candidates by key.
+
+use serde::{Deserialize, Serialize};
+
+use crate::index_hash::index_hash;
+use crate::sketch::TensorSketch;
+
+/// Seed separating the projection signs from the index hash.
+const PROJECTION_SEED: u64 = 0x7369_6d68_6173_6801; // "simhash", version 1
+
+/// A 256-bit locality-sensitive key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SimHash(pub [u64; 4]);
+
+impl SimHash {
+    /// 64 hex digits, most significant word first.
+    pub fn hex(&self) -> String {
+        self.0.iter().rev().map(|w| format!("{w:016x}")).collect()
+    }
+
+    /// Parses [`SimHash::hex`].
+    pub fn from_hex(s: &str) -> Option<Self> {
+        if s.len() != 64 || !s.is_ascii() {
+            return None;
+        }
+        let mut out = [0u64; 4];
+        for (k, w) in out.iter_mut().rev().enumerate() {
+            *w = u64::from_str_radix(&s[k * 16..k * 16 + 16], 16).ok()?;
+        }
+        Some(SimHash(out))
+    }
+}
+
+impl Serialize for SimHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for SimHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        SimHash::from_hex(&s).ok_or_else(|| serde::de::Error::custom("not a 64-hex-digit SimHash"))
+    }
+}
+
+impl SimHash {
+    /// The key of a sketch, taken in canonical orientation (more rows than columns, so a
+    /// transposed copy of a non-square matrix gets the same key) on per-row z-scores.
+    pub fn of(sketch: &TensorSketch) -> Self {
+        let (nr, nc) = (sketch.row_idx.len(), sketch.col_idx.len());
+        let flip = sketch.rows < sketch.cols && sketch.rows > 1;
+        let (gr, gc) = if flip { (nc, nr) } else { (nr, nc) };
+        let cell = |i: usize, j: usize| if flip { sketch.value(j, i) } else { sketch.value(i, j) } as f64;
+        let mut acc = [0f64; 256];
+        for i in 0..gr {
+            let mean = (0..gc).map(|j| cell(i, j)).sum::<f64>() / gc as f64;
+            let sd = ((0..gc).map(|j| (cell(i, j) - mean).powi(2)).sum::<f64>() / gc as f64).sqrt();
+            if sd == 0.0 {
+                continue;
+            }
+            for j in 0..gc {
+                let z = (cell(i, j) - mean) / sd;
+                // 256 random ±1 projections of this cell, four 64-bit words of signs.
+                let base = PROJECTION_SEED ^ ((i as u64) << 32 | j as u64);
+                for (w, chunk) in acc.chunks_mut(64).enumerate() {
+                    let signs = index_hash(base.wrapping_add(w as u64 * 0x1000_0000_0000));
+                    for (b, a) in chunk.iter_mut().enumerate() {
+                        *a += if signs >> b & 1 == 1 { z } else { -z };
+                    }
+                }
+            }
+        }
+        let mut out = [0u64; 4];
+        for (k, a) in acc.iter().enumerate() {
+            if *a > 0.0 {
+                out[k / 64] |= 1 << (k % 64);
+            }
+        }
+        SimHash(out)
+    }
+
+    /// Number of differing bits (0 to 256).
+    #[must_use]
+    pub fn hamming(&self, other: &SimHash) -> u32 {
+        self.0
+            .iter()
+            .zip(&other.0)
+            .map(|(a, b)| (a ^ b).count_ones())
+            .sum()
+    }
+}
