@@ -53,6 +53,16 @@ enum Command {
         /// A weight file, or a directory of them.
         path: PathBuf,
     },
+    /// Lineage test: is model B the same as, re-encoded from, or derived from model A?
+    Compare {
+        /// The reference model (for example the licensed one).
+        a: PathBuf,
+        /// The suspect model.
+        b: PathBuf,
+        /// List every matched tensor pair, not only the summary.
+        #[arg(long)]
+        pairs: bool,
+    },
     /// Re-hash a model and report what differs from its manifest (exit 1 on any difference).
     Verify {
         /// The manifest to check against.
@@ -83,6 +93,7 @@ fn main() -> ExitCode {
             force,
         } => commands::manifest::run(&path, &output, force, cli.json),
         Command::Fingerprint { path } => commands::fingerprint::run(&path, cli.json),
+        Command::Compare { a, b, pairs } => commands::compare::run(&a, &b, pairs, cli.json),
         Command::Verify { manifest, path } => {
             commands::verify::run(&manifest, path.as_deref(), cli.json)
         }

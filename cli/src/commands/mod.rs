@@ -1,5 +1,6 @@
 //! One module per verb.
 
+pub mod compare;
 pub mod fingerprint;
 pub mod hash;
 pub mod inspect;

@@ -7,15 +7,28 @@
 //!   row and column indices, about 1 KiB, compared by correlation ([`compare`]).
 //! * [`SimHash`]: a 256-bit key of a sketch, for index lookup by Hamming distance.
 //! * [`ModelFingerprint`]: every tensor's sketch and key, and a compact lookup key.
+//! * [`compare_models`]: the lineage test, with a p-value against a stated null and a verdict.
 
 mod index_hash;
+mod lineage;
 mod model;
 mod simhash;
 mod sketch;
+mod stats;
+mod structure;
 
 pub use index_hash::{index_hash, select_indices};
+pub use lineage::{
+    compare_models, Comparison, PairKind, TensorPair, TensorRef, Verdict, NULL_HYPOTHESIS,
+    SIGNIFICANT_LOG10_P, UNRELATED_LOG10_P,
+};
 pub use model::{
     LookupEntry, ModelFingerprint, TensorFingerprint, Unsketched, LOOKUP_TENSORS, MIN_ELEMENTS,
 };
 pub use simhash::SimHash;
-pub use sketch::{compare, SketchError, SketchMatch, TensorSketch, GRID, VECTOR_SAMPLES};
+pub use sketch::{
+    common_grid, compare, normalized_correlation, CommonGrid, SketchError, SketchMatch,
+    TensorSketch, GRID, VECTOR_SAMPLES,
+};
+pub use stats::{log10_normal_tail, z_of_log10_tail};
+pub use structure::looks_fixed;
