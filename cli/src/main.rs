@@ -52,6 +52,9 @@ enum Command {
     Fingerprint {
         /// A weight file, or a directory of them.
         path: PathBuf,
+        /// Also compute the permutation- and rotation-robust Gram invariants (reads more).
+        #[arg(long)]
+        invariants: bool,
     },
     /// Lineage test: is model B the same as, re-encoded from, or derived from model A?
     Compare {
@@ -92,7 +95,9 @@ fn main() -> ExitCode {
             output,
             force,
         } => commands::manifest::run(&path, &output, force, cli.json),
-        Command::Fingerprint { path } => commands::fingerprint::run(&path, cli.json),
+        Command::Fingerprint { path, invariants } => {
+            commands::fingerprint::run(&path, invariants, cli.json)
+        }
         Command::Compare { a, b, pairs } => commands::compare::run(&a, &b, pairs, cli.json),
         Command::Verify { manifest, path } => {
             commands::verify::run(&manifest, path.as_deref(), cli.json)

@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use anyhow::Result;
-use mlprov_fingerprint::{compare_models, Comparison, ModelFingerprint, PairKind, Verdict};
+use mlprov_fingerprint::{
+    compare_models, Comparison, FingerprintOptions, ModelFingerprint, PairKind, Verdict,
+};
 use mlprov_hash::HashOptions;
 use serde_json::json;
 
@@ -13,8 +15,11 @@ use crate::Outcome;
 pub fn run(a: &Path, b: &Path, show_pairs: bool, json: bool) -> Result<Outcome> {
     let ma = super::open(a)?;
     let mb = super::open(b)?;
-    let fa = ModelFingerprint::of(&ma);
-    let fb = ModelFingerprint::of(&mb);
+    let options = FingerprintOptions { invariants: true };
+    let (fa, fb) = (
+        ModelFingerprint::with_options(&ma, options),
+        ModelFingerprint::with_options(&mb, options),
+    );
     let mut result = compare_models(&ma, &fa, &mb, &fb);
     if same_bytes(&ma, &mb) {
         result.verdict = Verdict::Identical;
@@ -104,8 +109,9 @@ fn print_human(r: &Comparison, show_pairs: bool) {
     if show_pairs {
         for p in &r.pairs {
             println!(
-                "  {:<12} r={:.4} log10p={:<9.1} {} {} <- {} {}{}",
+                "  {:<12} {:<12} r={:.4} log10p={:<9.1} {} {} <- {} {}{}",
                 format!("{:?}", p.kind),
+                p.channel,
                 p.correlation,
                 p.log10_p,
                 p.b.name,

@@ -3,15 +3,15 @@
 use std::path::Path;
 
 use anyhow::Result;
-use mlprov_fingerprint::ModelFingerprint;
+use mlprov_fingerprint::{FingerprintOptions, ModelFingerprint};
 use serde_json::json;
 
 use crate::output::{print_json, shape};
 use crate::Outcome;
 
-pub fn run(path: &Path, json: bool) -> Result<Outcome> {
+pub fn run(path: &Path, invariants: bool, json: bool) -> Result<Outcome> {
     let model = super::open(path)?;
-    let fp = ModelFingerprint::of(&model);
+    let fp = ModelFingerprint::with_options(&model, FingerprintOptions { invariants });
     if json {
         print_json(&json!({
             "path": path.display().to_string(),

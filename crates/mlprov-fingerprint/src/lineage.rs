@@ -16,16 +16,25 @@ use mlprov_formats::{DType, Model, TensorView};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::gram::compare_gram;
 use crate::model::{ModelFingerprint, TensorFingerprint};
-use crate::sketch::{common_grid, compare, SketchMatch};
+use crate::sketch::{common_grid, compare};
 use crate::stats::{log10_normal_tail, z_of_log10_tail};
 use crate::structure::looks_fixed;
 
 /// The stated null hypothesis behind every p-value the test reports.
 pub const NULL_HYPOTHESIS: &str = "B was trained independently of A (its own random initialization). \
-Under it, B's sampled values are independent of A's, so each pair's Fisher z is at most standard normal \
-after a Bonferroni correction for the candidates it was chosen from, and the √(elements)-weighted \
-Stouffer combination of the pairs is at most standard normal.";
+Under it, B's sampled values are independent of A's (correlation 0), and basis-free Gram cosines agree \
+at most as far as convergent learning makes them (correlation at most 0.6); each pair's Fisher z against \
+that is at most standard normal after a Bonferroni correction for the candidates and evidence channels it \
+was chosen from, and the sqrt(elements)-weighted Stouffer combination of the pairs is at most standard normal.";
+
+/// Largest correlation of Gram cosines the null allows: basis-free similarities of
+/// independently trained models are not zero where an axis means the same thing in both
+/// (tokens, input features), so Gram evidence must clear this margin.
+pub const GRAM_NULL_CORRELATION: f64 = 0.6;
+/// Evidence channels a pair's best statistic is chosen from (values + four Gram pairings).
+const CHANNELS: f64 = 5.0;
 
 /// p below this: the relation is established.
 pub const SIGNIFICANT_LOG10_P: f64 = -6.0;
@@ -118,6 +127,8 @@ pub struct TensorPair {
     pub cells: usize,
     /// Whether B's tensor is A's transposed.
     pub transposed: bool,
+    /// Which evidence matched them: `values`, or a Gram pairing such as `row-gram`.
+    pub channel: &'static str,
     /// Shape-compatible candidates in A the match was chosen from.
     pub candidates: usize,
     /// log10 of the pair's Bonferroni-corrected p-value.
@@ -177,59 +188,59 @@ pub fn compare_models(
     b: &Model,
     fb: &ModelFingerprint,
 ) -> Comparison {
-    // 1. All shape-compatible comparisons, per tensor of B.
-    let scored: Vec<(usize, Vec<(usize, SketchMatch)>)> = fb
+    // 1. Every channel of every shape-compatible candidate, per tensor of B.
+    let scored: Vec<Vec<(usize, Hit)>> = fb
         .tensors
         .par_iter()
-        .enumerate()
-        .map(|(ib, tb)| {
-            let hits = fa
-                .tensors
+        .map(|tb| {
+            fa.tensors
                 .iter()
                 .enumerate()
-                .filter_map(|(ia, ta)| compare(&ta.sketch, &tb.sketch).map(|m| (ia, m)))
-                .collect();
-            (ib, hits)
+                .filter_map(|(ia, ta)| best_hit(ta, tb).map(|h| (ia, h)))
+                .collect()
         })
         .collect();
 
     // 2. Greedy one-to-one assignment, strongest evidence first.
-    let mut all: Vec<(f64, usize, usize, SketchMatch)> = Vec::new();
-    let mut candidates = vec![0usize; fb.tensors.len()];
-    for (ib, hits) in &scored {
-        candidates[*ib] = hits.len();
-        all.extend(
-            hits.iter()
-                .map(|&(ia, m)| (m.z_score(), ib.to_owned(), ia, m)),
-        );
-    }
-    all.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+    let candidates: Vec<usize> = scored.iter().map(Vec::len).collect();
+    let mut all: Vec<(usize, usize, Hit)> = scored
+        .iter()
+        .enumerate()
+        .flat_map(|(ib, hits)| hits.iter().map(move |&(ia, h)| (ib, ia, h)))
+        .collect();
+    all.sort_by(|x, y| {
+        y.2.z
+            .total_cmp(&x.2.z)
+            .then(x.0.cmp(&y.0))
+            .then(x.1.cmp(&y.1))
+    });
     let (mut used_a, mut used_b) = (vec![false; fa.tensors.len()], vec![false; fb.tensors.len()]);
-    let mut chosen: Vec<(usize, usize, SketchMatch)> = Vec::new();
-    for (_, ib, ia, m) in all {
+    let mut chosen: Vec<(usize, usize, Hit)> = Vec::new();
+    for (ib, ia, h) in all {
         if !used_a[ia] && !used_b[ib] {
             used_a[ia] = true;
             used_b[ib] = true;
-            chosen.push((ib, ia, m));
+            chosen.push((ib, ia, h));
         }
     }
     chosen.sort_by_key(|c| c.0);
 
-    // 3. Exact-value check of every pair.
+    // 3. Exact-value check of every pair matched on values.
     let pairs: Vec<TensorPair> = chosen
         .par_iter()
-        .map(|&(ib, ia, m)| {
+        .map(|&(ib, ia, h)| {
             let (ta, tb) = (&fa.tensors[ia], &fb.tensors[ib]);
-            let log10_p =
-                ((candidates[ib] as f64).log10() + log10_normal_tail(m.z_score())).min(0.0);
-            let check = match (view(a, ta), view(b, tb)) {
-                (Some(va), Some(vb)) => exact_check(ta, &va, tb, &vb, m.transposed),
+            let bonferroni = (candidates[ib] as f64 * CHANNELS).log10();
+            let log10_p = (bonferroni + log10_normal_tail(h.z)).min(0.0);
+            let views = (view(a, ta), view(b, tb));
+            let check = match (&views, h.channel) {
+                ((Some(va), Some(vb)), "values") => exact_check(ta, va, tb, vb, h.transposed),
                 _ => None,
             };
             let (equal, relative_error, scale_spread) =
                 check.unwrap_or((false, f64::INFINITY, 0.0));
             let kind = if equal {
-                match (view(a, ta), view(b, tb)) {
+                match views {
                     (Some(va), Some(vb)) if looks_fixed(&va) && looks_fixed(&vb) => {
                         PairKind::FixedBuffer
                     }
@@ -248,9 +259,10 @@ pub fn compare_models(
                 a: tensor_ref(ta),
                 b: tensor_ref(tb),
                 elements: tb.elements,
-                correlation: m.correlation,
-                cells: m.cells,
-                transposed: m.transposed,
+                correlation: h.correlation,
+                cells: h.cells,
+                transposed: h.transposed,
+                channel: h.channel,
                 candidates: candidates[ib],
                 log10_p,
                 relative_error,
@@ -268,6 +280,56 @@ pub fn compare_models(
         .map(|(t, _)| t.name.clone())
         .collect();
     summarize(fa, fb, pairs, unmatched)
+}
+
+/// The strongest evidence relating two tensors, over the value sketch and the Gram pairings.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    /// Fisher z against the channel's null correlation.
+    z: f64,
+    correlation: f64,
+    cells: usize,
+    transposed: bool,
+    channel: &'static str,
+}
+
+fn fisher_z(r: f64, null: f64, cells: usize) -> f64 {
+    let r = r.clamp(-0.999_999, 0.999_999);
+    (r.atanh() - null.atanh()) * ((cells as f64 - 3.0).max(1.0)).sqrt()
+}
+
+fn best_hit(ta: &TensorFingerprint, tb: &TensorFingerprint) -> Option<Hit> {
+    let mut best: Option<Hit> = compare(&ta.sketch, &tb.sketch).map(|m| Hit {
+        z: fisher_z(m.correlation, 0.0, m.cells),
+        correlation: m.correlation,
+        cells: m.cells,
+        transposed: m.transposed,
+        channel: "values",
+    });
+    let grams = [
+        (&ta.row_gram, &tb.row_gram, false, "row-gram"),
+        (&ta.col_gram, &tb.col_gram, false, "column-gram"),
+        (&ta.row_gram, &tb.col_gram, true, "row-gram (transposed)"),
+        (&ta.col_gram, &tb.row_gram, true, "column-gram (transposed)"),
+    ];
+    for (ga, gb, transposed, channel) in grams {
+        let (Some(ga), Some(gb)) = (ga, gb) else {
+            continue;
+        };
+        if let Some((r, cells)) = compare_gram(ga, gb) {
+            let z = fisher_z(r, GRAM_NULL_CORRELATION, cells);
+            if best.is_none_or(|b| z > b.z) {
+                best = Some(Hit {
+                    z,
+                    correlation: r,
+                    cells,
+                    transposed,
+                    channel,
+                });
+            }
+        }
+    }
+    best
 }
 
 /// Decodes both tensors at their common sampled positions in full precision.
@@ -485,8 +547,12 @@ fn summarize(
         if p.scale_spread > 0.02 {
             transforms.insert("per-channel rescaling".to_string());
         }
-        if p.kind == PairKind::Correlated {
+        if p.kind == PairKind::Correlated && p.channel == "values" {
             transforms.insert("values changed (fine-tuning or noise)".to_string());
+        }
+        if p.channel != "values" {
+            transforms
+                .insert("permuted, rotated or rescaled (matched by Gram invariants)".to_string());
         }
         a_order.push(
             fa.tensors

@@ -4,8 +4,9 @@ use mlprov_formats::Model;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::gram::GramSketch;
 use crate::simhash::SimHash;
-use crate::sketch::TensorSketch;
+use crate::sketch::{matrix_shape, TensorSketch};
 
 /// Tensors with fewer elements carry too little evidence to fingerprint.
 pub const MIN_ELEMENTS: usize = 64;
@@ -29,6 +30,20 @@ pub struct TensorFingerprint {
     pub sketch: TensorSketch,
     /// Locality-sensitive key of the sketch.
     pub simhash: SimHash,
+    /// Cosines among sampled rows (invariant to column permutation/rotation/scaling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_gram: Option<GramSketch>,
+    /// Cosines among sampled columns (invariant to row permutation/rotation/scaling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub col_gram: Option<GramSketch>,
+}
+
+/// What to compute.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FingerprintOptions {
+    /// Also compute the Gram invariants of every matrix. They read whole rows (and up to
+    /// 4096 rows per matrix for column Grams), so they cost far more than the sketch.
+    pub invariants: bool,
 }
 
 /// A tensor that could not be fingerprinted, and why.
@@ -63,6 +78,11 @@ pub struct LookupEntry {
 impl ModelFingerprint {
     /// Fingerprints every tensor of a model in parallel, reading only sampled elements.
     pub fn of(model: &Model) -> Self {
+        Self::with_options(model, FingerprintOptions::default())
+    }
+
+    /// Fingerprints with the given options.
+    pub fn with_options(model: &Model, options: FingerprintOptions) -> Self {
         let jobs: Vec<(&str, mlprov_formats::TensorView<'_>)> = model
             .files
             .iter()
@@ -80,7 +100,15 @@ impl ModelFingerprint {
                     return Err(skip(format!("{} elements is too few", view.elements())));
                 }
                 let sketch = TensorSketch::from_view(view).map_err(|e| skip(e.to_string()))?;
+                let (rows, cols) = matrix_shape(view.shape);
+                let (row_gram, col_gram) = if options.invariants && rows > 1 {
+                    GramSketch::of_view(view, rows, cols)
+                } else {
+                    (None, None)
+                };
                 Ok(TensorFingerprint {
+                    row_gram,
+                    col_gram,
                     file: file.to_string(),
                     name: view.name.to_string(),
                     dtype: view.dtype.name().to_string(),

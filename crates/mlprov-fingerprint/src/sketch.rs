@@ -65,7 +65,7 @@ impl SketchMatch {
 }
 
 /// Logical matrix shape: size-1 dims dropped, then (first, product of the rest).
-fn matrix_shape(shape: &[usize]) -> (usize, usize) {
+pub(crate) fn matrix_shape(shape: &[usize]) -> (usize, usize) {
     let dims: Vec<usize> = shape.iter().copied().filter(|&d| d != 1).collect();
     match dims.as_slice() {
         [] => (1, 1),

@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use mlprov_fingerprint::{compare_models, Comparison, ModelFingerprint, Verdict};
+use mlprov_fingerprint::{
+    compare_models, Comparison, FingerprintOptions, ModelFingerprint, Verdict,
+};
 use mlprov_formats::{open_model, OpenOptions};
 use safetensors::tensor::{Dtype, TensorView};
 
@@ -120,7 +122,11 @@ fn run(a: &[T], b: &[T]) -> Comparison {
         open_model(&pa, OpenOptions::default()).unwrap(),
         open_model(&pb, OpenOptions::default()).unwrap(),
     );
-    let (fa, fb) = (ModelFingerprint::of(&ma), ModelFingerprint::of(&mb));
+    let options = FingerprintOptions { invariants: true };
+    let (fa, fb) = (
+        ModelFingerprint::with_options(&ma, options),
+        ModelFingerprint::with_options(&mb, options),
+    );
     compare_models(&ma, &fa, &mb, &fb)
 }
 
@@ -388,4 +394,164 @@ fn reused_embeddings_in_an_otherwise_new_model_are_partial_reuse() {
     b[0].values = a[0].values.iter().map(|v| v + 0.3 * rng.gauss()).collect();
     let c = run(&a, &b);
     assert_verdict(&c, &[Verdict::PartialReuse], "embeddings reused");
+}
+
+/// A permutation of 0..n from a seed (Fisher-Yates).
+fn permutation(n: usize, seed: u64) -> Vec<usize> {
+    let mut rng = Rng(seed);
+    let mut p: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        p.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+    }
+    p
+}
+
+/// Reorders rows (`rows = true`) or columns of a 2-D tensor: new line k = old line perm[k].
+fn permute(t: &T, perm: &[usize], rows: bool) -> T {
+    let (r, c) = (t.shape[0], t.shape[1]);
+    let values = (0..r * c)
+        .map(|k| {
+            let (i, j) = (k / c, k % c);
+            if rows {
+                t.values[perm[i] * c + j]
+            } else {
+                t.values[i * c + perm[j]]
+            }
+        })
+        .collect();
+    T {
+        values,
+        ..t.clone()
+    }
+}
+
+/// A random orthogonal matrix (Gram-Schmidt on Gaussian columns), row-major n x n.
+fn orthogonal(n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = Rng(seed);
+    let mut q: Vec<Vec<f64>> = Vec::new();
+    while q.len() < n {
+        let mut v: Vec<f64> = (0..n).map(|_| rng.gauss() as f64).collect();
+        for u in &q {
+            let d: f64 = v.iter().zip(u).map(|(a, b)| a * b).sum();
+            v.iter_mut().zip(u).for_each(|(a, b)| *a -= d * b);
+        }
+        let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+        q.push(v.into_iter().map(|a| a / norm).collect());
+    }
+    q.into_iter().flatten().collect()
+}
+
+/// W (r x c) times R^T on the column side, or R times W on the row side (R is n x n).
+fn rotate(t: &T, rot: &[f64], n: usize, columns: bool) -> T {
+    let (r, c) = (t.shape[0], t.shape[1]);
+    let mut values = vec![0f32; r * c];
+    for i in 0..r {
+        for j in 0..c {
+            let mut acc = 0f64;
+            for k in 0..n {
+                acc += if columns {
+                    t.values[i * c + k] as f64 * rot[j * n + k]
+                } else {
+                    rot[i * n + k] * t.values[k * c + j] as f64
+                };
+            }
+            values[i * c + j] = acc as f32;
+        }
+    }
+    T {
+        values,
+        ..t.clone()
+    }
+}
+
+fn is_input_side(name: &str) -> bool {
+    ["attn.q.", "attn.k.", "attn.v.", "mlp.up."]
+        .iter()
+        .any(|p| name.contains(p))
+}
+
+#[test]
+fn hidden_unit_and_head_permutations_are_derived() {
+    let a = base_model(21);
+    let p = permutation(H, 3);
+    let b: Vec<T> = a
+        .iter()
+        .map(|t| {
+            if t.name.ends_with("up.weight") {
+                permute(t, &p, true)
+            } else if t.name.ends_with("down.weight") {
+                permute(t, &p, false)
+            } else {
+                t.clone()
+            }
+        })
+        .collect();
+    let c = run(&a, &b);
+    assert_verdict(&c, &[Verdict::Derived], "hidden units permuted");
+    assert!(
+        c.transforms
+            .iter()
+            .any(|t| t.starts_with("permuted, rotated")),
+        "{:?}",
+        c.transforms
+    );
+
+    // Heads of 16 dimensions reordered: q, k, v rows and o columns move by whole heads.
+    let heads = permutation(D / 16, 4);
+    let perm: Vec<usize> = (0..D).map(|i| heads[i / 16] * 16 + i % 16).collect();
+    let b: Vec<T> = a
+        .iter()
+        .map(|t| {
+            if ["attn.q.", "attn.k.", "attn.v."]
+                .iter()
+                .any(|x| t.name.contains(x))
+            {
+                permute(t, &perm, true)
+            } else if t.name.contains("attn.o.") {
+                permute(t, &perm, false)
+            } else {
+                t.clone()
+            }
+        })
+        .collect();
+    assert_verdict(&run(&a, &b), &[Verdict::Derived], "heads permuted");
+}
+
+#[test]
+fn residual_permutation_and_rotation_are_derived() {
+    let a = base_model(22);
+    let p = permutation(D, 5);
+    let b: Vec<T> = a
+        .iter()
+        .map(|t| {
+            if t.name == "embed.weight" || is_input_side(&t.name) {
+                permute(t, &p, false)
+            } else if t.shape.len() == 2 {
+                permute(t, &p, true)
+            } else {
+                T {
+                    values: p.iter().map(|&k| t.values[k]).collect(),
+                    ..t.clone()
+                }
+            }
+        })
+        .collect();
+    assert_verdict(&run(&a, &b), &[Verdict::Derived], "residual permuted");
+
+    // QuaRot-style: the residual stream rotated by a random orthogonal matrix.
+    let rot = orthogonal(D, 6);
+    let b: Vec<T> = a
+        .iter()
+        .map(|t| {
+            if t.name == "embed.weight" || is_input_side(&t.name) {
+                rotate(t, &rot, D, true)
+            } else if t.shape.len() == 2 {
+                rotate(t, &rot, D, false)
+            } else {
+                t.clone()
+            }
+        })
+        .collect();
+    let c = run(&a, &b);
+    assert_verdict(&c, &[Verdict::Derived], "residual rotated");
 }
