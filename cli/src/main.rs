@@ -48,6 +48,24 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Robust fingerprint: a sampled sketch and SimHash key per tensor (reads only samples).
+    Fingerprint {
+        /// A weight file, or a directory of them.
+        path: PathBuf,
+        /// Also compute the permutation- and rotation-robust Gram invariants (reads more).
+        #[arg(long)]
+        invariants: bool,
+    },
+    /// Lineage test: is model B the same as, re-encoded from, or derived from model A?
+    Compare {
+        /// The reference model (for example the licensed one).
+        a: PathBuf,
+        /// The suspect model.
+        b: PathBuf,
+        /// List every matched tensor pair, not only the summary.
+        #[arg(long)]
+        pairs: bool,
+    },
     /// Re-hash a model and report what differs from its manifest (exit 1 on any difference).
     Verify {
         /// The manifest to check against.
@@ -84,6 +102,10 @@ fn main() -> ExitCode {
             output,
             force,
         } => commands::manifest::run(&path, &output, force, cli.json),
+        Command::Fingerprint { path, invariants } => {
+            commands::fingerprint::run(&path, invariants, cli.json)
+        }
+        Command::Compare { a, b, pairs } => commands::compare::run(&a, &b, pairs, cli.json),
         Command::Verify { manifest, path } => {
             commands::verify::run(&manifest, path.as_deref(), cli.json)
         }

@@ -1,5 +1,7 @@
 //! One module per verb.
 
+pub mod compare;
+pub mod fingerprint;
 pub mod hash;
 pub mod inspect;
 pub mod manifest;

@@ -5,12 +5,37 @@
 //!
 //! * [`TensorSketch`]: values of a tensor at positions chosen by consistent hashing of
 //!   row and column indices, about 1 KiB, compared by correlation ([`compare`]).
+//! * [`GramSketch`]: cosines among sampled rows or columns, which survive permutation,
+//!   rotation and rescaling of the other axis (the permutation-robust invariants).
 //! * [`SimHash`]: a 256-bit key of a sketch, for index lookup by Hamming distance.
+//! * [`ModelFingerprint`]: every tensor's sketch and key, and a compact lookup key.
+//! * [`compare_models`]: the lineage test, with a p-value against a stated null and a verdict.
 
+mod gram;
 mod index_hash;
+mod lineage;
+mod model;
 mod simhash;
 mod sketch;
+mod stats;
+mod structure;
+mod values;
 
+pub use gram::{compare_gram, GramSketch, GRAM_MAX_LEN};
 pub use index_hash::{index_hash, select_indices};
+pub use lineage::{
+    compare_models, Comparison, PairKind, TensorPair, TensorRef, Verdict, NULL_HYPOTHESIS,
+    SIGNIFICANT_LOG10_P, UNRELATED_LOG10_P,
+};
+pub use model::{
+    FingerprintOptions, LookupEntry, ModelFingerprint, TensorFingerprint, Unsketched,
+    LOOKUP_TENSORS, MIN_ELEMENTS,
+};
 pub use simhash::SimHash;
-pub use sketch::{compare, SketchError, SketchMatch, TensorSketch, GRID, VECTOR_SAMPLES};
+pub use sketch::{
+    common_grid, compare, normalized_correlation, CommonGrid, SketchError, SketchMatch,
+    TensorSketch, GRID, VECTOR_SAMPLES,
+};
+pub use stats::{log10_normal_tail, z_of_log10_tail};
+pub use structure::looks_fixed;
+pub use values::Values;

@@ -10,8 +10,40 @@ use crate::sketch::TensorSketch;
 const PROJECTION_SEED: u64 = 0x7369_6d68_6173_6801; // "simhash", version 1
 
 /// A 256-bit locality-sensitive key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SimHash(pub [u64; 4]);
+
+impl SimHash {
+    /// 64 hex digits, most significant word first.
+    pub fn hex(&self) -> String {
+        self.0.iter().rev().map(|w| format!("{w:016x}")).collect()
+    }
+
+    /// Parses [`SimHash::hex`].
+    pub fn from_hex(s: &str) -> Option<Self> {
+        if s.len() != 64 || !s.is_ascii() {
+            return None;
+        }
+        let mut out = [0u64; 4];
+        for (k, w) in out.iter_mut().rev().enumerate() {
+            *w = u64::from_str_radix(&s[k * 16..k * 16 + 16], 16).ok()?;
+        }
+        Some(SimHash(out))
+    }
+}
+
+impl Serialize for SimHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for SimHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        SimHash::from_hex(&s).ok_or_else(|| serde::de::Error::custom("not a 64-hex-digit SimHash"))
+    }
+}
 
 impl SimHash {
     /// The key of a sketch, taken in canonical orientation (more rows than columns, so a
@@ -50,6 +82,7 @@ impl SimHash {
     }
 
     /// Number of differing bits (0 to 256).
+    #[must_use]
     pub fn hamming(&self, other: &SimHash) -> u32 {
         self.0
             .iter()

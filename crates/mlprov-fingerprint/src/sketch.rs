@@ -1,6 +1,8 @@
 //! The tensor sketch: a small grid of a tensor's values at consistently hashed positions.
 
-use mlprov_formats::{DecodeError, TensorView};
+use mlprov_formats::DecodeError;
+
+use crate::values::Values;
 use serde::{Deserialize, Serialize};
 
 use crate::index_hash::select_indices;
@@ -65,7 +67,7 @@ impl SketchMatch {
 }
 
 /// Logical matrix shape: size-1 dims dropped, then (first, product of the rest).
-fn matrix_shape(shape: &[usize]) -> (usize, usize) {
+pub(crate) fn matrix_shape(shape: &[usize]) -> (usize, usize) {
     let dims: Vec<usize> = shape.iter().copied().filter(|&d| d != 1).collect();
     match dims.as_slice() {
         [] => (1, 1),
@@ -76,11 +78,11 @@ fn matrix_shape(shape: &[usize]) -> (usize, usize) {
 
 impl TensorSketch {
     /// Sketches a stored tensor, decoding only the sampled elements.
-    pub fn from_view(view: &TensorView<'_>) -> Result<Self, SketchError> {
+    pub fn from_view(view: &Values<'_>) -> Result<Self, SketchError> {
         if view.elements() == 0 {
             return Err(SketchError::Empty);
         }
-        let (rows, cols) = matrix_shape(view.shape);
+        let (rows, cols) = matrix_shape(view.view().shape);
         let mut one = [0f32; 1];
         let mut err = None;
         let sketch = Self::from_fn(rows, cols, |r, c| {
@@ -164,39 +166,89 @@ fn common(a: &[u32], b: &[u32]) -> Vec<(usize, usize)> {
     out
 }
 
-/// Compares two sketches on their common positions, trying the transposed orientation
-/// where the shapes allow it. `None` when they share too few positions.
-pub fn compare(a: &TensorSketch, b: &TensorSketch) -> Option<SketchMatch> {
+/// Which orientations two sketches can be compared in: (direct, transposed).
+fn orientations(a: &TensorSketch, b: &TensorSketch) -> [bool; 2] {
     let same = (a.rows, a.cols) == (b.rows, b.cols);
     let swapped = (a.rows, a.cols) == (b.cols, b.rows);
     let square = a.rows == a.cols;
     // A truncation keeps one dimension whole; anything else is a different tensor.
-    let direct_ok = (same || !swapped || square) && (a.rows == b.rows || a.cols == b.cols);
-    let transposed_ok =
-        a.rows > 1 && b.rows > 1 && (swapped || a.rows == b.cols || a.cols == b.rows);
+    let direct = (same || !swapped || square) && (a.rows == b.rows || a.cols == b.cols);
+    let transposed = a.rows > 1 && b.rows > 1 && (swapped || a.rows == b.cols || a.cols == b.rows);
+    [direct, transposed]
+}
+
+/// Grid positions both sketches sampled, in one orientation: `(rows, cols)` as pairs of
+/// (index into `a`'s grid, index into `b`'s grid); with `transposed`, `b`'s grid is read
+/// column for row. `None` if the orientation does not apply or too few cells are shared.
+pub fn common_grid(a: &TensorSketch, b: &TensorSketch, transposed: bool) -> Option<CommonGrid> {
+    if !orientations(a, b)[usize::from(transposed)] {
+        return None;
+    }
+    let (rows, cols) = if transposed {
+        (
+            common(&a.row_idx, &b.col_idx),
+            common(&a.col_idx, &b.row_idx),
+        )
+    } else {
+        (
+            common(&a.row_idx, &b.row_idx),
+            common(&a.col_idx, &b.col_idx),
+        )
+    };
+    (rows.len() * cols.len() >= MIN_CELLS).then_some(CommonGrid {
+        rows,
+        cols,
+        transposed,
+    })
+}
+
+/// Positions shared by two sketches (see [`common_grid`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommonGrid {
+    /// Shared rows: (position in `a.row_idx`, position in `b`'s row or column indices).
+    pub rows: Vec<(usize, usize)>,
+    /// Shared columns, likewise.
+    pub cols: Vec<(usize, usize)>,
+    /// Whether `b` is read transposed.
+    pub transposed: bool,
+}
+
+impl CommonGrid {
+    /// Logical (row, column) positions in `a` and in `b` for every shared cell, row-major in `a`.
+    pub fn positions(
+        &self,
+        a: &TensorSketch,
+        b: &TensorSketch,
+    ) -> Vec<((usize, usize), (usize, usize))> {
+        let mut out = Vec::with_capacity(self.rows.len() * self.cols.len());
+        for &(ra, rb) in &self.rows {
+            for &(ca, cb) in &self.cols {
+                let pa = (a.row_idx[ra] as usize, a.col_idx[ca] as usize);
+                let pb = if self.transposed {
+                    (b.row_idx[cb] as usize, b.col_idx[rb] as usize)
+                } else {
+                    (b.row_idx[rb] as usize, b.col_idx[cb] as usize)
+                };
+                out.push((pa, pb));
+            }
+        }
+        out
+    }
+}
+
+/// Compares two sketches on their common positions, trying the transposed orientation
+/// where the shapes allow it. `None` when they share too few positions.
+pub fn compare(a: &TensorSketch, b: &TensorSketch) -> Option<SketchMatch> {
     let mut best: Option<SketchMatch> = None;
     for transposed in [false, true] {
-        if (!transposed && !direct_ok) || (transposed && !transposed_ok) {
+        let Some(grid) = common_grid(a, b, transposed) else {
             continue;
-        }
-        let (rows, cols) = if transposed {
-            (
-                common(&a.row_idx, &b.col_idx),
-                common(&a.col_idx, &b.row_idx),
-            )
-        } else {
-            (
-                common(&a.row_idx, &b.row_idx),
-                common(&a.col_idx, &b.col_idx),
-            )
         };
-        if rows.len() * cols.len() < MIN_CELLS {
-            continue;
-        }
-        let mut x = Vec::with_capacity(rows.len() * cols.len());
-        let mut y = Vec::with_capacity(rows.len() * cols.len());
-        for &(ra, rb) in &rows {
-            for &(ca, cb) in &cols {
+        let (nr, nc) = (grid.rows.len(), grid.cols.len());
+        let mut x = Vec::with_capacity(nr * nc);
+        let mut y = Vec::with_capacity(nr * nc);
+        for &(ra, rb) in &grid.rows {
+            for &(ca, cb) in &grid.cols {
                 x.push(a.value(ra, ca) as f64);
                 y.push(if transposed {
                     b.value(cb, rb)
@@ -205,23 +257,25 @@ pub fn compare(a: &TensorSketch, b: &TensorSketch) -> Option<SketchMatch> {
                 } as f64);
             }
         }
-        let (nr, nc) = (rows.len(), cols.len());
-        // Per-row and per-column normalization: each survives rescaling along its own axis.
-        let variants = [normalized(&x, nr, nc, true), normalized(&x, nr, nc, false)];
-        let others = [normalized(&y, nr, nc, true), normalized(&y, nr, nc, false)];
-        for (vx, vy) in variants.iter().zip(&others) {
-            let r = pearson(vx, vy);
-            let m = SketchMatch {
-                correlation: r,
-                cells: x.len(),
-                transposed,
-            };
-            if best.is_none_or(|b| m.correlation > b.correlation) {
-                best = Some(m);
-            }
+        let r = normalized_correlation(&x, &y, nr, nc);
+        let m = SketchMatch {
+            correlation: r,
+            cells: x.len(),
+            transposed,
+        };
+        if best.is_none_or(|b| m.correlation > b.correlation) {
+            best = Some(m);
         }
     }
     best
+}
+
+/// Correlation of an `nr × nc` grid pair after per-row and after per-column z-scoring,
+/// the larger of the two: each survives rescaling along its own axis.
+pub fn normalized_correlation(x: &[f64], y: &[f64], nr: usize, nc: usize) -> f64 {
+    let by_row = pearson(&normalized(x, nr, nc, true), &normalized(y, nr, nc, true));
+    let by_col = pearson(&normalized(x, nr, nc, false), &normalized(y, nr, nc, false));
+    by_row.max(by_col)
 }
 
 /// Z-scores each row (`by_row`) or each column of an `nr × nc` grid; constant lines become 0.

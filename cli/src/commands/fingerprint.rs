@@ -1,0 +1,55 @@
+//! `mlprov fingerprint`: per-tensor sketches and SimHash keys, and the model's lookup key size.
+
+use std::path::Path;
+
+use anyhow::Result;
+use mlprov_fingerprint::{FingerprintOptions, ModelFingerprint};
+use serde_json::json;
+
+use crate::output::{print_json, shape};
+use crate::Outcome;
+
+pub fn run(path: &Path, invariants: bool, json: bool) -> Result<Outcome> {
+    let model = super::open(path)?;
+    let fp = ModelFingerprint::with_options(&model, FingerprintOptions { invariants });
+    if json {
+        print_json(&json!({
+            "path": path.display().to_string(),
+            "sketch_version": 1,
+            "tensors": fp.tensors,
+            "skipped": fp.skipped,
+            "lookup_key_bytes": fp.lookup_key_bytes(),
+        }))?;
+        return Ok(Outcome::Fine);
+    }
+    let name_w = fp
+        .tensors
+        .iter()
+        .map(|t| t.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{:<name_w$}  {:<7}  {:<16}  SIMHASH",
+        "NAME", "DTYPE", "SHAPE"
+    );
+    for t in &fp.tensors {
+        println!(
+            "{:<name_w$}  {:<7}  {:<16}  {}",
+            t.name,
+            t.dtype,
+            shape(&t.shape),
+            t.simhash.hex()
+        );
+    }
+    for s in &fp.skipped {
+        println!("{:<name_w$}  skipped: {}", s.name, s.reason);
+    }
+    println!(
+        "fingerprint: {} tensors sketched, {} skipped, lookup key {} bytes",
+        fp.tensors.len(),
+        fp.skipped.len(),
+        fp.lookup_key_bytes()
+    );
+    Ok(Outcome::Fine)
+}

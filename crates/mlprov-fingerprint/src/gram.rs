@@ -1,0 +1,184 @@
+//! Gram sketches: cosine similarities among a few sampled rows (or columns) of a matrix.
+//!
+//! The cosines among rows of `W` do not change when `W`'s columns are permuted, sign-
+//! flipped, rotated or rescaled (`W·Q` for orthogonal `Q`, cosines are unchanged by
+//! per-row scale), and those among columns do not change under the same transforms of
+//! its rows. So the row Gram of an up-projection survives a residual-stream rotation and
+//! its column Gram a hidden-unit permutation, where the value sketch sees noise. Only
+//! off-diagonal cosines are kept: the diagonal is 1 for every matrix and would make
+//! unrelated ones look alike.
+
+use crate::values::Values;
+use serde::{Deserialize, Serialize};
+
+use crate::index_hash::select_indices;
+use crate::sketch::GRID;
+
+/// Cap on the vectors summed over for a column Gram: beyond it, a consistent sample of
+/// rows is used (bounded reads; the cosines are then estimates).
+pub const GRAM_MAX_LEN: usize = 4096;
+/// Fewer common off-diagonal cells than this cannot support a correlation.
+const MIN_CELLS: usize = 45;
+
+/// Off-diagonal cosines among `GRID` sampled lines (rows or columns) of a matrix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GramSketch {
+    /// Number of lines the samples were drawn from.
+    pub lines: u64,
+    /// Sampled line indices, ascending.
+    pub idx: Vec<u32>,
+    /// Cosines for i < j over `idx`, row-major upper triangle, stored as f32.
+    pub cosines: Vec<f32>,
+}
+
+impl GramSketch {
+    /// Builds from `lines` vectors given as a function filling line `i` into a buffer of `len`.
+    pub fn from_lines(
+        lines: usize,
+        len: usize,
+        mut fill: impl FnMut(usize, &mut [f32]) -> bool,
+    ) -> Option<Self> {
+        if lines < 8 || len < 8 {
+            return None;
+        }
+        let idx = select_indices(lines, GRID);
+        let mut vecs: Vec<Vec<f32>> = Vec::with_capacity(idx.len());
+        for &i in &idx {
+            let mut v = vec![0f32; len];
+            if !fill(i as usize, &mut v) {
+                return None;
+            }
+            v.iter_mut().for_each(|x| {
+                if !x.is_finite() {
+                    *x = 0.0
+                }
+            });
+            let norm = v
+                .iter()
+                .map(|&x| (x as f64) * (x as f64))
+                .sum::<f64>()
+                .sqrt();
+            if norm > 0.0 {
+                v.iter_mut().for_each(|x| *x = (*x as f64 / norm) as f32);
+            }
+            vecs.push(v);
+        }
+        let mut cosines = Vec::with_capacity(idx.len() * (idx.len() - 1) / 2);
+        for i in 0..vecs.len() {
+            for j in i + 1..vecs.len() {
+                let dot: f64 = vecs[i]
+                    .iter()
+                    .zip(&vecs[j])
+                    .map(|(&a, &b)| a as f64 * b as f64)
+                    .sum();
+                cosines.push(dot as f32);
+            }
+        }
+        Some(GramSketch {
+            lines: lines as u64,
+            idx,
+            cosines,
+        })
+    }
+
+    /// Row Gram (cosines among sampled rows, over all columns) and column Gram (among
+    /// sampled columns, over all rows or a consistent sample of them) of a 2-D tensor.
+    pub fn of_view(view: &Values<'_>, rows: usize, cols: usize) -> (Option<Self>, Option<Self>) {
+        let row_gram = Self::from_lines(rows, cols, |r, out| {
+            view.decode_f32_into(r * cols..(r + 1) * cols, out).is_ok()
+        });
+        let sample_rows: Vec<u32> = if rows <= GRAM_MAX_LEN {
+            (0..rows as u32).collect()
+        } else {
+            select_indices(rows, GRAM_MAX_LEN)
+        };
+        // Column Gram: decode each sampled row once, scatter the sampled columns.
+        let col_idx = select_indices(cols, GRID);
+        let mut columns: Vec<Vec<f32>> = vec![Vec::with_capacity(sample_rows.len()); col_idx.len()];
+        let mut row = vec![0f32; cols];
+        let mut ok = cols >= 8 && rows >= 8;
+        for &r in &sample_rows {
+            if !ok {
+                break;
+            }
+            let r = r as usize;
+            ok = view
+                .decode_f32_into(r * cols..(r + 1) * cols, &mut row)
+                .is_ok();
+            for (k, &c) in col_idx.iter().enumerate() {
+                columns[k].push(row[c as usize]);
+            }
+        }
+        let col_gram = if ok {
+            let len = sample_rows.len();
+            let by_index: std::collections::BTreeMap<u32, usize> =
+                col_idx.iter().enumerate().map(|(k, &c)| (c, k)).collect();
+            Self::from_lines(cols, len, |c, out| match by_index.get(&(c as u32)) {
+                Some(&k) => {
+                    out.copy_from_slice(&columns[k]);
+                    true
+                }
+                None => false,
+            })
+        } else {
+            None
+        };
+        (row_gram, col_gram)
+    }
+
+    fn cosine(&self, i: usize, j: usize) -> f32 {
+        let (i, j) = if i < j { (i, j) } else { (j, i) };
+        let n = self.idx.len();
+        // Offset of row i in the packed upper triangle, then column j.
+        self.cosines[i * (2 * n - i - 1) / 2 + (j - i - 1)]
+    }
+}
+
+/// Correlation of two Gram sketches over the off-diagonal cells both sampled, with the
+/// number of cells; `None` if they share too few.
+pub fn compare_gram(a: &GramSketch, b: &GramSketch) -> Option<(f64, usize)> {
+    if a.lines != b.lines && a.lines.min(b.lines) * 2 < a.lines.max(b.lines) {
+        return None; // neither equal nor a plausible truncation
+    }
+    let mut common = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.idx.len() && j < b.idx.len() {
+        match a.idx[i].cmp(&b.idx[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                common.push((i, j));
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for p in 0..common.len() {
+        for q in p + 1..common.len() {
+            x.push(a.cosine(common[p].0, common[q].0) as f64);
+            y.push(b.cosine(common[p].1, common[q].1) as f64);
+        }
+    }
+    if x.len() < MIN_CELLS {
+        return None;
+    }
+    Some((pearson(&x, &y), x.len()))
+}
+
+fn pearson(x: &[f64], y: &[f64]) -> f64 {
+    let n = x.len() as f64;
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx).powi(2);
+        syy += (b - my).powi(2);
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        0.0
+    } else {
+        sxy / (sxx * syy).sqrt()
+    }
+}

@@ -1,0 +1,609 @@
+//! The lineage test: is model B (or part of it) derived from model A?
+//!
+//! 1. Every tensor of B is compared with every shape-compatible tensor of A (same shape,
+//!    transposed, or one dimension cut) through their sketches; names are never used.
+//! 2. Tensors are paired greedily by strength of evidence, one-to-one.
+//! 3. Each pair is checked on exact values at the common sampled positions: same values,
+//!    the same values through a lossy encoding, or merely correlated.
+//! 4. Evidence: each pair's correlation gives a Fisher z; a Bonferroni factor for the
+//!    candidates it was picked from turns it into a conservative p-value; pairs combine by
+//!    Stouffer's method weighted by √(elements), so large learned tensors count most.
+//!    Exact copies of fixed buffers (see [`crate::structure`]) are left out.
+
+use std::collections::BTreeMap;
+
+use mlprov_formats::{DType, Model};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::gram::compare_gram;
+use crate::model::{ModelFingerprint, TensorFingerprint};
+use crate::sketch::{common_grid, compare};
+use crate::stats::{log10_normal_tail, z_of_log10_tail};
+use crate::structure::looks_fixed;
+use crate::values::Values;
+
+/// The stated null hypothesis behind every p-value the test reports.
+pub const NULL_HYPOTHESIS: &str = "B was trained independently of A (its own random initialization). \
+Under it, B's sampled values are independent of A's (correlation 0), and basis-free Gram cosines agree \
+at most as far as convergent learning makes them (correlation at most 0.6); each pair's Fisher z against \
+that is at most standard normal after a Bonferroni correction for the candidates and evidence channels it \
+was chosen from, and the sqrt(elements)-weighted Stouffer combination of the pairs is at most standard normal.";
+
+/// Largest correlation of Gram cosines the null allows: basis-free similarities of
+/// independently trained models are not zero where an axis means the same thing in both
+/// (tokens, input features), so Gram evidence must clear this margin.
+pub const GRAM_NULL_CORRELATION: f64 = 0.6;
+/// Evidence channels a pair's best statistic is chosen from (values + four Gram pairings).
+const CHANNELS: f64 = 5.0;
+
+/// p below this: the relation is established.
+pub const SIGNIFICANT_LOG10_P: f64 = -6.0;
+/// p above this: no evidence of a relation.
+pub const UNRELATED_LOG10_P: f64 = -3.0;
+/// A verdict of `unrelated` needs at least this many compared values; fewer is inconclusive.
+const MIN_CELLS_FOR_UNRELATED: usize = 2_000;
+/// Share of each model's parameters the other must account for to be a whole copy
+/// (same weights or re-encoded) rather than a derivative.
+const COMPLETE_SHARE: f64 = 0.98;
+/// Share of B's parameters that must come from A for `derived` rather than `partial-reuse`.
+const DERIVED_SHARE: f64 = 0.5;
+
+/// The answer of the lineage test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The same bytes.
+    Identical,
+    /// The same values in another container, with other names or order.
+    SameWeights,
+    /// The same weights through a dtype change or quantization.
+    ReEncoded,
+    /// Fine-tuned, pruned, merged, layer subset, permuted, rotated or rescaled.
+    Derived,
+    /// Some components share ancestry, the rest does not.
+    PartialReuse,
+    /// No evidence of shared ancestry.
+    Unrelated,
+    /// Not enough comparable evidence either way.
+    Inconclusive,
+}
+
+impl Verdict {
+    /// The word used in reports and `--json`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Identical => "identical",
+            Verdict::SameWeights => "same-weights",
+            Verdict::ReEncoded => "re-encoded",
+            Verdict::Derived => "derived",
+            Verdict::PartialReuse => "partial-reuse",
+            Verdict::Unrelated => "unrelated",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// What a matched pair of tensors is to each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PairKind {
+    /// Bit-identical values at every compared position.
+    SameValues,
+    /// Equal within the error of the lossier of the two encodings.
+    ReEncoded,
+    /// Significantly correlated, but changed beyond encoding error.
+    Correlated,
+    /// An exact copy of a fixed (not learned) buffer: no evidence.
+    FixedBuffer,
+    /// No significant relation.
+    Unrelated,
+}
+
+/// One tensor of a model, as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TensorRef {
+    /// File.
+    pub file: String,
+    /// Name.
+    pub name: String,
+    /// dtype.
+    pub dtype: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+}
+
+/// A tensor of B and the tensor of A it was matched to.
+#[derive(Debug, Clone, Serialize)]
+pub struct TensorPair {
+    /// The tensor in A.
+    pub a: TensorRef,
+    /// The tensor in B.
+    pub b: TensorRef,
+    /// Elements of B's tensor.
+    pub elements: u64,
+    /// Correlation of the normalized sampled values.
+    pub correlation: f64,
+    /// Values compared.
+    pub cells: usize,
+    /// Whether B's tensor is A's transposed.
+    pub transposed: bool,
+    /// Which evidence matched them: `values`, or a Gram pairing such as `row-gram`.
+    pub channel: &'static str,
+    /// Shape-compatible candidates in A the match was chosen from.
+    pub candidates: usize,
+    /// log10 of the pair's Bonferroni-corrected p-value.
+    pub log10_p: f64,
+    /// RMS difference after the best per-row (or per-column) scale, relative to RMS of B.
+    pub relative_error: f64,
+    /// Spread (coefficient of variation) of those fitted scales: > 0 means rescaled channels.
+    pub scale_spread: f64,
+    /// Classification.
+    pub kind: PairKind,
+}
+
+/// The full result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// log10 of the combined p-value under [`NULL_HYPOTHESIS`].
+    pub log10_p: f64,
+    /// Share of B's fingerprinted parameters whose tensors come from A (0 to 1).
+    pub explained_share: f64,
+    /// Share of A's fingerprinted parameters found again in B (0 to 1).
+    pub covered_share: f64,
+    /// Transforms seen between A and B.
+    pub transforms: Vec<String>,
+    /// Layer map: B's layer index to A's, where names carry layer numbers.
+    pub layer_map: Vec<(u32, u32)>,
+    /// Pairs, in B's tensor order.
+    pub pairs: Vec<TensorPair>,
+    /// B's tensors with no shape-compatible tensor in A.
+    pub unmatched: Vec<String>,
+    /// The null hypothesis of the p-value.
+    pub null_hypothesis: &'static str,
+}
+
+fn tensor_ref(t: &TensorFingerprint) -> TensorRef {
+    TensorRef {
+        file: t.file.clone(),
+        name: t.name.clone(),
+        dtype: t.dtype.clone(),
+        shape: t.shape.clone(),
+    }
+}
+
+fn view<'m>(model: &'m Model, t: &TensorFingerprint) -> Option<Values<'m>> {
+    model
+        .files
+        .iter()
+        .find(|f| f.rel_path == t.file)
+        .and_then(|f| Values::of(&f.file, &t.name))
+}
+
+/// Compares B against A. Both models must be the ones their fingerprints were taken from.
+pub fn compare_models(
+    a: &Model,
+    fa: &ModelFingerprint,
+    b: &Model,
+    fb: &ModelFingerprint,
+) -> Comparison {
+    // 1. Every channel of every shape-compatible candidate, per tensor of B.
+    let scored: Vec<Vec<(usize, Hit)>> = fb
+        .tensors
+        .par_iter()
+        .map(|tb| {
+            fa.tensors
+                .iter()
+                .enumerate()
+                .filter_map(|(ia, ta)| best_hit(ta, tb).map(|h| (ia, h)))
+                .collect()
+        })
+        .collect();
+
+    // 2. Greedy one-to-one assignment, strongest evidence first.
+    let candidates: Vec<usize> = scored.iter().map(Vec::len).collect();
+    let mut all: Vec<(usize, usize, Hit)> = scored
+        .iter()
+        .enumerate()
+        .flat_map(|(ib, hits)| hits.iter().map(move |&(ia, h)| (ib, ia, h)))
+        .collect();
+    all.sort_by(|x, y| {
+        y.2.z
+            .total_cmp(&x.2.z)
+            .then(x.0.cmp(&y.0))
+            .then(x.1.cmp(&y.1))
+    });
+    let (mut used_a, mut used_b) = (vec![false; fa.tensors.len()], vec![false; fb.tensors.len()]);
+    let mut chosen: Vec<(usize, usize, Hit)> = Vec::new();
+    for (ib, ia, h) in all {
+        if !used_a[ia] && !used_b[ib] {
+            used_a[ia] = true;
+            used_b[ib] = true;
+            chosen.push((ib, ia, h));
+        }
+    }
+    chosen.sort_by_key(|c| c.0);
+
+    // 3. Exact-value check of every pair matched on values.
+    let pairs: Vec<TensorPair> = chosen
+        .par_iter()
+        .map(|&(ib, ia, h)| {
+            let (ta, tb) = (&fa.tensors[ia], &fb.tensors[ib]);
+            let bonferroni = (candidates[ib] as f64 * CHANNELS).log10();
+            let log10_p = (bonferroni + log10_normal_tail(h.z)).min(0.0);
+            let views = (view(a, ta), view(b, tb));
+            let check = match (&views, h.channel) {
+                ((Some(va), Some(vb)), "values") => exact_check(ta, va, tb, vb, h.transposed),
+                _ => None,
+            };
+            let (equal, relative_error, scale_spread) =
+                check.unwrap_or((false, f64::INFINITY, 0.0));
+            let kind = if equal {
+                match views {
+                    (Some(va), Some(vb)) if looks_fixed(&va) && looks_fixed(&vb) => {
+                        PairKind::FixedBuffer
+                    }
+                    _ => PairKind::SameValues,
+                }
+            } else if ta.dtype != tb.dtype
+                && relative_error <= encoding_tolerance(&ta.dtype, &tb.dtype)
+            {
+                PairKind::ReEncoded
+            } else if log10_p < SIGNIFICANT_LOG10_P {
+                PairKind::Correlated
+            } else {
+                PairKind::Unrelated
+            };
+            TensorPair {
+                a: tensor_ref(ta),
+                b: tensor_ref(tb),
+                elements: tb.elements,
+                correlation: h.correlation,
+                cells: h.cells,
+                transposed: h.transposed,
+                channel: h.channel,
+                candidates: candidates[ib],
+                log10_p,
+                relative_error,
+                scale_spread,
+                kind,
+            }
+        })
+        .collect();
+
+    let unmatched = fb
+        .tensors
+        .iter()
+        .zip(&used_b)
+        .filter(|(_, used)| !**used)
+        .map(|(t, _)| t.name.clone())
+        .collect();
+    summarize(fa, fb, pairs, unmatched)
+}
+
+/// The strongest evidence relating two tensors, over the value sketch and the Gram pairings.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    /// Fisher z against the channel's null correlation.
+    z: f64,
+    correlation: f64,
+    cells: usize,
+    transposed: bool,
+    channel: &'static str,
+}
+
+fn fisher_z(r: f64, null: f64, cells: usize) -> f64 {
+    let r = r.clamp(-0.999_999, 0.999_999);
+    (r.atanh() - null.atanh()) * ((cells as f64 - 3.0).max(1.0)).sqrt()
+}
+
+fn best_hit(ta: &TensorFingerprint, tb: &TensorFingerprint) -> Option<Hit> {
+    let mut best: Option<Hit> = compare(&ta.sketch, &tb.sketch).map(|m| Hit {
+        z: fisher_z(m.correlation, 0.0, m.cells),
+        correlation: m.correlation,
+        cells: m.cells,
+        transposed: m.transposed,
+        channel: "values",
+    });
+    let grams = [
+        (&ta.row_gram, &tb.row_gram, false, "row-gram"),
+        (&ta.col_gram, &tb.col_gram, false, "column-gram"),
+        (&ta.row_gram, &tb.col_gram, true, "row-gram (transposed)"),
+        (&ta.col_gram, &tb.row_gram, true, "column-gram (transposed)"),
+    ];
+    for (ga, gb, transposed, channel) in grams {
+        let (Some(ga), Some(gb)) = (ga, gb) else {
+            continue;
+        };
+        if let Some((r, cells)) = compare_gram(ga, gb) {
+            let z = fisher_z(r, GRAM_NULL_CORRELATION, cells);
+            if best.is_none_or(|b| z > b.z) {
+                best = Some(Hit {
+                    z,
+                    correlation: r,
+                    cells,
+                    transposed,
+                    channel,
+                });
+            }
+        }
+    }
+    best
+}
+
+/// Decodes both tensors at their common sampled positions in full precision.
+/// Returns (bit-equal everywhere, relative error after the best per-line scale, scale spread).
+fn exact_check(
+    ta: &TensorFingerprint,
+    va: &Values<'_>,
+    tb: &TensorFingerprint,
+    vb: &Values<'_>,
+    transposed: bool,
+) -> Option<(bool, f64, f64)> {
+    let grid = common_grid(&ta.sketch, &tb.sketch, transposed)?;
+    let (cols_a, cols_b) = (ta.sketch.cols as usize, tb.sketch.cols as usize);
+    let mut one = [0f32; 1];
+    let mut get = |v: &Values<'_>, cols: usize, (r, c): (usize, usize)| -> Option<f32> {
+        let i = r * cols + c;
+        v.decode_f32_into(i..i + 1, &mut one).ok()?;
+        Some(one[0])
+    };
+    let nc = grid.cols.len();
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for (pa, pb) in grid.positions(&ta.sketch, &tb.sketch) {
+        x.push(get(va, cols_a, pa)?);
+        y.push(get(vb, cols_b, pb)?);
+    }
+    let equal = x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits());
+    let by_row = scaled_error(&x, &y, grid.rows.len(), nc, true);
+    let by_col = scaled_error(&x, &y, grid.rows.len(), nc, false);
+    let (err, spread) = if by_row.0 <= by_col.0 { by_row } else { by_col };
+    Some((equal, err, spread))
+}
+
+/// Fits y ≈ s·x per row (or column), returns (RMS residual / RMS y, CV of the scales).
+fn scaled_error(x: &[f32], y: &[f32], nr: usize, nc: usize, by_row: bool) -> (f64, f64) {
+    let (lines, len) = if by_row { (nr, nc) } else { (nc, nr) };
+    let at = |line: usize, k: usize| if by_row { line * nc + k } else { k * nc + line };
+    let (mut resid, mut total) = (0.0, 0.0);
+    let mut scales = Vec::with_capacity(lines);
+    for line in 0..lines {
+        let (mut sxy, mut sxx, mut syy) = (0.0f64, 0.0f64, 0.0f64);
+        for k in 0..len {
+            let (p, q) = (x[at(line, k)] as f64, y[at(line, k)] as f64);
+            if p.is_finite() && q.is_finite() {
+                sxy += p * q;
+                sxx += p * p;
+                syy += q * q;
+            }
+        }
+        let s = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+        if sxx > 0.0 {
+            scales.push(s);
+        }
+        resid += (syy - 2.0 * s * sxy + s * s * sxx).max(0.0);
+        total += syy;
+    }
+    let err = if total > 0.0 {
+        (resid / total).sqrt()
+    } else {
+        0.0
+    };
+    let mean = scales.iter().sum::<f64>() / scales.len().max(1) as f64;
+    let var = scales.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / scales.len().max(1) as f64;
+    let spread = if mean.abs() > 0.0 {
+        var.sqrt() / mean.abs()
+    } else {
+        0.0
+    };
+    (err, spread)
+}
+
+/// Largest relative RMS error an encoding into `dtype` introduces (generous bounds).
+fn dtype_tolerance(dtype: &str) -> f64 {
+    match DType::from_name(dtype) {
+        Some(DType::F64) | Some(DType::F32) => 1e-6,
+        Some(DType::F16) => 2e-3,
+        Some(DType::BF16) => 1e-2,
+        Some(DType::F8E4M3) | Some(DType::F8E5M2) => 0.12,
+        Some(DType::I8) | Some(DType::U8) | Some(DType::I16) | Some(DType::U16) => 0.05,
+        _ => match dtype {
+            "Q8_0" | "Q8_1" | "Q8_K" => 0.03,
+            "Q6_K" | "Q5_0" | "Q5_1" | "Q5_K" => 0.08,
+            "Q4_0" | "Q4_1" | "Q4_K" | "IQ4_NL" | "IQ4_XS" => 0.2,
+            "Q3_K" => 0.3,
+            "Q2_K" => 0.45,
+            _ => 0.2,
+        },
+    }
+}
+
+fn encoding_tolerance(a: &str, b: &str) -> f64 {
+    dtype_tolerance(a).max(dtype_tolerance(b))
+}
+
+/// The layer number a tensor name carries, if any (a structural hint for the report only).
+fn layer_of(name: &str) -> Option<u32> {
+    name.split(|c: char| !c.is_ascii_digit())
+        .find(|s| !s.is_empty())?
+        .parse()
+        .ok()
+}
+
+fn summarize(
+    fa: &ModelFingerprint,
+    fb: &ModelFingerprint,
+    pairs: Vec<TensorPair>,
+    unmatched: Vec<String>,
+) -> Comparison {
+    let total_b: f64 = fb.tensors.iter().map(|t| t.elements as f64).sum();
+    let total_a: f64 = fa.tensors.iter().map(|t| t.elements as f64).sum();
+    let related = |k: PairKind| {
+        matches!(
+            k,
+            PairKind::SameValues | PairKind::ReEncoded | PairKind::Correlated
+        )
+    };
+    let explained: f64 = pairs
+        .iter()
+        .filter(|p| related(p.kind))
+        .map(|p| p.elements as f64)
+        .sum();
+    // What of A reappears in B: a truncated tensor covers only the part B kept.
+    let covered: f64 = pairs
+        .iter()
+        .filter(|p| related(p.kind))
+        .map(|p| {
+            let a_elems: usize = p.a.shape.iter().product();
+            (a_elems as u64).min(p.elements) as f64
+        })
+        .sum();
+    let fixed: f64 = pairs
+        .iter()
+        .filter(|p| p.kind == PairKind::FixedBuffer)
+        .map(|p| p.elements as f64)
+        .sum();
+    // (`+ 0.0` turns the -0.0 an empty f64 sum gives into 0.0.)
+    let explained_share = if total_b > fixed {
+        explained / (total_b - fixed) + 0.0
+    } else {
+        0.0
+    };
+    let covered_share = if total_a > fixed {
+        covered / (total_a - fixed) + 0.0
+    } else {
+        0.0
+    };
+
+    // Weighted Stouffer over the pairs that carry evidence.
+    let (mut num, mut den, mut cells) = (0.0f64, 0.0f64, 0usize);
+    for p in pairs.iter().filter(|p| p.kind != PairKind::FixedBuffer) {
+        let w = (p.elements as f64).sqrt();
+        num += w * z_of_log10_tail(p.log10_p);
+        den += w * w;
+        cells += p.cells;
+    }
+    let log10_p = if den > 0.0 {
+        log10_normal_tail(num / den.sqrt()).min(0.0)
+    } else {
+        0.0
+    };
+
+    let evidence: Vec<&TensorPair> = pairs
+        .iter()
+        .filter(|p| p.kind != PairKind::FixedBuffer)
+        .collect();
+    let share_of = |kinds: &[PairKind]| {
+        let n: f64 = pairs
+            .iter()
+            .filter(|p| kinds.contains(&p.kind))
+            .map(|p| p.elements as f64)
+            .sum();
+        if total_b > fixed {
+            n / (total_b - fixed)
+        } else {
+            0.0
+        }
+    };
+    let whole_a = covered_share >= COMPLETE_SHARE;
+    let all_exact = whole_a && share_of(&[PairKind::SameValues]) >= COMPLETE_SHARE;
+    let all_encoded =
+        whole_a && share_of(&[PairKind::SameValues, PairKind::ReEncoded]) >= COMPLETE_SHARE;
+    let verdict = if evidence.is_empty() {
+        Verdict::Inconclusive
+    } else if all_exact {
+        Verdict::SameWeights
+    } else if all_encoded {
+        Verdict::ReEncoded
+    } else if log10_p < SIGNIFICANT_LOG10_P {
+        if explained_share >= DERIVED_SHARE {
+            Verdict::Derived
+        } else {
+            Verdict::PartialReuse
+        }
+    } else if log10_p > UNRELATED_LOG10_P && cells >= MIN_CELLS_FOR_UNRELATED {
+        Verdict::Unrelated
+    } else {
+        Verdict::Inconclusive
+    };
+
+    let mut transforms = std::collections::BTreeSet::new();
+    let mut a_order = Vec::new();
+    for p in pairs.iter().filter(|p| related(p.kind)) {
+        if p.a.dtype != p.b.dtype {
+            transforms.insert(format!("dtype {} -> {}", p.a.dtype, p.b.dtype));
+        }
+        if p.transposed {
+            transforms.insert("transposed".to_string());
+        }
+        if p.a.name != p.b.name {
+            transforms.insert("renamed".to_string());
+        }
+        if p.a.shape != p.b.shape && !p.transposed {
+            transforms.insert("rows truncated".to_string());
+        }
+        if p.scale_spread > 0.02 {
+            transforms.insert("per-channel rescaling".to_string());
+        }
+        if p.kind == PairKind::Correlated && p.channel == "values" {
+            transforms.insert("values changed (fine-tuning or noise)".to_string());
+        }
+        if p.channel != "values" {
+            transforms
+                .insert("permuted, rotated or rescaled (matched by Gram invariants)".to_string());
+        }
+        a_order.push(
+            fa.tensors
+                .iter()
+                .position(|t| t.name == p.a.name && t.file == p.a.file),
+        );
+    }
+    if a_order.windows(2).any(|w| w[0] > w[1]) {
+        transforms.insert("reordered".to_string());
+    }
+    if pairs.iter().any(|p| p.kind == PairKind::FixedBuffer) {
+        transforms.insert("shared fixed buffers ignored".to_string());
+    }
+
+    // Layer map from the related pairs: for each B layer, the A layer most of its tensors came from.
+    let mut votes: BTreeMap<u32, BTreeMap<u32, usize>> = BTreeMap::new();
+    for p in pairs.iter().filter(|p| related(p.kind)) {
+        if let (Some(la), Some(lb)) = (layer_of(&p.a.name), layer_of(&p.b.name)) {
+            *votes.entry(lb).or_default().entry(la).or_default() += 1;
+        }
+    }
+    let layer_map: Vec<(u32, u32)> = votes
+        .iter()
+        .filter_map(|(&lb, v)| v.iter().max_by_key(|(_, &n)| n).map(|(&la, _)| (lb, la)))
+        .collect();
+    let a_layers: std::collections::BTreeSet<u32> = fa
+        .tensors
+        .iter()
+        .filter_map(|t| layer_of(&t.name))
+        .collect();
+    if !layer_map.is_empty() && layer_map.len() < a_layers.len() {
+        transforms.insert(format!(
+            "layers dropped ({} of {} kept)",
+            layer_map.len(),
+            a_layers.len()
+        ));
+    }
+    if layer_map.iter().any(|(lb, la)| lb != la) {
+        transforms.insert("layers re-indexed".to_string());
+    }
+
+    Comparison {
+        verdict,
+        log10_p,
+        explained_share,
+        covered_share,
+        transforms: transforms.into_iter().collect(),
+        layer_map,
+        pairs,
+        unmatched,
+        null_hypothesis: NULL_HYPOTHESIS,
+    }
+}

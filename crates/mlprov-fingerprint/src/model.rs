@@ -1,0 +1,173 @@
+//! Fingerprints of whole models: a sketch and a SimHash per tensor, and a compact lookup key.
+
+use mlprov_formats::Model;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::gram::GramSketch;
+use crate::simhash::SimHash;
+use crate::sketch::{matrix_shape, TensorSketch};
+use crate::values::Values;
+
+/// Tensors with fewer elements carry too little evidence to fingerprint.
+pub const MIN_ELEMENTS: usize = 64;
+/// At most this many tensors (the largest) enter the lookup key: 1024 × 40 bytes < 64 KiB.
+pub const LOOKUP_TENSORS: usize = 1024;
+
+/// The fingerprint of one tensor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TensorFingerprint {
+    /// File the tensor is in (relative to the model root).
+    pub file: String,
+    /// Name in that file (for reports only: never evidence).
+    pub name: String,
+    /// Stored dtype.
+    pub dtype: String,
+    /// Stored shape.
+    pub shape: Vec<usize>,
+    /// Element count.
+    pub elements: u64,
+    /// Sampled values.
+    pub sketch: TensorSketch,
+    /// Locality-sensitive key of the sketch.
+    pub simhash: SimHash,
+    /// Cosines among sampled rows (invariant to column permutation/rotation/scaling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_gram: Option<GramSketch>,
+    /// Cosines among sampled columns (invariant to row permutation/rotation/scaling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub col_gram: Option<GramSketch>,
+}
+
+/// What to compute.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FingerprintOptions {
+    /// Also compute the Gram invariants of every matrix. They read whole rows (and up to
+    /// 4096 rows per matrix for column Grams), so they cost far more than the sketch.
+    pub invariants: bool,
+}
+
+/// A tensor that could not be fingerprinted, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unsketched {
+    /// File.
+    pub file: String,
+    /// Tensor name.
+    pub name: String,
+    /// Reason.
+    pub reason: String,
+}
+
+/// The fingerprint of a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelFingerprint {
+    /// Per-tensor fingerprints, in file then offset order.
+    pub tensors: Vec<TensorFingerprint>,
+    /// Tensors left out (too small, or not decodable).
+    pub skipped: Vec<Unsketched>,
+}
+
+/// One entry of the lookup key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupEntry {
+    /// Element count (so candidates of another size are not compared).
+    pub elements: u64,
+    /// The tensor's SimHash.
+    pub simhash: SimHash,
+}
+
+impl ModelFingerprint {
+    /// Fingerprints every tensor of a model in parallel, reading only sampled elements.
+    pub fn of(model: &Model) -> Self {
+        Self::with_options(model, FingerprintOptions::default())
+    }
+
+    /// Fingerprints with the given options.
+    pub fn with_options(model: &Model, options: FingerprintOptions) -> Self {
+        // Scales and zero points of quantized tensors are part of those tensors' values.
+        let jobs: Vec<(&str, Values<'_>)> = model
+            .files
+            .iter()
+            .flat_map(|f| {
+                let aux: std::collections::BTreeSet<&str> = f
+                    .file
+                    .quant_links()
+                    .iter()
+                    .flat_map(|l| std::iter::once(l.scale.as_str()).chain(l.zero_point.as_deref()))
+                    .collect();
+                f.file
+                    .tensors()
+                    .filter(move |t| !aux.contains(t.name))
+                    .filter_map(move |t| {
+                        Values::of(&f.file, t.name).map(|v| (f.rel_path.as_str(), v))
+                    })
+            })
+            .collect();
+        let results: Vec<Result<TensorFingerprint, Unsketched>> = jobs
+            .par_iter()
+            .map(|(file, view)| {
+                let skip = |reason: String| Unsketched {
+                    file: file.to_string(),
+                    name: view.view().name.to_string(),
+                    reason,
+                };
+                if view.elements() < MIN_ELEMENTS {
+                    return Err(skip(format!("{} elements is too few", view.elements())));
+                }
+                let sketch = TensorSketch::from_view(view).map_err(|e| skip(e.to_string()))?;
+                let (rows, cols) = matrix_shape(view.view().shape);
+                let (row_gram, col_gram) = if options.invariants && rows > 1 {
+                    GramSketch::of_view(view, rows, cols)
+                } else {
+                    (None, None)
+                };
+                Ok(TensorFingerprint {
+                    row_gram,
+                    col_gram,
+                    file: file.to_string(),
+                    name: view.view().name.to_string(),
+                    dtype: view.view().dtype.name().to_string(),
+                    shape: view.view().shape.to_vec(),
+                    elements: view.elements() as u64,
+                    simhash: SimHash::of(&sketch),
+                    sketch,
+                })
+            })
+            .collect();
+        let mut out = ModelFingerprint {
+            tensors: Vec::new(),
+            skipped: Vec::new(),
+        };
+        for r in results {
+            match r {
+                Ok(t) => out.tensors.push(t),
+                Err(s) => out.skipped.push(s),
+            }
+        }
+        out
+    }
+
+    /// The compact key a registry indexes: SimHashes of the largest tensors, largest first.
+    pub fn lookup_key(&self) -> Vec<LookupEntry> {
+        let mut entries: Vec<LookupEntry> = self
+            .tensors
+            .iter()
+            .map(|t| LookupEntry {
+                elements: t.elements,
+                simhash: t.simhash,
+            })
+            .collect();
+        entries.sort_by(|a, b| {
+            b.elements
+                .cmp(&a.elements)
+                .then(a.simhash.0.cmp(&b.simhash.0))
+        });
+        entries.truncate(LOOKUP_TENSORS);
+        entries
+    }
+
+    /// Bytes of the lookup key when stored (8 + 32 per entry).
+    pub fn lookup_key_bytes(&self) -> usize {
+        self.lookup_key().len() * 40
+    }
+}

@@ -1,0 +1,557 @@
+//! The adversarial transform suite on generated models: every transform a copier might
+//! apply is written out as a real safetensors file, and the lineage test must call the
+//! result what it is; independently initialized models of the same architecture must come
+//! out unrelated, with p-values that do not pile up near zero.
+
+use std::path::Path;
+
+use mlprov_fingerprint::{
+    compare_models, Comparison, FingerprintOptions, ModelFingerprint, Verdict,
+};
+use mlprov_formats::{open_model, OpenOptions};
+use safetensors::tensor::{Dtype, TensorView};
+
+/// A named tensor of f32 values; `dtype` is how it is stored.
+#[derive(Clone)]
+struct T {
+    name: String,
+    shape: Vec<usize>,
+    values: Vec<f32>,
+    dtype: Dtype,
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn gauss(&mut self) -> f32 {
+        let (a, b) = (
+            (self.next() >> 11) as f64 / (1u64 << 53) as f64,
+            (self.next() >> 11) as f64 / (1u64 << 53) as f64,
+        );
+        ((-2.0 * (a + 1e-300).ln()).sqrt() * (std::f64::consts::TAU * b).cos()) as f32
+    }
+}
+
+const VOCAB: usize = 512;
+const D: usize = 64;
+const H: usize = 160;
+const LAYERS: usize = 4;
+
+fn t(name: &str, shape: &[usize], values: Vec<f32>) -> T {
+    T {
+        name: name.into(),
+        shape: shape.to_vec(),
+        values,
+        dtype: Dtype::F32,
+    }
+}
+
+/// A small transformer-shaped model with Gaussian weights (like an initialization).
+fn base_model(seed: u64) -> Vec<T> {
+    let mut rng = Rng(seed);
+    let mut m =
+        |r: usize, c: usize, s: f32| (0..r * c).map(|_| rng.gauss() * s).collect::<Vec<f32>>();
+    let mut out = vec![t("embed.weight", &[VOCAB, D], m(VOCAB, D, 1.0))];
+    for l in 0..LAYERS {
+        for p in ["q", "k", "v", "o"] {
+            out.push(t(
+                &format!("layers.{l}.attn.{p}.weight"),
+                &[D, D],
+                m(D, D, 0.1),
+            ));
+        }
+        out.push(t(
+            &format!("layers.{l}.mlp.up.weight"),
+            &[H, D],
+            m(H, D, 0.1),
+        ));
+        out.push(t(
+            &format!("layers.{l}.mlp.down.weight"),
+            &[D, H],
+            m(D, H, 0.1),
+        ));
+        out.push(t(&format!("layers.{l}.norm.weight"), &[D], vec![1.0; D]));
+    }
+    out
+}
+
+fn write(dir: &Path, file: &str, tensors: &[T]) -> std::path::PathBuf {
+    let encoded: Vec<(String, Vec<u8>, Vec<usize>, Dtype)> = tensors
+        .iter()
+        .map(|t| {
+            let bytes = match t.dtype {
+                Dtype::F32 => t.values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                Dtype::F16 => t
+                    .values
+                    .iter()
+                    .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+                    .collect(),
+                Dtype::BF16 => t
+                    .values
+                    .iter()
+                    .flat_map(|v| half::bf16::from_f32(*v).to_le_bytes())
+                    .collect(),
+                Dtype::I8 => t.values.iter().map(|v| *v as i8 as u8).collect(),
+                other => panic!("{other:?}"),
+            };
+            (t.name.clone(), bytes, t.shape.clone(), t.dtype)
+        })
+        .collect();
+    let views: Vec<(String, TensorView)> = encoded
+        .iter()
+        .map(|(n, b, s, d)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    let path = dir.join(file);
+    safetensors::serialize_to_file(views, None, &path).unwrap();
+    path
+}
+
+fn run(a: &[T], b: &[T]) -> Comparison {
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = (
+        write(dir.path(), "a.safetensors", a),
+        write(dir.path(), "b.safetensors", b),
+    );
+    let (ma, mb) = (
+        open_model(&pa, OpenOptions::default()).unwrap(),
+        open_model(&pb, OpenOptions::default()).unwrap(),
+    );
+    let options = FingerprintOptions { invariants: true };
+    let (fa, fb) = (
+        ModelFingerprint::with_options(&ma, options),
+        ModelFingerprint::with_options(&mb, options),
+    );
+    compare_models(&ma, &fa, &mb, &fb)
+}
+
+fn map_values(m: &[T], mut f: impl FnMut(&T) -> Vec<f32>) -> Vec<T> {
+    m.iter()
+        .map(|t| T {
+            values: f(t),
+            ..t.clone()
+        })
+        .collect()
+}
+
+fn transpose(t: &T) -> T {
+    let (r, c) = (t.shape[0], t.shape[1]);
+    let values = (0..r * c).map(|k| t.values[(k % r) * c + k / r]).collect();
+    T {
+        shape: vec![c, r],
+        values,
+        ..t.clone()
+    }
+}
+
+fn assert_verdict(c: &Comparison, want: &[Verdict], what: &str) {
+    assert!(
+        want.contains(&c.verdict),
+        "{what}: got {:?} (log10 p {:.1}, explained {:.2}, transforms {:?})",
+        c.verdict,
+        c.log10_p,
+        c.explained_share,
+        c.transforms
+    );
+    if !matches!(c.verdict, Verdict::Unrelated | Verdict::Inconclusive) {
+        assert!(
+            c.log10_p < -6.0,
+            "{what}: p-value 1e{:.1} is not below 1e-6",
+            c.log10_p
+        );
+    }
+}
+
+#[test]
+fn renamed_reordered_and_transposed_copies_are_the_same_weights() {
+    let a = base_model(1);
+    let mut b: Vec<T> = a
+        .iter()
+        .rev()
+        .map(|t| T {
+            name: format!("renamed.{}", t.name.replace('.', "_")),
+            ..t.clone()
+        })
+        .collect();
+    let c = run(&a, &b);
+    assert_verdict(&c, &[Verdict::SameWeights], "renamed + reordered");
+    assert!(c.transforms.iter().any(|t| t == "renamed"));
+    b = a
+        .iter()
+        .map(|t| {
+            if t.shape.len() == 2 {
+                transpose(t)
+            } else {
+                t.clone()
+            }
+        })
+        .collect();
+    let c = run(&a, &b);
+    assert_verdict(&c, &[Verdict::SameWeights], "transposed");
+    assert!(c.transforms.iter().any(|t| t == "transposed"));
+}
+
+#[test]
+fn dtype_casts_and_int8_are_re_encoded() {
+    let a = base_model(2);
+    for dtype in [Dtype::F16, Dtype::BF16] {
+        let b: Vec<T> = a.iter().map(|t| T { dtype, ..t.clone() }).collect();
+        let c = run(&a, &b);
+        assert_verdict(&c, &[Verdict::ReEncoded], &format!("{dtype:?}"));
+    }
+    // Symmetric per-row int8, scales stored beside as their own small tensors.
+    let mut b = Vec::new();
+    for w in &a {
+        if w.shape.len() != 2 {
+            b.push(w.clone());
+            continue;
+        }
+        let cols = w.shape[1];
+        let scales: Vec<f32> = w
+            .values
+            .chunks(cols)
+            .map(|r| r.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0)
+            .collect();
+        let q: Vec<f32> = w
+            .values
+            .chunks(cols)
+            .zip(&scales)
+            .flat_map(|(r, s)| r.iter().map(move |v| (v / s).round()))
+            .collect();
+        b.push(T {
+            values: q,
+            dtype: Dtype::I8,
+            ..w.clone()
+        });
+        b.push(t(&format!("{}_scale", w.name), &[w.shape[0]], scales));
+    }
+    let c = run(&a, &b);
+    assert_verdict(&c, &[Verdict::ReEncoded], "int8 per-row");
+}
+
+#[test]
+fn fine_tuning_and_block_quantization_are_derived() {
+    let a = base_model(3);
+    for level in [0.01f32, 0.1, 0.3, 0.6] {
+        let mut rng = Rng(99);
+        let b = map_values(&a, |t| {
+            let sd = (t.values.iter().map(|v| v * v).sum::<f32>() / t.values.len() as f32).sqrt();
+            t.values
+                .iter()
+                .map(|v| v + level * sd * rng.gauss())
+                .collect()
+        });
+        let c = run(&a, &b);
+        assert_verdict(&c, &[Verdict::Derived], &format!("noise {level}"));
+    }
+    // 4-bit symmetric blocks of 32, dequantized back to F32 (as a GPTQ-style round trip leaves it).
+    let b = map_values(&a, |t| {
+        t.values
+            .chunks(32)
+            .flat_map(|blk| {
+                let s = blk.iter().fold(0f32, |m, v| m.max(v.abs())) / 7.0;
+                blk.iter().map(move |v| {
+                    if s > 0.0 {
+                        (v / s).round().clamp(-8.0, 7.0) * s
+                    } else {
+                        0.0
+                    }
+                })
+            })
+            .collect()
+    });
+    let c = run(&a, &b);
+    assert_verdict(
+        &c,
+        &[Verdict::Derived, Verdict::ReEncoded],
+        "4-bit round trip",
+    );
+}
+
+#[test]
+fn rescaled_pruned_and_layer_subset_models_are_derived() {
+    let a = base_model(4);
+    let mut rng = Rng(5);
+    let gains: Vec<f32> = (0..H).map(|_| 0.25 + 2.0 * (rng.gauss().abs())).collect();
+    // Per-unit rescaling of the MLP, undone in the next layer: the function is unchanged.
+    let b = map_values(&a, |t| {
+        if t.name.ends_with("up.weight") {
+            t.values
+                .iter()
+                .enumerate()
+                .map(|(k, v)| v * gains[k / D])
+                .collect()
+        } else if t.name.ends_with("down.weight") {
+            t.values
+                .iter()
+                .enumerate()
+                .map(|(k, v)| v / gains[k % H])
+                .collect()
+        } else {
+            t.values.clone()
+        }
+    });
+    let c = run(&a, &b);
+    assert_verdict(&c, &[Verdict::Derived], "rescaled");
+    assert!(
+        c.transforms.iter().any(|t| t == "per-channel rescaling"),
+        "{:?}",
+        c.transforms
+    );
+
+    // Vocabulary cut to its first 300 rows.
+    let b: Vec<T> = a
+        .iter()
+        .map(|t| {
+            if t.name == "embed.weight" {
+                T {
+                    shape: vec![300, D],
+                    values: t.values[..300 * D].to_vec(),
+                    ..t.clone()
+                }
+            } else {
+                t.clone()
+            }
+        })
+        .collect();
+    let c = run(&a, &b);
+    assert_verdict(&c, &[Verdict::Derived], "rows truncated");
+    assert!(c.transforms.iter().any(|t| t == "rows truncated"));
+
+    // Every other layer dropped and the rest renumbered (distilgpt2-style initialization).
+    let b: Vec<T> = a
+        .iter()
+        .filter(|t| !t.name.starts_with("layers.1.") && !t.name.starts_with("layers.3."))
+        .map(|t| T {
+            name: t.name.replace("layers.2.", "layers.1."),
+            ..t.clone()
+        })
+        .collect();
+    let c = run(&a, &b);
+    assert_verdict(&c, &[Verdict::Derived], "every other layer");
+    assert_eq!(c.layer_map, vec![(0, 0), (1, 2)]);
+    assert!(
+        c.transforms
+            .iter()
+            .any(|t| t.starts_with("layers dropped (2 of 4")),
+        "{:?}",
+        c.transforms
+    );
+}
+
+#[test]
+fn independent_models_are_unrelated_with_unremarkable_p_values() {
+    let mut min_log10_p = 0.0f64;
+    let pairs = 40;
+    for seed in 0..pairs {
+        let c = run(&base_model(1000 + seed), &base_model(5000 + seed));
+        assert_verdict(
+            &c,
+            &[Verdict::Unrelated],
+            &format!("independent pair {seed}"),
+        );
+        min_log10_p = min_log10_p.min(c.log10_p);
+    }
+    // With 40 pairs, a p below 1e-3 anywhere would be a calibration failure.
+    assert!(
+        min_log10_p > -3.0,
+        "smallest p over {pairs} independent pairs: 1e{min_log10_p:.2}"
+    );
+}
+
+#[test]
+fn shared_fixed_buffers_alone_do_not_relate_models() {
+    let basis: Vec<f32> = (0..129 * 256)
+        .map(|i| ((i / 256) as f32 * (i % 256) as f32 * std::f32::consts::TAU / 256.0).cos())
+        .collect();
+    let mut a = base_model(7);
+    let mut b = base_model(8);
+    a.push(t("stft.forward_basis", &[129, 256], basis.clone()));
+    b.push(t("frontend.basis", &[129, 256], basis));
+    let c = run(&a, &b);
+    assert_verdict(
+        &c,
+        &[Verdict::Unrelated],
+        "independent models with one shared STFT basis",
+    );
+    assert!(c
+        .transforms
+        .iter()
+        .any(|t| t == "shared fixed buffers ignored"));
+}
+
+#[test]
+fn reused_embeddings_in_an_otherwise_new_model_are_partial_reuse() {
+    let a = base_model(9);
+    let mut b = base_model(10);
+    let mut rng = Rng(11);
+    // B starts from A's embeddings (then trains them a little), everything else is new.
+    b[0].values = a[0].values.iter().map(|v| v + 0.3 * rng.gauss()).collect();
+    let c = run(&a, &b);
+    assert_verdict(&c, &[Verdict::PartialReuse], "embeddings reused");
+}
+
+/// A permutation of 0..n from a seed (Fisher-Yates).
+fn permutation(n: usize, seed: u64) -> Vec<usize> {
+    let mut rng = Rng(seed);
+    let mut p: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        p.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+    }
+    p
+}
+
+/// Reorders rows (`rows = true`) or columns of a 2-D tensor: new line k = old line perm[k].
+fn permute(t: &T, perm: &[usize], rows: bool) -> T {
+    let (r, c) = (t.shape[0], t.shape[1]);
+    let values = (0..r * c)
+        .map(|k| {
+            let (i, j) = (k / c, k % c);
+            if rows {
+                t.values[perm[i] * c + j]
+            } else {
+                t.values[i * c + perm[j]]
+            }
+        })
+        .collect();
+    T {
+        values,
+        ..t.clone()
+    }
+}
+
+/// A random orthogonal matrix (Gram-Schmidt on Gaussian columns), row-major n x n.
+fn orthogonal(n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = Rng(seed);
+    let mut q: Vec<Vec<f64>> = Vec::new();
+    while q.len() < n {
+        let mut v: Vec<f64> = (0..n).map(|_| rng.gauss() as f64).collect();
+        for u in &q {
+            let d: f64 = v.iter().zip(u).map(|(a, b)| a * b).sum();
+            v.iter_mut().zip(u).for_each(|(a, b)| *a -= d * b);
+        }
+        let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+        q.push(v.into_iter().map(|a| a / norm).collect());
+    }
+    q.into_iter().flatten().collect()
+}
+
+/// W (r x c) times R^T on the column side, or R times W on the row side (R is n x n).
+fn rotate(t: &T, rot: &[f64], n: usize, columns: bool) -> T {
+    let (r, c) = (t.shape[0], t.shape[1]);
+    let mut values = vec![0f32; r * c];
+    for i in 0..r {
+        for j in 0..c {
+            let mut acc = 0f64;
+            for k in 0..n {
+                acc += if columns {
+                    t.values[i * c + k] as f64 * rot[j * n + k]
+                } else {
+                    rot[i * n + k] * t.values[k * c + j] as f64
+                };
+            }
+            values[i * c + j] = acc as f32;
+        }
+    }
+    T {
+        values,
+        ..t.clone()
+    }
+}
+
+fn is_input_side(name: &str) -> bool {
+    ["attn.q.", "attn.k.", "attn.v.", "mlp.up."]
+        .iter()
+        .any(|p| name.contains(p))
+}
+
+#[test]
+fn hidden_unit_and_head_permutations_are_derived() {
+    let a = base_model(21);
+    let p = permutation(H, 3);
+    let b: Vec<T> = a
+        .iter()
+        .map(|t| {
+            if t.name.ends_with("up.weight") {
+                permute(t, &p, true)
+            } else if t.name.ends_with("down.weight") {
+                permute(t, &p, false)
+            } else {
+                t.clone()
+            }
+        })
+        .collect();
+    let c = run(&a, &b);
+    assert_verdict(&c, &[Verdict::Derived], "hidden units permuted");
+    assert!(
+        c.transforms
+            .iter()
+            .any(|t| t.starts_with("permuted, rotated")),
+        "{:?}",
+        c.transforms
+    );
+
+    // Heads of 16 dimensions reordered: q, k, v rows and o columns move by whole heads.
+    let heads = permutation(D / 16, 4);
+    let perm: Vec<usize> = (0..D).map(|i| heads[i / 16] * 16 + i % 16).collect();
+    let b: Vec<T> = a
+        .iter()
+        .map(|t| {
+            if ["attn.q.", "attn.k.", "attn.v."]
+                .iter()
+                .any(|x| t.name.contains(x))
+            {
+                permute(t, &perm, true)
+            } else if t.name.contains("attn.o.") {
+                permute(t, &perm, false)
+            } else {
+                t.clone()
+            }
+        })
+        .collect();
+    assert_verdict(&run(&a, &b), &[Verdict::Derived], "heads permuted");
+}
+
+#[test]
+fn residual_permutation_and_rotation_are_derived() {
+    let a = base_model(22);
+    let p = permutation(D, 5);
+    let b: Vec<T> = a
+        .iter()
+        .map(|t| {
+            if t.name == "embed.weight" || is_input_side(&t.name) {
+                permute(t, &p, false)
+            } else if t.shape.len() == 2 {
+                permute(t, &p, true)
+            } else {
+                T {
+                    values: p.iter().map(|&k| t.values[k]).collect(),
+                    ..t.clone()
+                }
+            }
+        })
+        .collect();
+    assert_verdict(&run(&a, &b), &[Verdict::Derived], "residual permuted");
+
+    // QuaRot-style: the residual stream rotated by a random orthogonal matrix.
+    let rot = orthogonal(D, 6);
+    let b: Vec<T> = a
+        .iter()
+        .map(|t| {
+            if t.name == "embed.weight" || is_input_side(&t.name) {
+                rotate(t, &rot, D, true)
+            } else if t.shape.len() == 2 {
+                rotate(t, &rot, D, false)
+            } else {
+                t.clone()
+            }
+        })
+        .collect();
+    let c = run(&a, &b);
+    assert_verdict(&c, &[Verdict::Derived], "residual rotated");
+}
