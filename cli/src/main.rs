@@ -66,6 +66,14 @@ enum Command {
         #[arg(long)]
         pairs: bool,
     },
+    /// Evaluate the lineage test on a list of pairs with known relations (exit 1 on any miss).
+    Eval {
+        /// Tab-separated lines: model A, model B, expected verdict (`#` starts a comment).
+        pairs: PathBuf,
+        /// Folder the model paths are relative to (default: the list's folder).
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
     /// Re-hash a model and report what differs from its manifest (exit 1 on any difference).
     Verify {
         /// The manifest to check against.
@@ -106,6 +114,7 @@ fn main() -> ExitCode {
             commands::fingerprint::run(&path, invariants, cli.json)
         }
         Command::Compare { a, b, pairs } => commands::compare::run(&a, &b, pairs, cli.json),
+        Command::Eval { pairs, root } => commands::eval::run(&pairs, root.as_deref(), cli.json),
         Command::Verify { manifest, path } => {
             commands::verify::run(&manifest, path.as_deref(), cli.json)
         }

@@ -12,7 +12,8 @@ use serde_json::json;
 use crate::output::{print_json, shape};
 use crate::Outcome;
 
-pub fn run(a: &Path, b: &Path, show_pairs: bool, json: bool) -> Result<Outcome> {
+/// Runs the lineage test of B against A (what `compare` and `eval` share).
+pub fn lineage(a: &Path, b: &Path) -> Result<Comparison> {
     let ma = super::open(a)?;
     let mb = super::open(b)?;
     let options = FingerprintOptions { invariants: true };
@@ -24,6 +25,11 @@ pub fn run(a: &Path, b: &Path, show_pairs: bool, json: bool) -> Result<Outcome> 
     if same_bytes(&ma, &mb) {
         result.verdict = Verdict::Identical;
     }
+    Ok(result)
+}
+
+pub fn run(a: &Path, b: &Path, show_pairs: bool, json: bool) -> Result<Outcome> {
+    let result = lineage(a, b)?;
     if json {
         print_json(&json!({
             "a": a.display().to_string(),

@@ -130,6 +130,10 @@ pub struct TensorPair {
     pub transposed: bool,
     /// Which evidence matched them: `values`, or a Gram pairing such as `row-gram`.
     pub channel: &'static str,
+    /// When B's rows are A's in blocks of another order (recurrent gate order differs
+    /// between PyTorch and ONNX): B's block `i` is A's block `row_blocks[i]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row_blocks: Option<Vec<usize>>,
     /// Shape-compatible candidates in A the match was chosen from.
     pub candidates: usize,
     /// log10 of the pair's Bonferroni-corrected p-value.
@@ -238,15 +242,25 @@ pub fn compare_models(
                 ((Some(va), Some(vb)), "values") => exact_check(ta, va, tb, vb, h.transposed),
                 _ => None,
             };
-            let (equal, relative_error, scale_spread) =
+            let (mut equal, relative_error, scale_spread) =
                 check.unwrap_or((false, f64::INFINITY, 0.0));
-            let kind = if equal {
-                match views {
-                    (Some(va), Some(vb)) if looks_fixed(&va) && looks_fixed(&vb) => {
-                        PairKind::FixedBuffer
-                    }
-                    _ => PairKind::SameValues,
+            let mut gates = None;
+            if !equal {
+                if let (Some(va), Some(vb)) = &views {
+                    gates = equal_up_to_row_blocks(ta, va, tb, vb);
+                    equal = gates.is_some();
                 }
+            }
+            let structured = || match &views {
+                (Some(va), Some(vb)) => looks_fixed(va) && looks_fixed(vb),
+                _ => false,
+            };
+            // A computed table (an STFT basis) recomputed elsewhere may differ in the last
+            // bit; near-identical structured tensors are fixed buffers all the same.
+            let kind = if (equal || h.correlation > 0.999) && structured() {
+                PairKind::FixedBuffer
+            } else if equal {
+                PairKind::SameValues
             } else if ta.dtype != tb.dtype
                 && relative_error <= encoding_tolerance(&ta.dtype, &tb.dtype)
             {
@@ -264,6 +278,7 @@ pub fn compare_models(
                 cells: h.cells,
                 transposed: h.transposed,
                 channel: h.channel,
+                row_blocks: gates,
                 candidates: candidates[ib],
                 log10_p,
                 relative_error,
@@ -331,6 +346,78 @@ fn best_hit(ta: &TensorFingerprint, tb: &TensorFingerprint) -> Option<Hit> {
         }
     }
     best
+}
+
+/// Whether B's tensor holds A's values with its rows in k equal blocks reordered
+/// (k = 3, 4, 2: the gate blocks of GRU and LSTM weights), checked bit for bit at B's
+/// sampled positions. Returns the block order found.
+fn equal_up_to_row_blocks(
+    ta: &TensorFingerprint,
+    va: &Values<'_>,
+    tb: &TensorFingerprint,
+    vb: &Values<'_>,
+) -> Option<Vec<usize>> {
+    let (ra, ca) = (ta.sketch.rows as usize, ta.sketch.cols as usize);
+    let (rb, cb) = (tb.sketch.rows as usize, tb.sketch.cols as usize);
+    if (ra, ca) != (rb, cb) || ra < 2 {
+        return None;
+    }
+    let mut one = [0f32; 1];
+    let mut get = |v: &Values<'_>, i: usize| -> Option<u32> {
+        v.decode_f32_into(i..i + 1, &mut one).ok()?;
+        Some(one[0].to_bits())
+    };
+    let positions: Vec<(usize, usize)> = tb
+        .sketch
+        .row_idx
+        .iter()
+        .flat_map(|&r| {
+            tb.sketch
+                .col_idx
+                .iter()
+                .take(8)
+                .map(move |&c| (r as usize, c as usize))
+        })
+        .collect();
+    let want: Vec<u32> = positions
+        .iter()
+        .map(|&(r, c)| get(vb, r * cb + c))
+        .collect::<Option<_>>()?;
+    for k in [3usize, 4, 2] {
+        if ra % k != 0 {
+            continue;
+        }
+        let block = ra / k;
+        for order in permutations(k) {
+            if order.iter().enumerate().all(|(i, &j)| i == j) {
+                continue; // the identity was checked already
+            }
+            let same = positions.iter().zip(&want).all(|(&(r, c), &w)| {
+                let src = order[r / block] * block + r % block;
+                get(va, src * ca + c) == Some(w)
+            });
+            if same {
+                return Some(order);
+            }
+        }
+    }
+    None
+}
+
+/// All orderings of 0..k (k ≤ 4, so at most 24).
+fn permutations(k: usize) -> Vec<Vec<usize>> {
+    if k == 0 {
+        return vec![Vec::new()];
+    }
+    let mut out = Vec::new();
+    for p in permutations(k - 1) {
+        for pos in 0..=p.len() {
+            let mut q = p.clone();
+            q.insert(pos, k - 1);
+            out.push(q);
+        }
+    }
+    out
 }
 
 /// Decodes both tensors at their common sampled positions in full precision.
@@ -519,7 +606,11 @@ fn summarize(
     } else if all_encoded {
         Verdict::ReEncoded
     } else if log10_p < SIGNIFICANT_LOG10_P {
-        if explained_share >= DERIVED_SHARE {
+        // Derived means most of B comes from A, by parameters and by tensors alike: large
+        // embeddings alone carried over into an otherwise new network are partial reuse.
+        let tensors = evidence.len().max(1) as f64;
+        let related_tensors = evidence.iter().filter(|p| related(p.kind)).count() as f64;
+        if explained_share >= DERIVED_SHARE && related_tensors / tensors >= DERIVED_SHARE {
             Verdict::Derived
         } else {
             Verdict::PartialReuse
@@ -544,6 +635,9 @@ fn summarize(
         }
         if p.a.shape != p.b.shape && !p.transposed {
             transforms.insert("rows truncated".to_string());
+        }
+        if p.row_blocks.is_some() {
+            transforms.insert("row blocks reordered (recurrent gate order)".to_string());
         }
         if p.scale_spread > 0.02 {
             transforms.insert("per-channel rescaling".to_string());

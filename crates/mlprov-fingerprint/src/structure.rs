@@ -14,8 +14,13 @@ const PROBE_LEN: usize = 256;
 /// Largest lag whose autocorrelation is examined.
 const MAX_LAG: usize = 8;
 /// Mean of the per-run maximum |autocorrelation| above which a tensor counts as structured.
-/// White noise of 256 samples stays near 0.15; a sampled sinusoid reaches 0.7 to 1.
-const STRUCTURED: f64 = 0.5;
+/// White noise of 256 samples stays near 0.15; learned filters over a smooth input axis
+/// (a first convolution over spectrogram bins) reach 0.75; an STFT basis scores 0.99.
+const STRUCTURED: f64 = 0.9;
+/// A computed table repeats values (symmetries of cos and sin); learned weights almost
+/// never do. Below this share of distinct values, a weaker autocorrelation suffices.
+const REPEATING: f64 = 0.6;
+const STRUCTURED_IF_REPEATING: f64 = 0.5;
 
 /// Whether the tensor looks like a fixed buffer rather than learned weights.
 pub fn looks_fixed(view: &Values<'_>) -> bool {
@@ -29,15 +34,21 @@ pub fn looks_fixed(view: &Values<'_>) -> bool {
     let mut buf = vec![0f32; run];
     let mut distinct = std::collections::BTreeSet::new();
     let mut score = 0.0;
+    let mut seen = 0usize;
     for k in 0..runs {
         let start = k * stride;
         if view.decode_f32_into(start..start + run, &mut buf).is_err() {
             return false;
         }
         distinct.extend(buf.iter().map(|v| v.to_bits()));
+        seen += buf.len();
         score += max_autocorrelation(&buf);
     }
-    distinct.len() <= 3 || score / runs as f64 > STRUCTURED
+    let score = score / runs as f64;
+    let distinct_share = distinct.len() as f64 / seen.max(1) as f64;
+    distinct.len() <= 3
+        || score > STRUCTURED
+        || (distinct_share < REPEATING && score > STRUCTURED_IF_REPEATING)
 }
 
 fn max_autocorrelation(x: &[f32]) -> f64 {
