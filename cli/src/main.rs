@@ -1,5 +1,6 @@
 //! `mlprov`: a thin command line over the mlprov crates. Only this crate prints.
 
+mod atomic;
 mod commands;
 mod output;
 
@@ -74,6 +75,20 @@ enum Command {
         #[arg(long)]
         root: Option<PathBuf>,
     },
+    /// Write any readable model as one safetensors file (source format and digest in its metadata).
+    Convert {
+        /// A weight file, or a directory of them, in any supported format.
+        input: PathBuf,
+        /// The safetensors file to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// How to store tensors.
+        #[arg(long, value_enum, default_value = "keep")]
+        dtype: commands::convert::DtypeArg,
+        /// Replace FILE if it already exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Re-hash a model and report what differs from its manifest (exit 1 on any difference).
     Verify {
         /// The manifest to check against.
@@ -115,6 +130,12 @@ fn main() -> ExitCode {
         }
         Command::Compare { a, b, pairs } => commands::compare::run(&a, &b, pairs, cli.json),
         Command::Eval { pairs, root } => commands::eval::run(&pairs, root.as_deref(), cli.json),
+        Command::Convert {
+            input,
+            output,
+            dtype,
+            force,
+        } => commands::convert::run(&input, &output, dtype, force, cli.json),
         Command::Verify { manifest, path } => {
             commands::verify::run(&manifest, path.as_deref(), cli.json)
         }

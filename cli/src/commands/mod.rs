@@ -1,6 +1,7 @@
 //! One module per verb.
 
 pub mod compare;
+pub mod convert;
 pub mod eval;
 pub mod fingerprint;
 pub mod hash;

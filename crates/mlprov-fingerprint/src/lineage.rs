@@ -334,7 +334,9 @@ fn best_hit(ta: &TensorFingerprint, tb: &TensorFingerprint) -> Option<Hit> {
         };
         if let Some((r, cells)) = compare_gram(ga, gb) {
             let z = fisher_z(r, GRAM_NULL_CORRELATION, cells);
-            if best.is_none_or(|b| z > b.z) {
+            // When the values themselves agree, keep that channel: only it gets the
+            // exact-value check that tells a copy from a derivative.
+            if best.is_none_or(|b| z > b.z && !(b.channel == "values" && b.correlation > 0.99)) {
                 best = Some(Hit {
                     z,
                     correlation: r,

@@ -12,6 +12,7 @@
 //! read against the mapped length before use.
 
 mod archive;
+mod convert;
 mod cursor;
 mod dequant;
 mod dtype;
@@ -34,6 +35,7 @@ mod torch_format;
 mod view;
 mod zip_archive;
 
+pub use convert::{write_safetensors, ConvertDtype, ConvertReport};
 pub use dequant::DequantView;
 pub use dtype::{DType, DecodeError};
 pub use error::{Error, ErrorKind};

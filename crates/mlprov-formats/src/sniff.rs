@@ -49,6 +49,17 @@ pub fn sniff(head: &[u8], file_len: u64) -> Sniffed {
     if head.get(4..8) == Some(b"TFL3") {
         return Sniffed::KnownUnsupported("TensorFlow Lite");
     }
+    // safetensors has no magic: a u64 header length followed by '{'. When that length
+    // fits the file, this is stronger evidence than the two-byte pickle or four-byte GGML
+    // magics below (a header of 640 bytes starts `80 02`, like a pickle).
+    if head.len() >= 9 && head[8] == b'{' {
+        let n = u64::from_le_bytes([
+            head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7],
+        ]);
+        if n.checked_add(8).is_some_and(|end| end <= file_len) {
+            return Sniffed::Safetensors;
+        }
+    }
     if head.len() >= 4 {
         // Legacy GGML containers store a little-endian u32 magic.
         let magic = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
@@ -59,8 +70,8 @@ pub fn sniff(head: &[u8], file_len: u64) -> Sniffed {
     if head.len() >= 2 && head[0] == 0x80 && (2..=5).contains(&head[1]) {
         return Sniffed::Pickle;
     }
-    // safetensors has no magic: a u64 header length followed by '{'. The length
-    // itself is checked by the parser, which reports a precise error for it.
+    // A '{' at byte 8 with a length past the end: a truncated or damaged safetensors file,
+    // which its parser describes precisely.
     if file_len >= 9 && head.len() >= 9 && head[8] == b'{' {
         return Sniffed::Safetensors;
     }
@@ -109,6 +120,11 @@ mod tests {
             Sniffed::Safetensors
         );
         assert_eq!(sniff(b"hello world, json", 100), Sniffed::Unknown);
+        // A 640-byte safetensors header begins like a protocol-2 pickle.
+        assert_eq!(
+            sniff(b"\x80\x02\0\0\0\0\0\0{\"a\"", 1000),
+            Sniffed::Safetensors
+        );
         assert_eq!(sniff(b"PK\x03\x04....", 10), Sniffed::Zip);
         assert_eq!(sniff(b"\x93NUMPY\x01\x00", 10), Sniffed::Npy);
         assert_eq!(sniff(b"\x80\x02\x8a\x0a", 10), Sniffed::Pickle);
