@@ -12,7 +12,7 @@ use crate::values::Values;
 use serde::{Deserialize, Serialize};
 
 use crate::index_hash::select_indices;
-use crate::sketch::GRID;
+use crate::sketch::{pearson, GRID};
 
 /// Cap on the vectors summed over for a column Gram: beyond it, a consistent sample of
 /// rows is used (bounded reads; the cosines are then estimates).
@@ -165,20 +165,4 @@ pub fn compare_gram(a: &GramSketch, b: &GramSketch) -> Option<(f64, usize)> {
         return None;
     }
     Some((pearson(&x, &y), x.len()))
-}
-
-fn pearson(x: &[f64], y: &[f64]) -> f64 {
-    let n = x.len() as f64;
-    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (a, b) in x.iter().zip(y) {
-        sxy += (a - mx) * (b - my);
-        sxx += (a - mx).powi(2);
-        syy += (b - my).powi(2);
-    }
-    if sxx == 0.0 || syy == 0.0 {
-        0.0
-    } else {
-        sxy / (sxx * syy).sqrt()
-    }
 }

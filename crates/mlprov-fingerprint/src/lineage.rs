@@ -364,11 +364,7 @@ fn equal_up_to_row_blocks(
     if (ra, ca) != (rb, cb) || ra < 2 {
         return None;
     }
-    let mut one = [0f32; 1];
-    let mut get = |v: &Values<'_>, i: usize| -> Option<u32> {
-        v.decode_f32_into(i..i + 1, &mut one).ok()?;
-        Some(one[0].to_bits())
-    };
+    let get = |v: &Values<'_>, i: usize| v.value_at(i).map(f32::to_bits);
     let positions: Vec<(usize, usize)> = tb
         .sketch
         .row_idx
@@ -433,12 +429,7 @@ fn exact_check(
 ) -> Option<(bool, f64, f64)> {
     let grid = common_grid(&ta.sketch, &tb.sketch, transposed)?;
     let (cols_a, cols_b) = (ta.sketch.cols as usize, tb.sketch.cols as usize);
-    let mut one = [0f32; 1];
-    let mut get = |v: &Values<'_>, cols: usize, (r, c): (usize, usize)| -> Option<f32> {
-        let i = r * cols + c;
-        v.decode_f32_into(i..i + 1, &mut one).ok()?;
-        Some(one[0])
-    };
+    let get = |v: &Values<'_>, cols: usize, (r, c): (usize, usize)| v.value_at(r * cols + c);
     let nc = grid.cols.len();
     let mut x = Vec::new();
     let mut y = Vec::new();

@@ -36,6 +36,13 @@ impl<'a> Values<'a> {
         self.view().elements()
     }
 
+    /// The value of element `i` (one block decoded for block-quantized types).
+    pub fn value_at(&self, i: usize) -> Option<f32> {
+        let mut one = [0f32; 1];
+        self.decode_f32_into(i..i + 1, &mut one).ok()?;
+        Some(one[0])
+    }
+
     /// Decodes elements `range` into `out`.
     pub fn decode_f32_into(&self, range: Range<usize>, out: &mut [f32]) -> Result<(), DecodeError> {
         match self {

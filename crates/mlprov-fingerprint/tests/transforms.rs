@@ -347,7 +347,7 @@ fn rescaled_pruned_and_layer_subset_models_are_derived() {
 #[test]
 fn independent_models_are_unrelated_with_unremarkable_p_values() {
     let mut min_log10_p = 0.0f64;
-    let pairs = 40;
+    let pairs = 200;
     for seed in 0..pairs {
         let c = run(&base_model(1000 + seed), &base_model(5000 + seed));
         assert_verdict(
@@ -357,7 +357,7 @@ fn independent_models_are_unrelated_with_unremarkable_p_values() {
         );
         min_log10_p = min_log10_p.min(c.log10_p);
     }
-    // With 40 pairs, a p below 1e-3 anywhere would be a calibration failure.
+    // The target: across 200 independent pairs, no p-value below 1e-3.
     assert!(
         min_log10_p > -3.0,
         "smallest p over {pairs} independent pairs: 1e{min_log10_p:.2}"
@@ -554,4 +554,43 @@ fn residual_permutation_and_rotation_are_derived() {
         .collect();
     let c = run(&a, &b);
     assert_verdict(&c, &[Verdict::Derived], "residual rotated");
+
+    // The same with norm gains folded into the following matrices first (A keeps them
+    // apart, as a model on disk does; the copier folds them and sets the gains to 1).
+    let mut rng = Rng(23);
+    let gains: Vec<f32> = (0..D)
+        .map(|_| 0.6 + 0.8 * ((rng.next() >> 40) as f32 / (1u64 << 24) as f32))
+        .collect();
+    let b: Vec<T> = a
+        .iter()
+        .map(|t| {
+            if is_input_side(&t.name) {
+                let folded = T {
+                    values: t
+                        .values
+                        .iter()
+                        .enumerate()
+                        .map(|(k, v)| v * gains[k % D])
+                        .collect(),
+                    ..t.clone()
+                };
+                rotate(&folded, &rot, D, true)
+            } else if t.name == "embed.weight" {
+                rotate(t, &rot, D, true)
+            } else if t.shape.len() == 2 {
+                rotate(t, &rot, D, false)
+            } else {
+                T {
+                    values: vec![1.0; t.values.len()],
+                    ..t.clone()
+                }
+            }
+        })
+        .collect();
+    let c = run(&a, &b);
+    assert_verdict(
+        &c,
+        &[Verdict::Derived],
+        "residual rotated with gains folded",
+    );
 }

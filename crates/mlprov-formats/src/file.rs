@@ -158,34 +158,27 @@ pub fn open(path: impl AsRef<Path>) -> Result<WeightFile, Error> {
         _ => {}
     }
     let map = map_file(path)?;
-    let fail = |k| Error::new(path, k);
-    let (format, raw) = match sniffed {
-        Sniffed::Safetensors => {
-            let p = crate::safetensors_format::parse(&map).map_err(fail)?;
-            (Format::Safetensors, RawParts::from(p))
-        }
-        Sniffed::Gguf => crate::gguf::parse(&map)
-            .map(|(f, p)| (f, p.into()))
-            .map_err(fail)?,
-        Sniffed::Ggml => crate::ggml_legacy::parse(&map)
-            .map(|(f, p)| (f, p.into()))
-            .map_err(fail)?,
-        Sniffed::Onnx => (
-            Format::Onnx,
-            crate::onnx::parse(&map, path).map_err(fail)?.into(),
+    let (format, raw) = parse_as(sniffed, &map, path).map_err(|k| Error::new(path, k))?;
+    assemble(path, format, map, raw)
+}
+
+/// Runs the parser for `sniffed` over the whole file's bytes.
+fn parse_as(sniffed: Sniffed, bytes: &[u8], path: &Path) -> Result<(Format, RawParts), ErrorKind> {
+    Ok(match sniffed {
+        Sniffed::Safetensors => (
+            Format::Safetensors,
+            crate::safetensors_format::parse(bytes)?.into(),
         ),
-        Sniffed::Npy => (
-            Format::Npy,
-            crate::archive::parse_npy(&map).map_err(fail)?.into(),
-        ),
+        Sniffed::Gguf => crate::gguf::parse(bytes).map(|(f, p)| (f, p.into()))?,
+        Sniffed::Ggml => crate::ggml_legacy::parse(bytes).map(|(f, p)| (f, p.into()))?,
+        Sniffed::Onnx => (Format::Onnx, crate::onnx::parse(bytes, path)?.into()),
+        Sniffed::Npy => (Format::Npy, crate::archive::parse_npy(bytes)?.into()),
         Sniffed::Pickle => (
             Format::PyTorch,
-            crate::archive::parse_legacy_torch(&map)
-                .map_err(fail)?
-                .into(),
+            crate::archive::parse_legacy_torch(bytes)?.into(),
         ),
         Sniffed::Zip => {
-            let raw = crate::archive::parse_zip(&map).map_err(fail)?;
+            let raw = crate::archive::parse_zip(bytes)?;
             let format = match raw.metadata.get("archive").map(String::as_str) {
                 Some("torchscript") => Format::TorchScript,
                 Some("npz") => Format::Npz,
@@ -193,9 +186,54 @@ pub fn open(path: impl AsRef<Path>) -> Result<WeightFile, Error> {
             };
             (format, raw.into())
         }
-        Sniffed::KnownUnsupported(_) | Sniffed::Unknown => unreachable!("handled above"),
-    };
-    assemble(path, format, map, raw)
+        Sniffed::KnownUnsupported(name) => return Err(ErrorKind::Unsupported(name)),
+        Sniffed::Unknown => return Err(ErrorKind::UnknownFormat(hex_prefix(bytes))),
+    })
+}
+
+/// Fuzzing entry point: parses `bytes` as the given kind (no file, no external data) and
+/// decodes every tensor it can, checking each against the bytes present. Returns the
+/// number of tensors. Not a stable API.
+#[doc(hidden)]
+pub fn fuzz_parse(kind: Sniffed, bytes: &[u8]) -> Result<usize, ErrorKind> {
+    if kind == Sniffed::Pickle {
+        // The restricted unpickler itself (inside archives it sits behind the zip layer).
+        let policy = crate::pickle::Policy {
+            torchscript_classes: true,
+        };
+        return crate::pickle::unpickle(bytes, policy)
+            .map(|u| u.objs.len())
+            .map_err(|e| ErrorKind::InvalidHeader {
+                format: "pickle",
+                detail: e.to_string(),
+            });
+    }
+    let (_, raw) = parse_as(kind, bytes, Path::new("/nonexistent/fuzz.onnx"))?;
+    for t in &raw.tensors {
+        let data: &[u8] = match &t.data {
+            TensorData::Mapped(r) => bytes
+                .get(r.clone())
+                .ok_or(ErrorKind::Truncated("mapped range".into()))?,
+            TensorData::Owned(v) => v,
+            TensorData::External { .. } => continue,
+        };
+        let view = TensorView {
+            name: &t.name,
+            dtype: t.dtype,
+            shape: &t.shape,
+            source: Source::File,
+            offset: 0,
+            bytes: data,
+        };
+        let Some(n) = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else {
+            continue; // open() rejects such a tensor with an error
+        };
+        if t.dtype.decodable() && t.dtype.byte_len(n) == Some(data.len()) {
+            let mut out = vec![0f32; n.min(1 << 20)];
+            let _ = view.decode_f32_into(0..out.len(), &mut out);
+        }
+    }
+    Ok(raw.tensors.len())
 }
 
 /// Either parser result, normalized.

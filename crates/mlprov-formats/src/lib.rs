@@ -39,6 +39,8 @@ pub use convert::{write_safetensors, ConvertDtype, ConvertReport};
 pub use dequant::DequantView;
 pub use dtype::{DType, DecodeError};
 pub use error::{Error, ErrorKind};
+#[doc(hidden)]
+pub use file::fuzz_parse;
 pub use file::{open, ExternalFile, Format, Source, TensorInfo, WeightFile};
 pub use ggml_legacy::GgmlVariant;
 pub use meta::MetaValue;

@@ -1,0 +1,76 @@
+//! Fingerprinting cost: the sampled lookup sketch (must touch a bounded sample, not the
+//! bytes) against one plain BLAKE3 pass over the same file, and the Gram invariants.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use mlprov::fingerprint::{FingerprintOptions, ModelFingerprint};
+use mlprov::formats::{open_model, OpenOptions};
+
+/// A transformer-shaped F32 safetensors file: `layers` blocks of width `d`.
+fn write_model(path: &Path, d: usize, layers: usize) {
+    let mut shapes: Vec<(String, [usize; 2])> = vec![("embed.weight".into(), [8 * d, d])];
+    for l in 0..layers {
+        for p in ["q", "k", "v", "o"] {
+            shapes.push((format!("layers.{l}.attn.{p}.weight"), [d, d]));
+        }
+        shapes.push((format!("layers.{l}.mlp.up.weight"), [4 * d, d]));
+        shapes.push((format!("layers.{l}.mlp.down.weight"), [d, 4 * d]));
+    }
+    let mut header = String::from("{");
+    let mut offset = 0usize;
+    for (i, (name, [r, c])) in shapes.iter().enumerate() {
+        let len = r * c * 4;
+        if i > 0 {
+            header.push(',');
+        }
+        header.push_str(&format!(
+            "\"{name}\":{{\"dtype\":\"F32\",\"shape\":[{r},{c}],\"data_offsets\":[{offset},{}]}}",
+            offset + len
+        ));
+        offset += len;
+    }
+    header.push('}');
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    let mut x: u32 = 7;
+    out.extend((0..offset / 4).flat_map(|_| {
+        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        ((x >> 8) as f32 / (1u32 << 24) as f32 - 0.5).to_le_bytes()
+    }));
+    std::fs::write(path, out).unwrap();
+}
+
+fn bench(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    write_model(&path, 512, 8); // about 130 MiB, 49 tensors
+    let model = open_model(&path, OpenOptions::default()).unwrap();
+    let bytes = model.files[0].file.bytes();
+
+    let mut g = c.benchmark_group("fingerprint-130MiB");
+    g.sample_size(10);
+    g.bench_function("plain blake3 of the file (b3sum equivalent)", |b| {
+        b.iter(|| {
+            let mut h = blake3::Hasher::new();
+            h.update_rayon(black_box(bytes));
+            h.finalize()
+        })
+    });
+    g.bench_function("lookup sketch (sampled)", |b| {
+        b.iter(|| ModelFingerprint::of(black_box(&model)))
+    });
+    g.bench_function("sketch + Gram invariants", |b| {
+        b.iter(|| {
+            ModelFingerprint::with_options(
+                black_box(&model),
+                FingerprintOptions { invariants: true },
+            )
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
