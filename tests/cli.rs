@@ -97,20 +97,23 @@ fn manifest_is_deterministic_and_matches_its_schema() {
     assert_eq!(doc["subject"]["layout"], "directory");
     assert_eq!(doc["files"].as_array().unwrap().len(), 2);
     assert_eq!(doc["tensors"].as_array().unwrap().len(), 17);
-    // Keys are written sorted.
-    let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
+    assert_eq!(doc["fingerprints"]["sketch"], "mlprov.sketch/v1");
+    assert_eq!(
+        doc["fingerprints"]["tensors"].as_array().unwrap().len(),
+        14,
+        "tensors of 64+ elements"
+    );
+    // Top-level keys (the lines indented by exactly two spaces) are written sorted.
     let text = String::from_utf8(ta).unwrap();
-    let mut positions: Vec<usize> = keys
-        .iter()
-        .map(|k| text.find(&format!("\"{k}\":")).unwrap())
+    let top: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("  \"") && !l.starts_with("   "))
+        .filter_map(|l| l.trim_start().split('"').nth(1))
         .collect();
-    let sorted = {
-        let mut p = positions.clone();
-        p.sort();
-        p
-    };
-    positions.dedup();
-    assert_eq!(positions, sorted);
+    let mut sorted = top.clone();
+    sorted.sort();
+    assert_eq!(top, sorted);
+    assert_eq!(top.len(), doc.as_object().unwrap().len());
 
     let schema: Value =
         serde_json::from_str(&fs::read_to_string("schemas/manifest.v1.schema.json").unwrap())

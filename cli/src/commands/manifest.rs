@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use mlprov_fingerprint::ModelFingerprint;
 use mlprov_manifest::{Manifest, Subject};
 use serde_json::json;
 
@@ -19,8 +20,9 @@ pub fn run(path: &Path, output: &Path, force: bool, json: bool) -> Result<Outcom
         name: model.name(),
         layout: model.layout.name().to_string(),
     };
-    let manifest =
+    let mut manifest =
         Manifest::from_digests(subject, &digests, env!("CARGO_PKG_VERSION"), created_now()?);
+    manifest.fingerprints = fingerprints(&model);
     crate::atomic::write_bytes(output, manifest.to_pretty_json().as_bytes())?;
     if json {
         print_json(&json!({
@@ -39,6 +41,24 @@ pub fn run(path: &Path, output: &Path, force: bool, json: bool) -> Result<Outcom
         );
     }
     Ok(Outcome::Fine)
+}
+
+/// The lookup fingerprint for the manifest: each tensor's SimHash key (hex and integers
+/// only, so the manifest stays free of floats and byte-for-byte reproducible).
+fn fingerprints(model: &mlprov_formats::Model) -> serde_json::Map<String, serde_json::Value> {
+    let fp = ModelFingerprint::of(model);
+    let mut tensors: Vec<_> = fp
+        .tensors
+        .iter()
+        .map(|t| json!({"file": t.file, "name": t.name, "elements": t.elements, "simhash": t.simhash}))
+        .collect();
+    tensors.sort_by(|a, b| {
+        (a["file"].as_str(), a["name"].as_str()).cmp(&(b["file"].as_str(), b["name"].as_str()))
+    });
+    let mut map = serde_json::Map::new();
+    map.insert("sketch".into(), json!(mlprov_fingerprint::SKETCH_VERSION));
+    map.insert("tensors".into(), json!(tensors));
+    map
 }
 
 /// Now, or `SOURCE_DATE_EPOCH` when set (reproducible builds convention), as RFC 3339 UTC.

@@ -11,6 +11,10 @@
 //! * [`ModelFingerprint`]: every tensor's sketch and key, and a compact lookup key.
 //! * [`compare_models`]: the lineage test, with a p-value against a stated null and a verdict.
 
+/// Identifier of the sketch definition (sampling, quantization, SimHash projections);
+/// it changes whenever a sketch of the same tensor would.
+pub const SKETCH_VERSION: &str = "mlprov.sketch/v1";
+
 mod gram;
 mod index_hash;
 mod lineage;
