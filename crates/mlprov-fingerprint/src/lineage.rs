@@ -228,6 +228,21 @@ pub fn compare_models(
             chosen.push((ib, ia, h));
         }
     }
+    // B's tensors left over may repeat an A tensor already used (depth upscaling copies
+    // layers): take their best hit if it is significant on its own.
+    for (ib, hits) in scored.iter().enumerate() {
+        if used_b[ib] {
+            continue;
+        }
+        let best = hits.iter().max_by(|x, y| x.1.z.total_cmp(&y.1.z));
+        if let Some(&(ia, h)) = best {
+            let bonferroni = (candidates[ib] as f64 * CHANNELS).log10();
+            if bonferroni + log10_normal_tail(h.z) < SIGNIFICANT_LOG10_P {
+                used_b[ib] = true;
+                chosen.push((ib, ia, h));
+            }
+        }
+    }
     chosen.sort_by_key(|c| c.0);
 
     // 3. Exact-value check of every pair matched on values.
@@ -588,7 +603,16 @@ fn summarize(
             0.0
         }
     };
-    let whole_a = covered_share >= COMPLETE_SHARE;
+    // A whole copy is one-to-one: B holding some of A's tensors twice (depth upscaling)
+    // is a derivative even when every value is A's.
+    let mut uses: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for p in pairs.iter().filter(|p| related(p.kind)) {
+        *uses
+            .entry((p.a.file.as_str(), p.a.name.as_str()))
+            .or_default() += 1;
+    }
+    let one_to_one = uses.values().all(|&n| n == 1);
+    let whole_a = covered_share >= COMPLETE_SHARE && one_to_one;
     let all_exact = whole_a && share_of(&[PairKind::SameValues]) >= COMPLETE_SHARE;
     let all_encoded =
         whole_a && share_of(&[PairKind::SameValues, PairKind::ReEncoded]) >= COMPLETE_SHARE;
@@ -677,6 +701,11 @@ fn summarize(
             layer_map.len(),
             a_layers.len()
         ));
+    }
+    let mut sources: Vec<u32> = layer_map.iter().map(|&(_, la)| la).collect();
+    sources.sort_unstable();
+    if sources.windows(2).any(|w| w[0] == w[1]) {
+        transforms.insert("layers repeated (depth upscaling)".to_string());
     }
     if layer_map.iter().any(|(lb, la)| lb != la) {
         transforms.insert("layers re-indexed".to_string());

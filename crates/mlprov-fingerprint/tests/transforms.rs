@@ -335,6 +335,36 @@ fn rescaled_pruned_and_layer_subset_models_are_derived() {
     let c = run(&a, &b);
     assert_verdict(&c, &[Verdict::Derived], "every other layer");
     assert_eq!(c.layer_map, vec![(0, 0), (1, 2)]);
+
+    // Depth upscaling: layers 0-3 followed by copies of layers 2 and 3 (SOLAR-style).
+    let mut b = a.clone();
+    for (src, dst) in [(2, 4), (3, 5)] {
+        b.extend(
+            a.iter()
+                .filter(|t| t.name.starts_with(&format!("layers.{src}.")))
+                .map(|t| T {
+                    name: t
+                        .name
+                        .replace(&format!("layers.{src}."), &format!("layers.{dst}.")),
+                    ..t.clone()
+                }),
+        );
+    }
+    let up = run(&a, &b);
+    assert_verdict(&up, &[Verdict::Derived], "layers repeated");
+    assert!(
+        up.layer_map.contains(&(4, 2)) && up.layer_map.contains(&(5, 3)),
+        "{:?}",
+        up.layer_map
+    );
+    assert!(
+        up.transforms
+            .iter()
+            .any(|t| t.starts_with("layers repeated")),
+        "{:?}",
+        up.transforms
+    );
+    assert_eq!(c.layer_map, vec![(0, 0), (1, 2)]);
     assert!(
         c.transforms
             .iter()
