@@ -16,6 +16,21 @@ pub fn log10_normal_tail(z: f64) -> f64 {
     (-0.5 * z2 - z.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln() + series.ln()) / LN10
 }
 
+/// log10 of the Šidák-corrected p-value of the best of `k` independent statistics whose
+/// own tail probability is 10^log10_q: `1 − (1 − q)^k`. Uniform under the null when the
+/// `k` statistics are independent (Bonferroni's `k·q` is its upper bound).
+pub fn log10_sidak(log10_q: f64, k: f64) -> f64 {
+    let k = k.max(1.0);
+    let kq = log10_q + k.log10();
+    if kq < -8.0 {
+        // 1 − (1 − q)^k = k·q·(1 − O(k·q)): the first term is exact to 1e-8 here.
+        return kq;
+    }
+    let q = 10f64.powf(log10_q);
+    let p = -(k * (-q).ln_1p()).exp_m1();
+    p.max(f64::MIN_POSITIVE).log10().min(0.0)
+}
+
 /// The z with P(Z > z) = 10^log10_p (inverse of [`log10_normal_tail`]), by bisection.
 pub fn z_of_log10_tail(log10_p: f64) -> f64 {
     if log10_p >= 0.0 {
@@ -48,6 +63,14 @@ mod tests {
         // Reference values from mpmath at 50 digits: Q(37.5) ≈ 4.6e-308, Q(200) ≈ 2.6e-8689.
         assert!((log10_normal_tail(37.5) - -307.336_737).abs() < 1e-5);
         assert!((log10_normal_tail(200.0) - -8_688.589_769).abs() < 1e-5);
+    }
+
+    #[test]
+    fn sidak_is_bonferroni_for_small_p_and_stays_below_one() {
+        assert!((log10_sidak(-20.0, 100.0) - -18.0).abs() < 1e-9);
+        let p = 10f64.powf(log10_sidak(0.5f64.log10(), 2.0));
+        assert!((p - 0.75).abs() < 1e-12);
+        assert!(log10_sidak(-0.01, 50.0) <= 0.0);
     }
 
     #[test]
