@@ -1,0 +1,85 @@
+//! Hostile files of every format through the binary: exit code 2 and one line on stderr
+//! naming the file and the problem, never a panic. (The readers' own tests cover many more
+//! cases at library level; these check the whole path a user runs.)
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
+}
+
+fn assert_rejected(path: &Path, want: &str) {
+    for verb in ["inspect", "hash", "fingerprint"] {
+        let out = Command::cargo_bin("mlprov")
+            .unwrap()
+            .arg(verb)
+            .arg(path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{verb} {}: {err}",
+            path.display()
+        );
+        assert_eq!(err.lines().count(), 1, "{verb}: one line please: {err}");
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert!(
+            err.contains(&*name) && err.contains(want),
+            "{verb} {}: expected `{want}` in: {err}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn hostile_files_of_each_format_exit_2_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    // GGUF claiming 2^62 tensors and key-values in a 24-byte file.
+    let mut gguf = b"GGUF".to_vec();
+    gguf.extend_from_slice(&3u32.to_le_bytes());
+    gguf.extend_from_slice(&(1u64 << 62).to_le_bytes());
+    gguf.extend_from_slice(&(1u64 << 62).to_le_bytes());
+    fs::write(d.join("counts.gguf"), &gguf).unwrap();
+    assert_rejected(&d.join("counts.gguf"), "GGUF");
+
+    // NumPy header declaring a 2^40 x 2^40 array over a few bytes.
+    let header =
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1099511627776), }";
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    let padded = format!("{header:<118}\n");
+    npy.extend_from_slice(&(padded.len() as u16).to_le_bytes());
+    npy.extend_from_slice(padded.as_bytes());
+    npy.extend_from_slice(&[0; 16]);
+    fs::write(d.join("huge.npy"), &npy).unwrap();
+    assert_rejected(&d.join("huge.npy"), "NumPy");
+
+    // An npz cut in half: the zip directory is gone.
+    let npz = fs::read(fixture("numpy/dtypes.npz")).unwrap();
+    fs::write(d.join("cut.npz"), &npz[..npz.len() / 2]).unwrap();
+    assert_rejected(&d.join("cut.npz"), "zip");
+
+    // ONNX whose external data path escapes the model's folder (same length, so the
+    // protobuf stays well-formed): "weights.bin" -> "../evil.bin".
+    let model = fs::read(fixture("onnx/external/model.onnx")).unwrap();
+    let pos = model.windows(11).position(|w| w == b"weights.bin").unwrap();
+    let mut evil = model.clone();
+    evil[pos..pos + 11].copy_from_slice(b"../evil.bin");
+    fs::create_dir(d.join("m")).unwrap();
+    fs::write(d.join("m/escape.onnx"), &evil).unwrap();
+    fs::write(d.join("evil.bin"), [0u8; 256]).unwrap(); // exists, and must still be refused
+    assert_rejected(&d.join("m/escape.onnx"), "ONNX");
+
+    // A TorchScript archive cut short.
+    let jit = fs::read(fixture("torch/scripted.jit")).unwrap();
+    fs::write(d.join("cut.pt"), &jit[..jit.len() - 200]).unwrap();
+    assert_rejected(&d.join("cut.pt"), "zip");
+}
