@@ -17,11 +17,14 @@ pub fn check_target(target: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// Calls `write` with a temporary path next to `target`, then renames it into place.
-pub fn replace_with(target: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+/// Calls `write` with a temporary path next to `target`, then renames it into place;
+/// returns what `write` returned.
+pub fn replace_with<T>(target: &Path, write: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
     let tmp = temporary_path(target)?;
-    let result = write(&tmp).and_then(|()| {
-        fs::rename(&tmp, target).with_context(|| format!("{}: cannot write", target.display()))
+    let result = write(&tmp).and_then(|value| {
+        fs::rename(&tmp, target)
+            .with_context(|| format!("{}: cannot write", target.display()))
+            .map(|()| value)
     });
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

@@ -62,12 +62,9 @@ pub fn run(
         DtypeArg::Keep => ConvertDtype::Keep,
         DtypeArg::F32 => ConvertDtype::F32,
     };
-    let mut report = None;
-    crate::atomic::replace_with(output, |tmp| {
-        report = Some(write_safetensors(&model, tmp, mode, metadata.clone())?);
-        Ok(())
+    let report = crate::atomic::replace_with(output, |tmp| {
+        Ok(write_safetensors(&model, tmp, mode, metadata.clone())?)
     })?;
-    let report = report.expect("set by the writer on success");
     for s in &report.skipped {
         eprintln!("mlprov: warning: not converted (no decoder, no safetensors dtype): {s}");
     }
