@@ -273,48 +273,9 @@ pub fn compare(a: &TensorSketch, b: &TensorSketch) -> Option<SketchMatch> {
 /// Correlation of an `nr × nc` grid pair after per-row and after per-column z-scoring,
 /// the larger of the two: each survives rescaling along its own axis.
 pub fn normalized_correlation(x: &[f64], y: &[f64], nr: usize, nc: usize) -> f64 {
-    let prep = |v: &[f64], by_row| {
-        let mut g = normalized(v, nr, nc, by_row);
-        remove_top_component(&mut g, nr, nc);
-        g
-    };
-    let by_row = pearson(&prep(x, true), &prep(y, true));
-    let by_col = pearson(&prep(x, false), &prep(y, false));
+    let by_row = pearson(&normalized(x, nr, nc, true), &normalized(y, nr, nc, true));
+    let by_col = pearson(&normalized(x, nr, nc, false), &normalized(y, nr, nc, false));
     by_row.max(by_col)
-}
-
-/// Removes a grid's strongest rank-1 component. Independently trained models share such
-/// structure along a meaningful axis (tokens never seen in training all move one way),
-/// with a sign that differs per column; left in, it correlates grids of unrelated models.
-/// A copy's residual still matches, since both grids lose the same component.
-fn remove_top_component(g: &mut [f64], nr: usize, nc: usize) {
-    if nr < 8 || nc < 8 {
-        return;
-    }
-    // Power iteration on GᵀG from a fixed start: deterministic, 32 x 32 at most.
-    let mut w: Vec<f64> = (0..nc).map(|j| 1.0 + j as f64 * 1e-3).collect();
-    let mut u = vec![0f64; nr];
-    for _ in 0..50 {
-        for (i, ui) in u.iter_mut().enumerate() {
-            *ui = (0..nc).map(|j| g[i * nc + j] * w[j]).sum();
-        }
-        for (j, wj) in w.iter_mut().enumerate() {
-            *wj = (0..nr).map(|i| g[i * nc + j] * u[i]).sum();
-        }
-        let norm = w.iter().map(|v| v * v).sum::<f64>().sqrt();
-        if norm == 0.0 {
-            return;
-        }
-        w.iter_mut().for_each(|v| *v /= norm);
-    }
-    for (i, ui) in u.iter_mut().enumerate() {
-        *ui = (0..nc).map(|j| g[i * nc + j] * w[j]).sum();
-    }
-    for i in 0..nr {
-        for j in 0..nc {
-            g[i * nc + j] -= u[i] * w[j];
-        }
-    }
 }
 
 /// Z-scores each row (`by_row`) or each column of an `nr × nc` grid; constant lines become 0.
