@@ -1,6 +1,8 @@
 //! The sketch must survive the cheap transforms a copier uses, and must not relate
 //! independent tensors. Matrices are seeded pseudo-Gaussian, like freshly initialized weights.
 
+mod common;
+
 use mlprov_fingerprint::{compare, SimHash, TensorSketch};
 use proptest::prelude::*;
 
@@ -8,11 +10,7 @@ use proptest::prelude::*;
 struct Rng(u64);
 impl Rng {
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        common::splitmix(&mut self.0)
     }
     fn gauss(&mut self) -> f32 {
         (0..4)
@@ -38,22 +36,6 @@ fn to_bf16(v: f32) -> f32 {
     f32::from_bits(v.to_bits() & 0xffff_0000)
 }
 
-/// Symmetric 4-bit quantization in blocks of 32 along rows, as block quantizers do.
-fn q4(m: &[f32]) -> Vec<f32> {
-    m.chunks(32)
-        .flat_map(|b| {
-            let s = b.iter().fold(0f32, |a, v| a.max(v.abs())) / 7.0;
-            b.iter().map(move |v| {
-                if s > 0.0 {
-                    (v / s).round().clamp(-8.0, 7.0) * s
-                } else {
-                    0.0
-                }
-            })
-        })
-        .collect()
-}
-
 const R: usize = 96;
 const C: usize = 64;
 
@@ -67,7 +49,7 @@ proptest! {
         prop_assert!(corr(&a, &a) > 0.9999);
         let bf: Vec<f32> = m.iter().map(|&v| to_bf16(v)).collect();
         prop_assert!(corr(&a, &sketch(&bf, R, C)) > 0.999);
-        prop_assert!(corr(&a, &sketch(&q4(&m), R, C)) > 0.95);
+        prop_assert!(corr(&a, &sketch(&common::q4_round_trip(&m), R, C)) > 0.95);
     }
 
     #[test]

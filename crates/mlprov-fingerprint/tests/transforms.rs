@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+mod common;
+
 use mlprov_fingerprint::{
     compare_models, Comparison, FingerprintOptions, ModelFingerprint, Verdict,
 };
@@ -23,11 +25,7 @@ struct T {
 struct Rng(u64);
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        common::splitmix(&mut self.0)
     }
     fn gauss(&mut self) -> f32 {
         let (a, b) = (
@@ -250,21 +248,7 @@ fn fine_tuning_and_block_quantization_are_derived() {
         assert_verdict(&c, &[Verdict::Derived], &format!("noise {level}"));
     }
     // 4-bit symmetric blocks of 32, dequantized back to F32 (as a GPTQ-style round trip leaves it).
-    let b = map_values(&a, |t| {
-        t.values
-            .chunks(32)
-            .flat_map(|blk| {
-                let s = blk.iter().fold(0f32, |m, v| m.max(v.abs())) / 7.0;
-                blk.iter().map(move |v| {
-                    if s > 0.0 {
-                        (v / s).round().clamp(-8.0, 7.0) * s
-                    } else {
-                        0.0
-                    }
-                })
-            })
-            .collect()
-    });
+    let b = map_values(&a, |t| common::q4_round_trip(&t.values));
     let c = run(&a, &b);
     assert_verdict(
         &c,
