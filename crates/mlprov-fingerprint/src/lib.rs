@@ -7,6 +7,9 @@
 //!   row and column indices, about 1 KiB, compared by correlation ([`compare`]).
 //! * [`GramSketch`]: cosines among sampled rows or columns, which survive permutation,
 //!   rotation and rescaling of the other axis (the permutation-robust invariants).
+//! * [`AnchoredKernel`]: similarities among a few token embeddings as every residual-stream
+//!   matrix sees them, which survive rotation of the residual stream, hidden-unit
+//!   permutation, rescaling and norm-gain folding together (architecture-level invariants).
 //! * [`SimHash`]: a 256-bit key of a sketch, for index lookup by Hamming distance.
 //! * [`ModelFingerprint`]: every tensor's sketch and key, and a compact lookup key.
 //! * [`compare_models`]: the lineage test, with a p-value against a stated null and a verdict.
@@ -15,6 +18,7 @@
 /// it changes whenever a sketch of the same tensor would.
 pub const SKETCH_VERSION: &str = "mlprov.sketch/v1";
 
+mod anchored;
 mod gram;
 mod index_hash;
 mod lineage;
@@ -25,6 +29,7 @@ mod stats;
 mod structure;
 mod values;
 
+pub use anchored::{compare_kernels, AnchorSet, AnchoredKernel, ANCHORS};
 pub use gram::{compare_gram, GramSketch, GRAM_MAX_LEN};
 pub use index_hash::{index_hash, select_indices};
 pub use lineage::{

@@ -16,6 +16,7 @@ use mlprov_formats::{DType, Model};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::anchored::{compare_kernels, layer_of};
 use crate::gram::compare_gram;
 use crate::model::{ModelFingerprint, TensorFingerprint};
 use crate::sketch::{common_grid, compare};
@@ -34,8 +35,12 @@ was chosen from, and the sqrt(elements)-weighted Stouffer combination of the pai
 /// independently trained models are not zero where an axis means the same thing in both
 /// (tokens, input features), so Gram evidence must clear this margin.
 pub const GRAM_NULL_CORRELATION: f64 = 0.97;
-/// Evidence channels a pair's best statistic is chosen from (values + four Gram pairings).
-const CHANNELS: f64 = 5.0;
+/// Largest correlation of anchored kernels the null allows (see [`GRAM_NULL_CORRELATION`]).
+pub const ANCHORED_NULL_CORRELATION: f64 = 0.97;
+/// Evidence channels a pair's best statistic is chosen from (values, four Gram pairings,
+/// and the anchored kernels, read or written side, direct or transposed: at most two of
+/// those four apply to one pair of shapes).
+const CHANNELS: f64 = 7.0;
 
 /// p below this: the relation is established.
 pub const SIGNIFICANT_LOG10_P: f64 = -6.0;
@@ -193,6 +198,11 @@ pub fn compare_models(
     b: &Model,
     fb: &ModelFingerprint,
 ) -> Comparison {
+    // Anchored kernels compare only over the same anchor tokens and residual width.
+    let anchored = match (&fa.anchors, &fb.anchors) {
+        (Some(x), Some(y)) => x.ids == y.ids && x.width == y.width,
+        _ => false,
+    };
     // 1. Every channel of every shape-compatible candidate, per tensor of B.
     let scored: Vec<Vec<(usize, Hit)>> = fb
         .tensors
@@ -201,7 +211,7 @@ pub fn compare_models(
             fa.tensors
                 .iter()
                 .enumerate()
-                .filter_map(|(ia, ta)| best_hit(ta, tb).map(|h| (ia, h)))
+                .filter_map(|(ia, ta)| best_hit(ta, tb, anchored).map(|h| (ia, h)))
                 .collect()
         })
         .collect();
@@ -336,7 +346,7 @@ fn fisher_z(r: f64, null: f64, cells: usize) -> f64 {
     (r.atanh() - null.atanh()) * ((cells as f64 - 3.0).max(1.0)).sqrt()
 }
 
-fn best_hit(ta: &TensorFingerprint, tb: &TensorFingerprint) -> Option<Hit> {
+fn best_hit(ta: &TensorFingerprint, tb: &TensorFingerprint, anchored: bool) -> Option<Hit> {
     let mut best: Option<Hit> = compare(&ta.sketch, &tb.sketch).map(|m| Hit {
         z: fisher_z(m.correlation, 0.0, m.cells),
         correlation: m.correlation,
@@ -350,23 +360,60 @@ fn best_hit(ta: &TensorFingerprint, tb: &TensorFingerprint) -> Option<Hit> {
         (&ta.row_gram, &tb.col_gram, true, "row-gram (transposed)"),
         (&ta.col_gram, &tb.row_gram, true, "column-gram (transposed)"),
     ];
-    for (ga, gb, transposed, channel) in grams {
-        let (Some(ga), Some(gb)) = (ga, gb) else {
-            continue;
-        };
-        if let Some((r, cells)) = compare_gram(ga, gb) {
-            let z = fisher_z(r, GRAM_NULL_CORRELATION, cells);
-            // When the values themselves agree, keep that channel: only it gets the
-            // exact-value check that tells a copy from a derivative.
-            if best.is_none_or(|b| z > b.z && !(b.channel == "values" && b.correlation > 0.99)) {
-                best = Some(Hit {
-                    z,
-                    correlation: r,
-                    cells,
-                    transposed,
-                    channel,
-                });
-            }
+    let gram_hits = grams
+        .into_iter()
+        .filter_map(|(ga, gb, transposed, channel)| {
+            let (r, cells) = compare_gram(ga.as_ref()?, gb.as_ref()?)?;
+            Some((r, cells, transposed, channel, GRAM_NULL_CORRELATION))
+        });
+    let (ka, kb) = match (&ta.anchored, &tb.anchored) {
+        (Some(ka), Some(kb)) if anchored => (Some(ka), Some(kb)),
+        _ => (None, None),
+    };
+    let kernels = [
+        (
+            ka.and_then(|k| k.reads.as_ref()),
+            kb.and_then(|k| k.reads.as_ref()),
+            false,
+            "anchored kernel",
+        ),
+        (
+            ka.and_then(|k| k.writes.as_ref()),
+            kb.and_then(|k| k.writes.as_ref()),
+            false,
+            "anchored kernel (output side)",
+        ),
+        (
+            ka.and_then(|k| k.reads.as_ref()),
+            kb.and_then(|k| k.writes.as_ref()),
+            true,
+            "anchored kernel (transposed)",
+        ),
+        (
+            ka.and_then(|k| k.writes.as_ref()),
+            kb.and_then(|k| k.reads.as_ref()),
+            true,
+            "anchored kernel (output side, transposed)",
+        ),
+    ];
+    let kernel_hits = kernels
+        .into_iter()
+        .filter_map(|(x, y, transposed, channel)| {
+            let (r, cells) = compare_kernels(x?, y?)?;
+            Some((r, cells, transposed, channel, ANCHORED_NULL_CORRELATION))
+        });
+    for (r, cells, transposed, channel, null) in gram_hits.chain(kernel_hits) {
+        let z = fisher_z(r, null, cells);
+        // When the values themselves agree, keep that channel: only it gets the
+        // exact-value check that tells a copy from a derivative.
+        if best.is_none_or(|b| z > b.z && !(b.channel == "values" && b.correlation > 0.99)) {
+            best = Some(Hit {
+                z,
+                correlation: r,
+                cells,
+                transposed,
+                channel,
+            });
         }
     }
     best
@@ -525,14 +572,6 @@ fn dtype_tolerance(dtype: &str) -> f64 {
 
 fn encoding_tolerance(a: &str, b: &str) -> f64 {
     dtype_tolerance(a).max(dtype_tolerance(b))
-}
-
-/// The layer number a tensor name carries, if any (a structural hint for the report only).
-fn layer_of(name: &str) -> Option<u32> {
-    name.split(|c: char| !c.is_ascii_digit())
-        .find(|s| !s.is_empty())?
-        .parse()
-        .ok()
 }
 
 fn summarize(

@@ -4,6 +4,7 @@ use mlprov_formats::Model;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::anchored::{anchored_kernels, AnchorSet, AnchoredKernel};
 use crate::gram::GramSketch;
 use crate::simhash::SimHash;
 use crate::sketch::{matrix_shape, TensorSketch};
@@ -37,13 +38,17 @@ pub struct TensorFingerprint {
     /// Cosines among sampled columns (invariant to row permutation/rotation/scaling).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub col_gram: Option<GramSketch>,
+    /// Anchored kernels, for matrices that read or write the residual stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchored: Option<AnchoredKernel>,
 }
 
 /// What to compute.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FingerprintOptions {
-    /// Also compute the Gram invariants of every matrix. They read whole rows (and up to
-    /// 4096 rows per matrix for column Grams), so they cost far more than the sketch.
+    /// Also compute the invariants: the Gram sketches of every matrix (whole sampled rows,
+    /// up to 4096 rows per matrix for column Grams) and the anchored kernels of the
+    /// residual-stream matrices (every weight of those), so they cost far more than the sketch.
     pub invariants: bool,
 }
 
@@ -65,6 +70,9 @@ pub struct ModelFingerprint {
     pub tensors: Vec<TensorFingerprint>,
     /// Tensors left out (too small, or not decodable).
     pub skipped: Vec<Unsketched>,
+    /// The anchor tokens the anchored kernels are expressed over (with invariants only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchors: Option<AnchorSet>,
 }
 
 /// One entry of the lookup key.
@@ -122,6 +130,7 @@ impl ModelFingerprint {
                     (None, None)
                 };
                 Ok(TensorFingerprint {
+                    anchored: None,
                     row_gram,
                     col_gram,
                     file: file.to_string(),
@@ -137,11 +146,20 @@ impl ModelFingerprint {
         let mut out = ModelFingerprint {
             tensors: Vec::new(),
             skipped: Vec::new(),
+            anchors: None,
         };
         for r in results {
             match r {
                 Ok(t) => out.tensors.push(t),
                 Err(s) => out.skipped.push(s),
+            }
+        }
+        if options.invariants {
+            if let Some((set, kernels)) = anchored_kernels(model, &out.tensors) {
+                for (t, k) in out.tensors.iter_mut().zip(kernels) {
+                    t.anchored = k;
+                }
+                out.anchors = Some(set);
             }
         }
         out

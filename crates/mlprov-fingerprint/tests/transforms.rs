@@ -569,16 +569,35 @@ fn residual_permutation_and_rotation_are_derived() {
     let c = run(&a, &b);
     assert_verdict(&c, &[Verdict::Derived], "residual rotated");
 
-    // The same with norm gains folded into the following matrices first (A keeps them
-    // apart, as a model on disk does; the copier folds them and sets the gains to 1).
+    // The same with norm gains folded into the following matrices first: A has non-unit
+    // gains kept apart, as a model on disk does; the copier folds them into the matrices
+    // that read the norm's output and sets the gains to 1, then rotates.
     let mut rng = Rng(23);
-    let gains: Vec<f32> = (0..D)
-        .map(|_| 0.6 + 0.8 * ((rng.next() >> 40) as f32 / (1u64 << 24) as f32))
+    let a: Vec<T> = a
+        .iter()
+        .map(|t| {
+            if t.shape.len() == 1 {
+                T {
+                    values: (0..D)
+                        .map(|_| 0.6 + 0.8 * ((rng.next() >> 40) as f32 / (1u64 << 24) as f32))
+                        .collect(),
+                    ..t.clone()
+                }
+            } else {
+                t.clone()
+            }
+        })
         .collect();
+    let gains_of = |name: &str| {
+        let layer = name.split('.').nth(1).unwrap();
+        let norm = format!("layers.{layer}.norm.weight");
+        a.iter().find(|t| t.name == norm).unwrap().values.clone()
+    };
     let b: Vec<T> = a
         .iter()
         .map(|t| {
             if is_input_side(&t.name) {
+                let gains = gains_of(&t.name);
                 let folded = T {
                     values: t
                         .values
@@ -602,12 +621,9 @@ fn residual_permutation_and_rotation_are_derived() {
         })
         .collect();
     let c = run(&a, &b);
-    // Known gap: folded gains weight the row Gram (W·diag(γ²)·Wᵀ), so only about half the
-    // tensors clear the Gram null's 0.97 margin. The relation is still found at p < 1e-6,
-    // but may be called partial reuse until the invariants fold A's norm gains as well.
-    assert_verdict(
-        &c,
-        &[Verdict::Derived, Verdict::PartialReuse],
-        "residual rotated with gains folded",
+    assert_verdict(&c, &[Verdict::Derived], "residual rotated with gains folded");
+    assert!(
+        c.pairs.iter().any(|p| p.channel.starts_with("anchored kernel")),
+        "the anchored kernels carry the rotated, folded matrices"
     );
 }

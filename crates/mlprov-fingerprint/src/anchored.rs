@@ -1,0 +1,529 @@
+//! Anchored kernels: architecture-level invariants of transformer blocks.
+//!
+//! A few token rows of the embedding (the *anchors*) are pushed through every matrix that
+//! reads from or writes to the residual stream, and the similarities among the anchors'
+//! responses, summed over all hidden units, are kept. With `X` the anchor rows, whitened
+//! so that `X·Xᵀ = I` (the whitening depends only on `X·Xᵀ`), and `W` a matrix reading the
+//! residual stream (`h × d`), unit `u` responds `m_u = X·diag(g)·w_u` where `g` is the norm
+//! gain in front of `W`. The kernel is `Σ_u m̂_u·m̂_uᵀ` with `m̂_u = m_u / |m_u|`, as cosines.
+//!
+//! It does not change under
+//! * a residual-stream rotation or permutation `R` (`X → X·R`, `W → W·R`: `X·Wᵀ` is kept),
+//! * a permutation of hidden units or heads (the sum runs over all units),
+//! * per-unit rescaling or sign flips (each response is normalized),
+//! * norm-gain folding (`W·diag(g)` with gain 1 is what the unfolded pair computes),
+//!
+//! and only slowly under fine-tuning and quantization. Whitening removes the anchors' own
+//! similarity, so a copied embedding in front of new layers does not make the layers alike.
+//!
+//! Cost: `anchors` multiply-adds per weight of every residual matrix (a ~1B model: about
+//! 50 GMAC), reading each such matrix once.
+
+use std::collections::BTreeMap;
+
+use mlprov_formats::Model;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::index_hash::select_indices;
+use crate::model::TensorFingerprint;
+use crate::sketch::{matrix_shape, pearson};
+use crate::values::Values;
+
+/// Anchor tokens per model (fewer when the residual stream is narrow).
+pub const ANCHORS: usize = 48;
+/// Fewer common kernel cells than this cannot support a correlation.
+const MIN_CELLS: usize = 45;
+
+/// The anchor tokens a model's kernels are expressed over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnchorSet {
+    /// Width of the residual stream.
+    pub width: u32,
+    /// Rows of the embedding (vocabulary size).
+    pub vocab: u64,
+    /// The embedding tensor the anchors were taken from (for reports).
+    pub embedding: String,
+    /// Anchor token ids, ascending.
+    pub ids: Vec<u32>,
+}
+
+/// Anchored kernels of one matrix: as a reader of the residual stream (its columns are
+/// the residual width) and as a writer (its rows are).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnchoredKernel {
+    /// Norm gain folded in front of the matrix when read as a reader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gain: Option<String>,
+    /// Cosines among anchor responses, upper triangle row-major, reading side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reads: Option<Vec<f32>>,
+    /// Likewise, writing side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes: Option<Vec<f32>>,
+}
+
+/// Correlation of two kernels over the same anchors, with the number of cells.
+pub fn compare_kernels(a: &[f32], b: &[f32]) -> Option<(f64, usize)> {
+    if a.len() != b.len() || a.len() < MIN_CELLS {
+        return None;
+    }
+    let x: Vec<f64> = a.iter().map(|&v| v as f64).collect();
+    let y: Vec<f64> = b.iter().map(|&v| v as f64).collect();
+    Some((pearson(&x, &y), x.len()))
+}
+
+/// Computes the anchor set and every residual matrix's kernels (`None` where a tensor has
+/// none). `None` overall when the model has no recognizable embedding.
+pub(crate) fn anchored_kernels(
+    model: &Model,
+    tensors: &[TensorFingerprint],
+) -> Option<(AnchorSet, Vec<Option<AnchoredKernel>>)> {
+    let view = |t: &TensorFingerprint| {
+        model
+            .files
+            .iter()
+            .find(|f| f.rel_path == t.file)
+            .and_then(|f| Values::of(&f.file, &t.name))
+    };
+    let width = residual_width(tensors)?;
+    let emb = embedding(tensors, width)?;
+    let (vocab, _) = matrix_shape(&tensors[emb].shape);
+    let k = ANCHORS.min(width * 3 / 4).min(vocab / 2);
+    if k < 8 {
+        return None;
+    }
+    let ids = select_indices(vocab, k);
+    let emb_view = view(&tensors[emb])?;
+    let mut x = vec![0f32; k * width];
+    for (a, &id) in ids.iter().enumerate() {
+        let row = &mut x[a * width..(a + 1) * width];
+        emb_view
+            .decode_f32_into(id as usize * width..(id as usize + 1) * width, row)
+            .ok()?;
+        row.iter_mut()
+            .filter(|v| !v.is_finite())
+            .for_each(|v| *v = 0.0);
+    }
+    let anchors = whiten(&x, k, width)?;
+
+    let gains: Vec<(&str, Vec<f32>)> = tensors
+        .iter()
+        .filter(|t| is_gain(t, width))
+        .filter_map(|t| {
+            let v = view(t)?;
+            let mut g = vec![0f32; width];
+            v.decode_f32_into(0..width, &mut g).ok()?;
+            Some((t.name.as_str(), g))
+        })
+        .collect();
+
+    let kernels = tensors
+        .par_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let (rows, cols) = matrix_shape(&t.shape);
+            if i == emb || rows < 2 || rows == vocab || cols == vocab {
+                return None; // token-indexed matrices converge between independent models
+            }
+            if rows != width && cols != width {
+                return None;
+            }
+            let v = view(t)?;
+            let gain = (cols == width).then(|| gain_for(&t.name, &gains)).flatten();
+            let reads = (cols == width)
+                .then(|| {
+                    let scaled = match gain {
+                        Some(g) => scale_columns(&anchors, k, width, &gains[g].1),
+                        None => anchors.clone(),
+                    };
+                    reading_kernel(&v, rows, cols, &scaled, k)
+                })
+                .flatten();
+            let writes = (rows == width)
+                .then(|| writing_kernel(&v, rows, cols, &anchors, k))
+                .flatten();
+            (reads.is_some() || writes.is_some()).then(|| AnchoredKernel {
+                gain: gain.map(|g| gains[g].0.to_string()),
+                reads,
+                writes,
+            })
+        })
+        .collect();
+    let set = AnchorSet {
+        width: width as u32,
+        vocab: vocab as u64,
+        embedding: tensors[emb].name.clone(),
+        ids,
+    };
+    Some((set, kernels))
+}
+
+/// The residual width: the dimension most matrices share (ties: the larger).
+fn residual_width(tensors: &[TensorFingerprint]) -> Option<usize> {
+    let mut count: BTreeMap<usize, usize> = BTreeMap::new();
+    for t in tensors {
+        let (r, c) = matrix_shape(&t.shape);
+        if r < 2 {
+            continue;
+        }
+        *count.entry(r).or_default() += 1;
+        if c != r {
+            *count.entry(c).or_default() += 1;
+        }
+    }
+    let (&d, &n) = count.iter().max_by_key(|(&d, &n)| (n, d))?;
+    (n >= 3 && d >= 8).then_some(d)
+}
+
+/// The token embedding: a `vocab × width` matrix with more rows than columns, preferring
+/// the usual embedding names, then the largest, then the first.
+fn embedding(tensors: &[TensorFingerprint], width: usize) -> Option<usize> {
+    const NAMES: [&str; 5] = ["embed", "wte", "tok_embeddings", "token_embd", "word_emb"];
+    tensors
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| {
+            let (r, c) = matrix_shape(&t.shape);
+            t.shape.len() == 2 && c == width && r > width && r >= 2 * 8
+        })
+        .max_by_key(|(i, t)| {
+            let named = NAMES.iter().any(|n| t.name.to_lowercase().contains(n));
+            (named, t.shape[0], std::cmp::Reverse(*i))
+        })
+        .map(|(i, _)| i)
+}
+
+/// Orthonormalizes the anchor rows (`k × d`) by the Cholesky factor of their Gram matrix:
+/// `L⁻¹·X` with `X·Xᵀ = L·Lᵀ` (plus a small ridge). Depends on `X` only through `X·Xᵀ`,
+/// so a rotated copy of the embedding gives the rotated whitened anchors.
+/// (Hand-written: a k ≤ 48 Cholesky does not justify a linear-algebra dependency.)
+fn whiten(x: &[f32], k: usize, d: usize) -> Option<Vec<f32>> {
+    let mut gram = vec![0f64; k * k];
+    for i in 0..k {
+        for j in 0..=i {
+            let dot: f64 = x[i * d..(i + 1) * d]
+                .iter()
+                .zip(&x[j * d..(j + 1) * d])
+                .map(|(&a, &b)| a as f64 * b as f64)
+                .sum();
+            gram[i * k + j] = dot;
+            gram[j * k + i] = dot;
+        }
+    }
+    let trace: f64 = (0..k).map(|i| gram[i * k + i]).sum();
+    if !(trace > 0.0) {
+        return None;
+    }
+    for i in 0..k {
+        gram[i * k + i] += 1e-6 * trace / k as f64;
+    }
+    // Cholesky, lower triangle.
+    let mut l = vec![0f64; k * k];
+    for i in 0..k {
+        for j in 0..=i {
+            let s: f64 = gram[i * k + j] - (0..j).map(|p| l[i * k + p] * l[j * k + p]).sum::<f64>();
+            if i == j {
+                if s <= 0.0 {
+                    return None;
+                }
+                l[i * k + i] = s.sqrt();
+            } else {
+                l[i * k + j] = s / l[j * k + j];
+            }
+        }
+    }
+    // Forward substitution, one residual coordinate at a time.
+    let mut out = vec![0f32; k * d];
+    let mut col = vec![0f64; k];
+    for c in 0..d {
+        for i in 0..k {
+            let s: f64 = x[i * d + c] as f64 - (0..i).map(|p| l[i * k + p] * col[p]).sum::<f64>();
+            col[i] = s / l[i * k + i];
+        }
+        for i in 0..k {
+            out[i * d + c] = col[i] as f32;
+        }
+    }
+    Some(out)
+}
+
+fn scale_columns(x: &[f32], k: usize, d: usize, g: &[f32]) -> Vec<f32> {
+    let mut out = x.to_vec();
+    for a in 0..k {
+        for (v, &s) in out[a * d..(a + 1) * d].iter_mut().zip(g) {
+            *v *= if s.is_finite() { s } else { 0.0 };
+        }
+    }
+    out
+}
+
+/// Dot product with eight independent accumulators (vectorizes).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Accumulates normalized responses into an upper-triangle sum and returns the cosines.
+struct Accumulator {
+    k: usize,
+    sum: Vec<f64>,
+}
+
+impl Accumulator {
+    fn new(k: usize) -> Self {
+        Accumulator {
+            k,
+            sum: vec![0.0; k * (k + 1) / 2],
+        }
+    }
+
+    fn add(&mut self, m: &[f32]) {
+        let norm2: f64 = m.iter().map(|&v| v as f64 * v as f64).sum();
+        if !(norm2 > 0.0) || !norm2.is_finite() {
+            return;
+        }
+        let inv = 1.0 / norm2;
+        let mut p = 0;
+        for i in 0..self.k {
+            let mi = m[i] as f64 * inv;
+            for &mj in &m[i..] {
+                self.sum[p] += mi * mj as f64;
+                p += 1;
+            }
+        }
+    }
+
+    /// Off-diagonal cosines, upper triangle row-major.
+    fn cosines(&self) -> Option<Vec<f32>> {
+        let k = self.k;
+        // Position of (i, j), i ≤ j, in the packed upper triangle with diagonal.
+        let pos = |i: usize, j: usize| i * (2 * k - i + 1) / 2 + (j - i);
+        let diag: Vec<f64> = (0..k).map(|i| self.sum[pos(i, i)]).collect();
+        if diag.iter().any(|&v| !(v > 0.0)) {
+            return None;
+        }
+        let mut out = Vec::with_capacity(k * (k - 1) / 2);
+        for i in 0..k {
+            for j in i + 1..k {
+                out.push((self.sum[pos(i, j)] / (diag[i] * diag[j]).sqrt()) as f32);
+            }
+        }
+        Some(out)
+    }
+}
+
+/// Kernel of a matrix whose columns are the residual width: unit `u` is row `u`.
+fn reading_kernel(
+    v: &Values<'_>,
+    rows: usize,
+    cols: usize,
+    anchors: &[f32],
+    k: usize,
+) -> Option<Vec<f32>> {
+    let mut acc = Accumulator::new(k);
+    let mut row = vec![0f32; cols];
+    let mut m = vec![0f32; k];
+    for r in 0..rows {
+        v.decode_f32_into(r * cols..(r + 1) * cols, &mut row).ok()?;
+        row.iter_mut()
+            .filter(|x| !x.is_finite())
+            .for_each(|x| *x = 0.0);
+        for (a, out) in m.iter_mut().enumerate() {
+            *out = dot(&anchors[a * cols..(a + 1) * cols], &row);
+        }
+        acc.add(&m);
+    }
+    acc.cosines()
+}
+
+/// Kernel of a matrix whose rows are the residual width: unit `u` is column `u`.
+fn writing_kernel(
+    v: &Values<'_>,
+    rows: usize,
+    cols: usize,
+    anchors: &[f32],
+    k: usize,
+) -> Option<Vec<f32>> {
+    // Responses for every unit at once (k × cols), built one residual row at a time.
+    let mut resp = vec![0f32; k * cols];
+    let mut row = vec![0f32; cols];
+    for r in 0..rows {
+        v.decode_f32_into(r * cols..(r + 1) * cols, &mut row).ok()?;
+        row.iter_mut()
+            .filter(|x| !x.is_finite())
+            .for_each(|x| *x = 0.0);
+        for a in 0..k {
+            let s = anchors[a * rows + r];
+            for (o, &w) in resp[a * cols..(a + 1) * cols].iter_mut().zip(&row) {
+                *o += s * w;
+            }
+        }
+    }
+    let mut acc = Accumulator::new(k);
+    let mut m = vec![0f32; k];
+    for u in 0..cols {
+        for (a, out) in m.iter_mut().enumerate() {
+            *out = resp[a * cols + u];
+        }
+        acc.add(&m);
+    }
+    acc.cosines()
+}
+
+/// A norm gain: a vector of the residual width named as a norm.
+fn is_gain(t: &TensorFingerprint, width: usize) -> bool {
+    let name = t.name.to_lowercase();
+    t.shape.iter().filter(|&&d| d != 1).count() == 1
+        && t.elements as usize == width
+        && !name.contains("bias")
+        && (name.contains("norm")
+            || name.contains("ln_")
+            || name.contains("ln1")
+            || name.contains("ln2"))
+}
+
+/// Which sub-block a name belongs to, from the naming conventions of common families.
+/// (Names only choose which gain to fold; they are never evidence of lineage.)
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum Block {
+    Attention,
+    Mlp,
+}
+
+fn gain_block(name: &str) -> Option<Block> {
+    let n = name.to_lowercase();
+    const MLP: [&str; 6] = [
+        "post_attention",
+        "ffn",
+        "mlp",
+        "ln_2",
+        "ln2",
+        "feed_forward",
+    ];
+    const ATTN: [&str; 5] = ["input_layernorm", "attn", "attention", "ln_1", "ln1"];
+    if MLP.iter().any(|p| n.contains(p)) {
+        Some(Block::Mlp)
+    } else if ATTN.iter().any(|p| n.contains(p)) {
+        Some(Block::Attention)
+    } else {
+        None
+    }
+}
+
+fn matrix_block(name: &str) -> Option<Block> {
+    let n = name.to_lowercase();
+    const MLP: [&str; 8] = [
+        "mlp",
+        "ffn",
+        "feed_forward",
+        "gate",
+        "up_proj",
+        "fc1",
+        "c_fc",
+        "intermediate",
+    ];
+    const ATTN: [&str; 9] = [
+        "attn",
+        "attention",
+        "query",
+        "key",
+        "value",
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "wq",
+    ];
+    if MLP.iter().any(|p| n.contains(p)) {
+        Some(Block::Mlp)
+    } else if ATTN.iter().any(|p| n.contains(p)) {
+        Some(Block::Attention)
+    } else {
+        None
+    }
+}
+
+/// The first number in a name (the layer, by every common convention).
+pub(crate) fn layer_of(name: &str) -> Option<u32> {
+    name.split(|c: char| !c.is_ascii_digit())
+        .find(|s| !s.is_empty())?
+        .parse()
+        .ok()
+}
+
+/// The gain in front of a reading matrix: the only gain of its layer, or the one of the
+/// same sub-block; matrices outside layers take the only gain outside layers (final norm).
+fn gain_for(matrix: &str, gains: &[(&str, Vec<f32>)]) -> Option<usize> {
+    let layer = layer_of(matrix);
+    let same: Vec<usize> = (0..gains.len())
+        .filter(|&g| layer_of(gains[g].0) == layer)
+        .collect();
+    match same.as_slice() {
+        [] => None,
+        [g] => Some(*g),
+        many => {
+            let block = matrix_block(matrix)?;
+            let hits: Vec<usize> = many
+                .iter()
+                .copied()
+                .filter(|&g| gain_block(gains[g].0) == Some(block))
+                .collect();
+            (hits.len() == 1).then(|| hits[0])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whitened_anchors_are_orthonormal() {
+        let (k, d) = (6, 10);
+        let x: Vec<f32> = (0..k * d)
+            .map(|i| ((i * 37 % 11) as f32 - 5.0) / 3.0)
+            .collect();
+        let w = whiten(&x, k, d).unwrap();
+        for i in 0..k {
+            for j in 0..k {
+                let dot: f32 = (0..d).map(|c| w[i * d + c] * w[j * d + c]).sum();
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((dot - want).abs() < 1e-3, "{i} {j} {dot}");
+            }
+        }
+    }
+
+    #[test]
+    fn gains_follow_the_sub_block() {
+        let g = vec![0f32; 4];
+        let gains = [
+            ("model.layers.3.input_layernorm.weight", g.clone()),
+            ("model.layers.3.post_attention_layernorm.weight", g.clone()),
+            ("model.norm.weight", g.clone()),
+        ];
+        assert_eq!(
+            gain_for("model.layers.3.self_attn.q_proj.weight", &gains),
+            Some(0)
+        );
+        assert_eq!(
+            gain_for("model.layers.3.mlp.up_proj.weight", &gains),
+            Some(1)
+        );
+        assert_eq!(gain_for("lm_head.weight", &gains), Some(2));
+        assert_eq!(gain_for("model.layers.4.mlp.up_proj.weight", &gains), None);
+        let gguf = [
+            ("blk.0.attn_norm.weight", g.clone()),
+            ("blk.0.ffn_norm.weight", g),
+        ];
+        assert_eq!(gain_for("blk.0.attn_k.weight", &gguf), Some(0));
+        assert_eq!(gain_for("blk.0.ffn_gate.weight", &gguf), Some(1));
+    }
+}
