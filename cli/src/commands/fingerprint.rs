@@ -18,6 +18,7 @@ pub fn run(path: &Path, invariants: bool, json: bool) -> Result<Outcome> {
             "sketch_version": 1,
             "tensors": fp.tensors,
             "skipped": fp.skipped,
+            "anchors": fp.anchors,
             "lookup_key_bytes": fp.lookup_key_bytes(),
         }))?;
         return Ok(Outcome::Fine);
@@ -44,6 +45,15 @@ pub fn run(path: &Path, invariants: bool, json: bool) -> Result<Outcome> {
     }
     for s in &fp.skipped {
         println!("{:<name_w$}  skipped: {}", s.name, s.reason);
+    }
+    if let Some(a) = &fp.anchors {
+        let n = fp.tensors.iter().filter(|t| t.anchored.is_some()).count();
+        println!(
+            "anchored kernels: {n} residual-stream matrices over {} anchor tokens of {} (width {})",
+            a.ids.len(),
+            a.embedding,
+            a.width
+        );
     }
     println!(
         "fingerprint: {} tensors sketched, {} skipped, lookup key {} bytes",

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::index_hash::select_indices;
 use crate::model::TensorFingerprint;
-use crate::sketch::{matrix_shape, pearson};
+use crate::sketch::matrix_shape;
 use crate::values::Values;
 
 /// Anchor tokens per model (fewer when the residual stream is narrow).
@@ -68,9 +68,24 @@ pub fn compare_kernels(a: &[f32], b: &[f32]) -> Option<(f64, usize)> {
     if a.len() != b.len() || a.len() < MIN_CELLS {
         return None;
     }
-    let x: Vec<f64> = a.iter().map(|&v| v as f64).collect();
-    let y: Vec<f64> = b.iter().map(|&v| v as f64).collect();
-    Some((pearson(&x, &y), x.len()))
+    // One pass, no allocation: this runs for every candidate pair.
+    let (mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0f64, 0f64, 0f64, 0f64, 0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (x as f64, y as f64);
+        sx += x;
+        sy += y;
+        sxx += x * x;
+        syy += y * y;
+        sxy += x * y;
+    }
+    let n = a.len() as f64;
+    let (vx, vy) = (sxx - sx * sx / n, syy - sy * sy / n);
+    let r = if vx > 0.0 && vy > 0.0 {
+        (sxy - sx * sy / n) / (vx * vy).sqrt()
+    } else {
+        0.0
+    };
+    Some((r, a.len()))
 }
 
 /// Computes the anchor set and every residual matrix's kernels (`None` where a tensor has
@@ -123,10 +138,7 @@ pub(crate) fn anchored_kernels(
         .enumerate()
         .map(|(i, t)| {
             let (rows, cols) = matrix_shape(&t.shape);
-            if i == emb || rows < 2 || rows == vocab || cols == vocab {
-                return None; // token-indexed matrices converge between independent models
-            }
-            if rows != width && cols != width {
+            if i == emb || rows < 2 || (rows != width && cols != width) {
                 return None;
             }
             let v = view(t)?;
@@ -137,11 +149,11 @@ pub(crate) fn anchored_kernels(
                         Some(g) => scale_columns(&anchors, k, width, &gains[g].1),
                         None => anchors.clone(),
                     };
-                    reading_kernel(&v, rows, cols, &scaled, k)
+                    kernel(&v, (rows, cols), &scaled, k, false)
                 })
                 .flatten();
             let writes = (rows == width)
-                .then(|| writing_kernel(&v, rows, cols, &anchors, k))
+                .then(|| kernel(&v, (rows, cols), &anchors, k, true))
                 .flatten();
             (reads.is_some() || writes.is_some()).then(|| AnchoredKernel {
                 gain: gain.map(|g| gains[g].0.to_string()),
@@ -258,18 +270,90 @@ fn scale_columns(x: &[f32], k: usize, d: usize, g: &[f32]) -> Vec<f32> {
     out
 }
 
-/// Dot product with eight independent accumulators (vectorizes).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
+/// The kernel of a matrix read (`writes == false`: its columns are the residual width)
+/// or written side, compiled for AVX2 when the CPU has it: the multiply-adds are the
+/// dominant cost of the invariants.
+fn kernel(
+    v: &Values<'_>,
+    (rows, cols): (usize, usize),
+    anchors: &[f32],
+    k: usize,
+    writes: bool,
+) -> Option<Vec<f32>> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports the feature the function is compiled for (checked above).
+        return unsafe { kernel_avx2(v, (rows, cols), anchors, k, writes) };
     }
-    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
+    kernel_portable(v, (rows, cols), anchors, k, writes)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn kernel_avx2(
+    v: &Values<'_>,
+    shape: (usize, usize),
+    anchors: &[f32],
+    k: usize,
+    writes: bool,
+) -> Option<Vec<f32>> {
+    kernel_portable(v, shape, anchors, k, writes)
+}
+
+#[inline(always)]
+fn kernel_portable(
+    v: &Values<'_>,
+    (rows, cols): (usize, usize),
+    anchors: &[f32],
+    k: usize,
+    writes: bool,
+) -> Option<Vec<f32>> {
+    if writes {
+        writing_kernel(v, rows, cols, anchors, k)
+    } else {
+        reading_kernel(v, rows, cols, anchors, k)
+    }
+}
+
+/// `out[a] = anchors[a] · row` for every anchor (rows of `anchors`, each `row.len()` long).
+/// Four anchors at a time share each load of `row`, with eight lanes each (vectorizes).
+#[inline(always)]
+fn responses(anchors: &[f32], row: &[f32], out: &mut [f32]) {
+    let d = row.len();
+    let mut a = 0;
+    while a + 4 <= out.len() {
+        let lanes = |i: usize| &anchors[(a + i) * d..(a + i + 1) * d];
+        let (x0, x1, x2, x3) = (lanes(0), lanes(1), lanes(2), lanes(3));
+        let mut acc = [[0f32; 8]; 4];
+        let chunks = d / 8 * 8;
+        let blocks = row
+            .chunks_exact(8)
+            .zip(x0.chunks_exact(8))
+            .zip(x1.chunks_exact(8).zip(x2.chunks_exact(8)))
+            .zip(x3.chunks_exact(8));
+        for (((w, a0), (a1, a2)), a3) in blocks {
+            let as8 = |v: &[f32]| -> [f32; 8] { v.try_into().unwrap_or([0.0; 8]) };
+            let (w, a0, a1, a2, a3) = (as8(w), as8(a0), as8(a1), as8(a2), as8(a3));
+            for l in 0..8 {
+                acc[0][l] += a0[l] * w[l];
+                acc[1][l] += a1[l] * w[l];
+                acc[2][l] += a2[l] * w[l];
+                acc[3][l] += a3[l] * w[l];
+            }
+        }
+        for (i, xs) in [x0, x1, x2, x3].into_iter().enumerate() {
+            let tail: f32 = (chunks..d).map(|c| xs[c] * row[c]).sum();
+            out[a + i] = acc[i].iter().sum::<f32>() + tail;
+        }
+        a += 4;
+    }
+    for (i, o) in out.iter_mut().enumerate().skip(a) {
+        *o = anchors[i * d..(i + 1) * d]
+            .iter()
+            .zip(row)
+            .map(|(x, y)| x * y)
+            .sum();
+    }
 }
 
 /// Accumulates normalized responses into an upper-triangle sum and returns the cosines.
@@ -286,6 +370,7 @@ impl Accumulator {
         }
     }
 
+    #[inline(always)]
     fn add(&mut self, m: &[f32]) {
         let norm2: f64 = m.iter().map(|&v| v as f64 * v as f64).sum();
         if !(norm2 > 0.0) || !norm2.is_finite() {
@@ -322,6 +407,7 @@ impl Accumulator {
 }
 
 /// Kernel of a matrix whose columns are the residual width: unit `u` is row `u`.
+#[inline(always)]
 fn reading_kernel(
     v: &Values<'_>,
     rows: usize,
@@ -337,15 +423,14 @@ fn reading_kernel(
         row.iter_mut()
             .filter(|x| !x.is_finite())
             .for_each(|x| *x = 0.0);
-        for (a, out) in m.iter_mut().enumerate() {
-            *out = dot(&anchors[a * cols..(a + 1) * cols], &row);
-        }
+        responses(anchors, &row, &mut m);
         acc.add(&m);
     }
     acc.cosines()
 }
 
 /// Kernel of a matrix whose rows are the residual width: unit `u` is column `u`.
+#[inline(always)]
 fn writing_kernel(
     v: &Values<'_>,
     rows: usize,

@@ -18,6 +18,7 @@
 /// it changes whenever a sketch of the same tensor would.
 pub const SKETCH_VERSION: &str = "mlprov.sketch/v1";
 
+mod align;
 mod anchored;
 mod gram;
 mod index_hash;

@@ -359,6 +359,47 @@ fn rescaled_pruned_and_layer_subset_models_are_derived() {
 }
 
 #[test]
+fn layers_of_a_fine_tuned_subset_align_in_order() {
+    // B: A's layers 0, 2, 3, 3 (one dropped, the last repeated) renumbered 0..3, every
+    // value moved by 60% noise. The alignment must follow A's order and mark the repeat.
+    let a = base_model(31);
+    let mut rng = Rng(32);
+    let mut b = Vec::new();
+    for (dst, src) in [(0, 0), (1, 2), (2, 3), (3, 3)] {
+        for t in a.iter().filter(|t| t.name.starts_with(&format!("layers.{src}."))) {
+            let sd = (t.values.iter().map(|v| v * v).sum::<f32>() / t.values.len() as f32).sqrt();
+            b.push(T {
+                name: t
+                    .name
+                    .replace(&format!("layers.{src}."), &format!("layers.{dst}.")),
+                values: t.values.iter().map(|v| v + 0.6 * sd * rng.gauss()).collect(),
+                ..t.clone()
+            });
+        }
+    }
+    b.push(a[0].clone());
+    let c = run(&a, &b);
+    assert_verdict(&c, &[Verdict::Derived], "noisy layer subset");
+    assert_eq!(c.layer_map, vec![(0, 0), (1, 2), (2, 3), (3, 3)]);
+    assert!(
+        c.transforms.iter().any(|t| t.starts_with("layers repeated"))
+            && c.transforms.iter().any(|t| t.starts_with("layers dropped (3 of 4")),
+        "{:?}",
+        c.transforms
+    );
+    // Every pair stays inside its aligned layers.
+    for p in c.pairs.iter().filter(|p| p.b.name.starts_with("layers.")) {
+        let layer = |n: &str| n.split('.').nth(1).unwrap().parse::<u32>().unwrap();
+        assert!(
+            c.layer_map.contains(&(layer(&p.b.name), layer(&p.a.name))),
+            "{} <- {}",
+            p.b.name,
+            p.a.name
+        );
+    }
+}
+
+#[test]
 fn independent_models_are_unrelated_with_unremarkable_p_values() {
     let mut min_log10_p = 0.0f64;
     let pairs = 200;
@@ -621,9 +662,15 @@ fn residual_permutation_and_rotation_are_derived() {
         })
         .collect();
     let c = run(&a, &b);
-    assert_verdict(&c, &[Verdict::Derived], "residual rotated with gains folded");
+    assert_verdict(
+        &c,
+        &[Verdict::Derived],
+        "residual rotated with gains folded",
+    );
     assert!(
-        c.pairs.iter().any(|p| p.channel.starts_with("anchored kernel")),
+        c.pairs
+            .iter()
+            .any(|p| p.channel.starts_with("anchored kernel")),
         "the anchored kernels carry the rotated, folded matrices"
     );
 }
