@@ -16,12 +16,18 @@ use crate::Outcome;
 pub fn lineage(a: &Path, b: &Path) -> Result<Comparison> {
     let ma = super::open(a)?;
     let mb = super::open(b)?;
-    let options = FingerprintOptions { invariants: true };
-    let (fa, fb) = (
-        ModelFingerprint::with_options(&ma, options),
-        ModelFingerprint::with_options(&mb, options),
-    );
+    // Sketches first: a whole copy (same or re-encoded weights) is settled by values alone.
+    // Anything else also needs the invariants, which read far more of both models.
+    let (fa, fb) = (ModelFingerprint::of(&ma), ModelFingerprint::of(&mb));
     let mut result = compare_models(&ma, &fa, &mb, &fb);
+    if !matches!(result.verdict, Verdict::SameWeights | Verdict::ReEncoded) {
+        let options = FingerprintOptions { invariants: true };
+        let (fa, fb) = (
+            ModelFingerprint::with_options(&ma, options),
+            ModelFingerprint::with_options(&mb, options),
+        );
+        result = compare_models(&ma, &fa, &mb, &fb);
+    }
     if same_bytes(&ma, &mb) {
         result.verdict = Verdict::Identical;
     }

@@ -62,9 +62,7 @@ pub(crate) fn align_layers(
     let n = a_layers.len();
     let none = n; // state index of "no A layer"
     let step = |from: usize, to: usize| -> f64 {
-        if from == none || to == none {
-            0.0
-        } else if to == from + 1 {
+        if from == none || to == none || to == from + 1 {
             0.0
         } else if to > from {
             SKIP * (to - from - 1) as f64
@@ -87,8 +85,8 @@ pub(crate) fn align_layers(
         let mut next = vec![f64::NEG_INFINITY; n + 1];
         let mut from = vec![none; n + 1];
         for to in 0..=n {
-            for prev in 0..=n {
-                let v = value[prev] - step(prev, to);
+            for (prev, &before) in value.iter().enumerate() {
+                let v = before - step(prev, to);
                 if v > next[to] {
                     next[to] = v;
                     from[to] = prev;

@@ -224,7 +224,7 @@ fn whiten(x: &[f32], k: usize, d: usize) -> Option<Vec<f32>> {
         }
     }
     let trace: f64 = (0..k).map(|i| gram[i * k + i]).sum();
-    if !(trace > 0.0) {
+    if trace.is_nan() || trace <= 0.0 {
         return None;
     }
     for i in 0..k {
@@ -373,7 +373,7 @@ impl Accumulator {
     #[inline(always)]
     fn add(&mut self, m: &[f32]) {
         let norm2: f64 = m.iter().map(|&v| v as f64 * v as f64).sum();
-        if !(norm2 > 0.0) || !norm2.is_finite() {
+        if !norm2.is_finite() || norm2 <= 0.0 {
             return;
         }
         let inv = 1.0 / norm2;
@@ -393,7 +393,7 @@ impl Accumulator {
         // Position of (i, j), i ≤ j, in the packed upper triangle with diagonal.
         let pos = |i: usize, j: usize| i * (2 * k - i + 1) / 2 + (j - i);
         let diag: Vec<f64> = (0..k).map(|i| self.sum[pos(i, i)]).collect();
-        if diag.iter().any(|&v| !(v > 0.0)) {
+        if diag.iter().any(|&v| v.is_nan() || v <= 0.0) {
             return None;
         }
         let mut out = Vec::with_capacity(k * (k - 1) / 2);

@@ -366,13 +366,20 @@ fn layers_of_a_fine_tuned_subset_align_in_order() {
     let mut rng = Rng(32);
     let mut b = Vec::new();
     for (dst, src) in [(0, 0), (1, 2), (2, 3), (3, 3)] {
-        for t in a.iter().filter(|t| t.name.starts_with(&format!("layers.{src}."))) {
+        for t in a
+            .iter()
+            .filter(|t| t.name.starts_with(&format!("layers.{src}.")))
+        {
             let sd = (t.values.iter().map(|v| v * v).sum::<f32>() / t.values.len() as f32).sqrt();
             b.push(T {
                 name: t
                     .name
                     .replace(&format!("layers.{src}."), &format!("layers.{dst}.")),
-                values: t.values.iter().map(|v| v + 0.6 * sd * rng.gauss()).collect(),
+                values: t
+                    .values
+                    .iter()
+                    .map(|v| v + 0.6 * sd * rng.gauss())
+                    .collect(),
                 ..t.clone()
             });
         }
@@ -382,8 +389,12 @@ fn layers_of_a_fine_tuned_subset_align_in_order() {
     assert_verdict(&c, &[Verdict::Derived], "noisy layer subset");
     assert_eq!(c.layer_map, vec![(0, 0), (1, 2), (2, 3), (3, 3)]);
     assert!(
-        c.transforms.iter().any(|t| t.starts_with("layers repeated"))
-            && c.transforms.iter().any(|t| t.starts_with("layers dropped (3 of 4")),
+        c.transforms
+            .iter()
+            .any(|t| t.starts_with("layers repeated"))
+            && c.transforms
+                .iter()
+                .any(|t| t.starts_with("layers dropped (3 of 4")),
         "{:?}",
         c.transforms
     );
