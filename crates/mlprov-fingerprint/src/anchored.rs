@@ -536,12 +536,18 @@ fn matrix_block(name: &str) -> Option<Block> {
     }
 }
 
-/// The first number in a name (the layer, by every common convention).
+/// The layer a tensor name carries: a path segment that is a number right after a word
+/// that means layer (`blk.7.`, `layers.7.`, `h.7.`, `/layer.7/`). Other numbers are not
+/// layers: `model.0.` (a wrapper's index), `onnx::MatMul_481`, `w17`.
 pub(crate) fn layer_of(name: &str) -> Option<u32> {
-    name.split(|c: char| !c.is_ascii_digit())
-        .find(|s| !s.is_empty())?
-        .parse()
-        .ok()
+    const LAYER_WORDS: [&str; 8] = [
+        "layers", "layer", "blk", "h", "block", "blocks", "encoder", "decoder",
+    ];
+    let segments: Vec<&str> = name.split(['.', '/', ':']).collect();
+    let number = |i: usize| segments[i].parse::<u32>().ok();
+    (1..segments.len())
+        .filter(|&i| LAYER_WORDS.contains(&segments[i - 1].to_lowercase().as_str()))
+        .find_map(number)
 }
 
 /// The gain in front of a reading matrix: the only gain of its layer, or the one of the

@@ -313,6 +313,7 @@ pub fn compare_models(
                 PairKind::SameValues
             } else if ta.dtype != tb.dtype
                 && relative_error <= encoding_tolerance(&ta.dtype, &tb.dtype)
+                && (log10_p < SIGNIFICANT_LOG10_P || h.correlation > 0.95)
             {
                 PairKind::ReEncoded
             } else if log10_p < SIGNIFICANT_LOG10_P {
@@ -680,8 +681,9 @@ fn summarize(
     } else {
         0.0
     };
+    // (At most 1: a tied embedding matched by both of B's untied copies counts once.)
     let covered_share = if total_a > fixed {
-        covered / (total_a - fixed) + 0.0
+        (covered / (total_a - fixed)).min(1.0) + 0.0
     } else {
         0.0
     };
@@ -767,9 +769,11 @@ fn summarize(
             transforms.insert("rows truncated".to_string());
         }
         if p.row_blocks.is_some() {
-            transforms.insert("row blocks reordered (recurrent gate order)".to_string());
+            transforms.insert("row blocks reordered (heads or recurrent gates)".to_string());
         }
-        if p.scale_spread > 0.02 {
+        // Fitted scales spread by more than the residual error explains: real rescaling,
+        // not noise or quantization error moving the fit.
+        if p.scale_spread > 0.02 && p.scale_spread > 2.0 * p.relative_error {
             transforms.insert("per-channel rescaling".to_string());
         }
         if p.kind == PairKind::Correlated && p.channel == "values" {
