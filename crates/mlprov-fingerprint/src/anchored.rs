@@ -172,7 +172,7 @@ pub(crate) fn anchored_kernels(
 }
 
 /// The residual width: the dimension most matrices share (ties: the larger).
-fn residual_width(tensors: &[TensorFingerprint]) -> Option<usize> {
+pub(crate) fn residual_width(tensors: &[TensorFingerprint]) -> Option<usize> {
     let mut count: BTreeMap<usize, usize> = BTreeMap::new();
     for t in tensors {
         let (r, c) = matrix_shape(&t.shape);

@@ -20,10 +20,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::align::{align_layers, LayerScores};
-use crate::anchored::{compare_kernels, layer_of};
+use crate::anchored::{compare_kernels, layer_of, residual_width};
 use crate::gram::compare_gram;
 use crate::model::{ModelFingerprint, TensorFingerprint};
-use crate::sketch::{common_grid, compare};
+use crate::sketch::{common_grid, compare_along, Exchangeable};
 use crate::stats::{log10_normal_tail, log10_sidak, z_of_log10_tail};
 use crate::structure::looks_fixed;
 use crate::values::Values;
@@ -45,10 +45,6 @@ pub const GRAM_NULL_CORRELATION: f64 = 0.97;
 /// deviation 0.031 (Fisher's 1/√cells is 0.030) and never exceeded 0.09; the margin
 /// guards against convergence in larger models that could not be trained here.
 pub const ANCHORED_NULL_CORRELATION: f64 = 0.5;
-/// Evidence channels a pair's best statistic is chosen from (values, four Gram pairings,
-/// and the anchored kernels, read or written side, direct or transposed: at most two of
-/// those four apply to one pair of shapes).
-const CHANNELS: f64 = 7.0;
 
 /// p below this: the relation is established.
 pub const SIGNIFICANT_LOG10_P: f64 = -6.0;
@@ -151,6 +147,9 @@ pub struct TensorPair {
     pub candidates: usize,
     /// log10 of the pair's Šidák-corrected p-value.
     pub log10_p: f64,
+    /// log10 of the Šidák-corrected p-value of the strongest evidence for B's tensor
+    /// against any tensor of A (usually this pair): the term of the combined p-value.
+    pub evidence_log10_p: f64,
     /// RMS difference after the best per-row (or per-column) scale, relative to RMS of B.
     pub relative_error: f64,
     /// Spread (coefficient of variation) of those fitted scales: > 0 means rescaled channels.
@@ -211,6 +210,11 @@ pub fn compare_models(
         (Some(x), Some(y)) => x.ids == y.ids && x.width == y.width,
         _ => false,
     };
+    // The residual width of A tells which axis of a tensor the value test may shuffle.
+    let width = match &fa.anchors {
+        Some(set) => Some(set.width as usize),
+        None => residual_width(&fa.tensors),
+    };
     // 1. Every channel of every shape-compatible candidate, per tensor of B.
     let scored: Vec<Vec<(usize, Hit)>> = fb
         .tensors
@@ -219,7 +223,7 @@ pub fn compare_models(
             fa.tensors
                 .iter()
                 .enumerate()
-                .filter_map(|(ia, ta)| best_hit(ta, tb, anchored).map(|h| (ia, h)))
+                .filter_map(|(ia, ta)| best_hit(ta, tb, anchored, width).map(|h| (ia, h)))
                 .collect()
         })
         .collect();
@@ -287,6 +291,13 @@ pub fn compare_models(
         .map(|&(ib, ia, h)| {
             let (ta, tb) = (&fa.tensors[ia], &fb.tensors[ib]);
             let log10_p = pair_log10_p(&h, candidates[ib]);
+            // What enters the combined p-value: the strongest evidence for this tensor of
+            // B against any tensor of A, which is uniform under the null where the pair
+            // left to it by the one-to-one assignment is not.
+            let evidence_log10_p = scored[ib]
+                .iter()
+                .map(|(_, h)| pair_log10_p(h, candidates[ib]))
+                .fold(0.0, f64::min);
             let views = (view(a, ta), view(b, tb));
             let check = match (&views, h.channel) {
                 ((Some(va), Some(vb)), "values") => exact_check(ta, va, tb, vb, h.transposed),
@@ -332,6 +343,7 @@ pub fn compare_models(
                 row_blocks: gates,
                 candidates: candidates[ib],
                 log10_p,
+                evidence_log10_p,
                 relative_error,
                 scale_spread,
                 kind,
@@ -391,21 +403,23 @@ fn layer_alignment(
 /// The strongest evidence relating two tensors, over the value sketch and the Gram pairings.
 #[derive(Debug, Clone, Copy)]
 struct Hit {
-    /// Fisher z against the channel's null correlation.
+    /// The channel's z statistic: permutation z for values, Fisher z against the margin
+    /// for invariants.
     z: f64,
+    /// Statistics this candidate's best was chosen from and must be charged for.
+    charge: f64,
     correlation: f64,
     cells: usize,
     transposed: bool,
     channel: &'static str,
 }
 
-/// A pair's p-value: Šidák-corrected for every (candidate, channel) statistic it was the
-/// best of. Conservative: Fisher's z treats the sampled cells as independent, and in
-/// trained models cells of one row or column share structure (measured: charging the
-/// value channel alone let one of 210 independently trained pairs reach p = 8e-4, so the
-/// per-cell null is not exact; charging all channels keeps every such pair above 0.99).
+/// A pair's p-value: Šidák-corrected for every statistic it was the best of. Under the
+/// null the value channel wins (the invariants' margins are not reached: see
+/// [`GRAM_NULL_CORRELATION`], [`ANCHORED_NULL_CORRELATION`]), and it is charged for its
+/// orientations over all candidates; a pair an invariant won is charged for every channel.
 fn pair_log10_p(h: &Hit, candidates: usize) -> f64 {
-    log10_sidak(log10_normal_tail(h.z), candidates as f64 * CHANNELS)
+    log10_sidak(log10_normal_tail(h.z), candidates as f64 * h.charge)
 }
 
 fn fisher_z(r: f64, null: f64, cells: usize) -> f64 {
@@ -413,9 +427,31 @@ fn fisher_z(r: f64, null: f64, cells: usize) -> f64 {
     (r.atanh() - null.atanh()) * ((cells as f64 - 3.0).max(1.0)).sqrt()
 }
 
-fn best_hit(ta: &TensorFingerprint, tb: &TensorFingerprint, anchored: bool) -> Option<Hit> {
-    let mut best: Option<Hit> = compare(&ta.sketch, &tb.sketch).map(|m| Hit {
-        z: fisher_z(m.correlation, 0.0, m.cells),
+/// Which axis of A's tensor the permutation test may shuffle: the residual axis (a square
+/// residual matrix has two; either will do); without one, both are tried (conservative,
+/// as one of them may be tokens, input features or classes). A vector several residual
+/// widths long is fused blocks (gates, q|k|v), shuffled within blocks.
+fn exchangeable(ta: &TensorFingerprint, width: Option<usize>) -> Exchangeable {
+    let (rows, cols) = (ta.sketch.rows as usize, ta.sketch.cols as usize);
+    match width {
+        Some(w) if rows == 1 && cols % w == 0 && cols / w >= 2 => Exchangeable::BlocksOf(w),
+        Some(w) if cols == w => Exchangeable::Columns,
+        Some(w) if rows == w => Exchangeable::Rows,
+        _ => Exchangeable::Either,
+    }
+}
+
+fn best_hit(
+    ta: &TensorFingerprint,
+    tb: &TensorFingerprint,
+    anchored: bool,
+    width: Option<usize>,
+) -> Option<Hit> {
+    let value = compare_along(&ta.sketch, &tb.sketch, exchangeable(ta, width));
+    let value_tests = value.map_or(0.0, |m| m.orientations as f64);
+    let mut best: Option<Hit> = value.map(|m| Hit {
+        z: m.z,
+        charge: value_tests,
         correlation: m.correlation,
         cells: m.cells,
         transposed: m.transposed,
@@ -469,13 +505,16 @@ fn best_hit(ta: &TensorFingerprint, tb: &TensorFingerprint, anchored: bool) -> O
             let (r, cells) = compare_kernels(x?, y?)?;
             Some((r, cells, transposed, channel, ANCHORED_NULL_CORRELATION))
         });
-    for (r, cells, transposed, channel, null) in gram_hits.chain(kernel_hits) {
+    let invariants: Vec<_> = gram_hits.chain(kernel_hits).collect();
+    let all_tests = value_tests + invariants.len() as f64;
+    for (r, cells, transposed, channel, null) in invariants {
         let z = fisher_z(r, null, cells);
         // When the values themselves agree, keep that channel: only it gets the
         // exact-value check that tells a copy from a derivative.
         if best.is_none_or(|b| z > b.z && !(b.channel == "values" && b.correlation > 0.99)) {
             best = Some(Hit {
                 z,
+                charge: all_tests,
                 correlation: r,
                 cells,
                 transposed,
@@ -692,7 +731,10 @@ fn summarize(
     let (mut num, mut den, mut cells) = (0.0f64, 0.0f64, 0usize);
     for p in pairs.iter().filter(|p| p.kind != PairKind::FixedBuffer) {
         let w = (p.elements as f64).sqrt();
-        num += w * z_of_log10_tail(p.log10_p);
+        // Floored at -3: a term far weaker than chance (a p near 1 after the Šidák
+        // correction) must not hide the rest; with uniform terms the floor moves the
+        // null mean of a term by 4e-4.
+        num += w * z_of_log10_tail(p.evidence_log10_p).max(-3.0);
         den += w * w;
         cells += p.cells;
     }

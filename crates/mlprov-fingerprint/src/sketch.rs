@@ -47,11 +47,32 @@ pub enum SketchError {
     Decode(#[from] DecodeError),
 }
 
+/// Which axis of a tensor is exchangeable under the null of independent training: hidden
+/// units and the residual stream are (their labels are arbitrary), tokens, input features
+/// and classes are not. The permutation test shuffles an exchangeable axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchangeable {
+    /// The rows (e.g. the residual axis of an output projection).
+    Rows,
+    /// The columns (e.g. the residual axis of an embedding or input projection).
+    Columns,
+    /// Unknown: both are tested and the weaker result is kept (conservative).
+    Either,
+    /// A vector of fused blocks of this many units (the gates of a recurrent cell, the
+    /// q|k|v of a fused projection): units are exchangeable within a block, the blocks
+    /// are not, so positions are shuffled within their block only.
+    BlocksOf(usize),
+}
+
 /// How well two sketches agree on their common positions.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SketchMatch {
     /// Pearson correlation of the normalized values at common positions, in [-1, 1].
     pub correlation: f64,
+    /// Permutation z statistic: about N(0, 1) for independent tensors (see [`permutation_z`]).
+    pub z: f64,
+    /// Orientations tried (direct, transposed): the best of them is reported.
+    pub orientations: usize,
     /// Number of common positions compared.
     pub cells: usize,
     /// Whether the second tensor matched in transposed orientation.
@@ -59,10 +80,9 @@ pub struct SketchMatch {
 }
 
 impl SketchMatch {
-    /// Fisher z statistic of the correlation: about N(0, 1) for independent tensors.
+    /// The permutation z statistic: about N(0, 1) for independent tensors.
     pub fn z_score(&self) -> f64 {
-        let r = self.correlation.clamp(-0.999_999, 0.999_999);
-        r.atanh() * ((self.cells as f64 - 3.0).max(1.0)).sqrt()
+        self.z
     }
 }
 
@@ -239,6 +259,15 @@ impl CommonGrid {
 /// Compares two sketches on their common positions, trying the transposed orientation
 /// where the shapes allow it. `None` when they share too few positions.
 pub fn compare(a: &TensorSketch, b: &TensorSketch) -> Option<SketchMatch> {
+    compare_along(a, b, Exchangeable::Either)
+}
+
+/// [`compare`], with the permutation test shuffling `axis` of `a` (see [`Exchangeable`]).
+pub fn compare_along(
+    a: &TensorSketch,
+    b: &TensorSketch,
+    axis: Exchangeable,
+) -> Option<SketchMatch> {
     let mut best: Option<SketchMatch> = None;
     for transposed in [false, true] {
         let Some(grid) = common_grid(a, b, transposed) else {
@@ -258,16 +287,125 @@ pub fn compare(a: &TensorSketch, b: &TensorSketch) -> Option<SketchMatch> {
             }
         }
         let r = normalized_correlation(&x, &y, nr, nc);
+        let z = match (axis, nr) {
+            (Exchangeable::BlocksOf(len), 1) if len > 0 => {
+                let strata: Vec<usize> = grid
+                    .cols
+                    .iter()
+                    .map(|&(ca, _)| a.col_idx[ca] as usize / len)
+                    .collect();
+                stratified_z(&x, &y, &strata)
+            }
+            (_, 1) | (Exchangeable::Columns | Exchangeable::BlocksOf(_), _) => {
+                permutation_z(&x, &y, nr, nc, true)
+            }
+            (Exchangeable::Rows, _) => permutation_z(&x, &y, nr, nc, false),
+            (Exchangeable::Either, _) => {
+                permutation_z(&x, &y, nr, nc, true).min(permutation_z(&x, &y, nr, nc, false))
+            }
+        };
         let m = SketchMatch {
             correlation: r,
+            z,
+            orientations: orientations(a, b).iter().filter(|&&o| o).count(),
             cells: x.len(),
             transposed,
         };
-        if best.is_none_or(|b| m.correlation > b.correlation) {
+        if best.is_none_or(|b| m.z > b.z) {
             best = Some(m);
         }
     }
     best
+}
+
+/// The permutation test of two `nr × nc` grids along one axis (columns when
+/// `permute_cols`), as a z statistic.
+///
+/// Under the null, B's labels along an exchangeable axis are arbitrary, so every ordering
+/// of B's sampled lines is as likely as the observed one. With each line of both grids
+/// z-scored along the other axis, the statistic `T = Σ_j ⟨x_j, y_j⟩` (x_j, y_j: line j)
+/// has permutation mean 0 and variance `‖M‖² / (n − 1)` where `M_jk = ⟨x_j, y_k⟩` (the
+/// variance of a linear permutation statistic, Hoeffding 1951). Structure shared along the
+/// other axis (a token direction every column carries) enlarges `M` off the diagonal, so
+/// the variance is honest where a per-cell count is not. The z is capped at the normal
+/// quantile of `1/n!`, the smallest p-value a permutation test of n lines can give.
+pub fn permutation_z(x: &[f64], y: &[f64], nr: usize, nc: usize, permute_cols: bool) -> f64 {
+    let (n, len) = if permute_cols { (nc, nr) } else { (nr, nc) };
+    if n < 3 || len == 0 {
+        return 0.0;
+    }
+    // Lines along the permuted axis, each z-scored within rows (or columns) first.
+    let xs = normalized(x, nr, nc, permute_cols);
+    let ys = normalized(y, nr, nc, permute_cols);
+    // line-major copies: line j is entries (i, j) for all i along the other axis
+    let lines = |v: &[f64]| -> Vec<f64> {
+        let mut out = vec![0.0; n * len];
+        for j in 0..n {
+            for i in 0..len {
+                let k = if permute_cols { i * nc + j } else { j * nc + i };
+                out[j * len + i] = v[k];
+            }
+        }
+        out
+    };
+    let (lx, ly) = (lines(&xs), lines(&ys));
+    let (mut trace, mut sumsq) = (0.0f64, 0.0f64);
+    for j in 0..n {
+        let xj = &lx[j * len..(j + 1) * len];
+        for k in 0..n {
+            let m: f64 = xj
+                .iter()
+                .zip(&ly[k * len..(k + 1) * len])
+                .map(|(a, b)| a * b)
+                .sum();
+            if j == k {
+                trace += m;
+            }
+            sumsq += m * m;
+        }
+    }
+    if sumsq <= 0.0 {
+        return 0.0;
+    }
+    let z = trace / (sumsq / (n as f64 - 1.0)).sqrt();
+    z.min(permutation_z_cap(n))
+}
+
+/// The permutation test of two vectors whose positions are shuffled only within their
+/// stratum, as a z statistic: `T = Σ x·y` has permutation mean `Σ_b n_b·x̄_b·ȳ_b` and
+/// variance `Σ_b SSx_b·SSy_b / (n_b − 1)` (strata of one position carry nothing).
+fn stratified_z(x: &[f64], y: &[f64], strata: &[usize]) -> f64 {
+    let mut groups: std::collections::BTreeMap<usize, Vec<(f64, f64)>> = Default::default();
+    for ((&a, &b), &s) in x.iter().zip(y).zip(strata) {
+        groups.entry(s).or_default().push((a, b));
+    }
+    let (mut num, mut var, mut log10_count) = (0.0f64, 0.0f64, 0.0f64);
+    for g in groups.values().filter(|g| g.len() >= 2) {
+        let n = g.len() as f64;
+        let (mx, my) = (
+            g.iter().map(|p| p.0).sum::<f64>() / n,
+            g.iter().map(|p| p.1).sum::<f64>() / n,
+        );
+        let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+        for &(a, b) in g {
+            sxy += (a - mx) * (b - my);
+            sxx += (a - mx) * (a - mx);
+            syy += (b - my) * (b - my);
+        }
+        num += sxy;
+        var += sxx * syy / (n - 1.0);
+        log10_count += (2..=g.len()).map(|k| (k as f64).log10()).sum::<f64>();
+    }
+    if var <= 0.0 {
+        return 0.0;
+    }
+    (num / var.sqrt()).min(crate::stats::z_of_log10_tail(-log10_count))
+}
+
+/// The normal quantile of `1/n!`.
+fn permutation_z_cap(n: usize) -> f64 {
+    let log10_factorial: f64 = (2..=n).map(|k| (k as f64).log10()).sum();
+    crate::stats::z_of_log10_tail(-log10_factorial)
 }
 
 /// Correlation of an `nr × nc` grid pair after per-row and after per-column z-scoring,
