@@ -30,10 +30,11 @@ use crate::values::Values;
 
 /// The stated null hypothesis behind every p-value the test reports.
 pub const NULL_HYPOTHESIS: &str = "B was trained independently of A (its own random initialization). \
-Under it, B's sampled values are independent of A's (correlation 0), and basis-free Gram cosines agree \
-at most as far as convergent learning makes them (correlation at most 0.6); each pair's Fisher z against \
-that is about standard normal after a Šidák correction for the candidates and evidence channels it \
-was chosen from, and the sqrt(elements)-weighted Stouffer combination of the pairs is at most standard normal.";
+Under it, the labels of B's hidden units and residual dimensions say nothing about A's, so each tensor's \
+value statistic is a permutation test along such an axis; basis-free invariants agree at most as far as \
+convergent learning makes them (Gram cosines below 0.97, anchored kernels below 0.5). Each tensor of B is \
+Šidák-corrected for the candidates and statistics its best evidence was chosen from, and the \
+sqrt(elements)-weighted Stouffer combination over B's tensors is about standard normal.";
 
 /// Largest correlation of Gram cosines the null allows: basis-free similarities of
 /// independently trained models are not zero where an axis means the same thing in both
@@ -822,8 +823,7 @@ fn summarize(
             transforms.insert("values changed (fine-tuning or noise)".to_string());
         }
         if p.channel != "values" {
-            transforms
-                .insert("permuted, rotated or rescaled (matched by Gram invariants)".to_string());
+            transforms.insert("permuted, rotated or rescaled (matched by invariants)".to_string());
         }
         a_order.push(
             fa.tensors
