@@ -43,8 +43,9 @@ pub use model::{
 };
 pub use simhash::SimHash;
 pub use sketch::{
-    common_grid, compare, compare_along, normalized_correlation, permutation_z, CommonGrid,
-    Exchangeable, SketchError, SketchMatch, TensorSketch, GRID, VECTOR_SAMPLES,
+    common_grid, compare, compare_along, compare_prepared, normalized_correlation, permutation_z,
+    CommonGrid, Exchangeable, PreparedSketch, SketchError, SketchMatch, TensorSketch, GRID,
+    VECTOR_SAMPLES,
 };
 pub use stats::{log10_normal_tail, z_of_log10_tail};
 pub use structure::looks_fixed;

@@ -23,7 +23,7 @@ use crate::align::{align_layers, LayerScores};
 use crate::anchored::{compare_kernels, layer_of, residual_width};
 use crate::gram::compare_gram;
 use crate::model::{ModelFingerprint, TensorFingerprint};
-use crate::sketch::{common_grid, compare_along, Exchangeable};
+use crate::sketch::{common_grid, compare_prepared, Exchangeable, PreparedSketch};
 use crate::stats::{log10_normal_tail, log10_sidak, z_of_log10_tail};
 use crate::structure::looks_fixed;
 use crate::values::Values;
@@ -41,9 +41,9 @@ sqrt(elements)-weighted Stouffer combination over B's tensors is about standard 
 /// (tokens, input features), so Gram evidence must clear this margin.
 pub const GRAM_NULL_CORRELATION: f64 = 0.97;
 /// Largest correlation of anchored kernels the null allows. Whitening the anchors removes
-/// the similarity convergent learning gives token embeddings: over 336 kernel pairs of
+/// the similarity convergent learning gives token embeddings: over 792 kernel pairs of
 /// independently trained models (`benches/calibration.sh`) the correlation had standard
-/// deviation 0.031 (Fisher's 1/√cells is 0.030) and never exceeded 0.09; the margin
+/// deviation 0.048 (Fisher's 1/√cells is 0.045) and never exceeded 0.28; the margin
 /// guards against convergence in larger models that could not be trained here.
 pub const ANCHORED_NULL_CORRELATION: f64 = 0.5;
 
@@ -217,14 +217,25 @@ pub fn compare_models(
         None => residual_width(&fa.tensors),
     };
     // 1. Every channel of every shape-compatible candidate, per tensor of B.
+    let prepare = |f: &ModelFingerprint| -> Vec<PreparedSketch> {
+        f.tensors
+            .par_iter()
+            .map(|t| PreparedSketch::of(&t.sketch))
+            .collect()
+    };
+    let (pa, pb) = (prepare(fa), prepare(fb));
     let scored: Vec<Vec<(usize, Hit)>> = fb
         .tensors
         .par_iter()
-        .map(|tb| {
+        .zip(&pb)
+        .map(|(tb, pb)| {
             fa.tensors
                 .iter()
+                .zip(&pa)
                 .enumerate()
-                .filter_map(|(ia, ta)| best_hit(ta, tb, anchored, width).map(|h| (ia, h)))
+                .filter_map(|(ia, (ta, pa))| {
+                    best_hit((ta, pa), (tb, pb), anchored, width).map(|h| (ia, h))
+                })
                 .collect()
         })
         .collect();
@@ -443,12 +454,13 @@ fn exchangeable(ta: &TensorFingerprint, width: Option<usize>) -> Exchangeable {
 }
 
 fn best_hit(
-    ta: &TensorFingerprint,
-    tb: &TensorFingerprint,
+    (ta, pa): (&TensorFingerprint, &PreparedSketch),
+    (tb, pb): (&TensorFingerprint, &PreparedSketch),
     anchored: bool,
     width: Option<usize>,
 ) -> Option<Hit> {
-    let value = compare_along(&ta.sketch, &tb.sketch, exchangeable(ta, width));
+    let axis = exchangeable(ta, width);
+    let value = compare_prepared(&ta.sketch, Some(pa), &tb.sketch, Some(pb), axis);
     let value_tests = value.map_or(0.0, |m| m.orientations as f64);
     let mut best: Option<Hit> = value.map(|m| Hit {
         z: m.z,

@@ -268,47 +268,97 @@ pub fn compare_along(
     b: &TensorSketch,
     axis: Exchangeable,
 ) -> Option<SketchMatch> {
+    compare_prepared(a, None, b, None, axis)
+}
+
+/// A sketch's grid z-scored within rows and within columns, computed once per tensor for
+/// the many comparisons of the lineage test (used when two grids coincide).
+#[derive(Debug, Clone)]
+pub struct PreparedSketch {
+    by_row: Vec<f64>,
+    by_col: Vec<f64>,
+}
+
+impl PreparedSketch {
+    /// Prepares a sketch.
+    pub fn of(s: &TensorSketch) -> Self {
+        let (nr, nc) = (s.row_idx.len(), s.col_idx.len());
+        let grid: Vec<f64> = (0..nr)
+            .flat_map(|i| (0..nc).map(move |j| s.value(i, j) as f64))
+            .collect();
+        PreparedSketch {
+            by_row: normalized(&grid, nr, nc, true),
+            by_col: normalized(&grid, nr, nc, false),
+        }
+    }
+}
+
+/// [`compare_along`], using prepared grids where both sketches sampled the same positions.
+pub fn compare_prepared(
+    a: &TensorSketch,
+    pa: Option<&PreparedSketch>,
+    b: &TensorSketch,
+    pb: Option<&PreparedSketch>,
+    axis: Exchangeable,
+) -> Option<SketchMatch> {
     let mut best: Option<SketchMatch> = None;
+    let tried = orientations(a, b).iter().filter(|&&o| o).count();
     for transposed in [false, true] {
         let Some(grid) = common_grid(a, b, transposed) else {
             continue;
         };
-        let (nr, nc) = (grid.rows.len(), grid.cols.len());
-        let mut x = Vec::with_capacity(nr * nc);
-        let mut y = Vec::with_capacity(nr * nc);
-        for &(ra, rb) in &grid.rows {
-            for &(ca, cb) in &grid.cols {
-                x.push(a.value(ra, ca) as f64);
-                y.push(if transposed {
-                    b.value(cb, rb)
-                } else {
-                    b.value(rb, cb)
-                } as f64);
+        let same_grid = !transposed && a.row_idx == b.row_idx && a.col_idx == b.col_idx;
+        let m = match (pa, pb) {
+            (Some(pa), Some(pb)) if same_grid && !matches!(axis, Exchangeable::BlocksOf(_)) => {
+                let (nr, nc) = (a.row_idx.len(), a.col_idx.len());
+                grid_match(
+                    (&pa.by_row, &pb.by_row),
+                    (&pa.by_col, &pb.by_col),
+                    (nr, nc),
+                    axis,
+                )
             }
-        }
-        let r = normalized_correlation(&x, &y, nr, nc);
-        let z = match (axis, nr) {
-            (Exchangeable::BlocksOf(len), 1) if len > 0 => {
-                let strata: Vec<usize> = grid
-                    .cols
-                    .iter()
-                    .map(|&(ca, _)| a.col_idx[ca] as usize / len)
-                    .collect();
-                stratified_z(&x, &y, &strata)
-            }
-            (_, 1) | (Exchangeable::Columns | Exchangeable::BlocksOf(_), _) => {
-                permutation_z(&x, &y, nr, nc, true)
-            }
-            (Exchangeable::Rows, _) => permutation_z(&x, &y, nr, nc, false),
-            (Exchangeable::Either, _) => {
-                permutation_z(&x, &y, nr, nc, true).min(permutation_z(&x, &y, nr, nc, false))
+            _ => {
+                let (nr, nc) = (grid.rows.len(), grid.cols.len());
+                let mut x = Vec::with_capacity(nr * nc);
+                let mut y = Vec::with_capacity(nr * nc);
+                for &(ra, rb) in &grid.rows {
+                    for &(ca, cb) in &grid.cols {
+                        x.push(a.value(ra, ca) as f64);
+                        y.push(if transposed {
+                            b.value(cb, rb)
+                        } else {
+                            b.value(rb, cb)
+                        } as f64);
+                    }
+                }
+                match (axis, nr) {
+                    (Exchangeable::BlocksOf(len), 1) if len > 0 => {
+                        let strata: Vec<usize> = grid
+                            .cols
+                            .iter()
+                            .map(|&(ca, _)| a.col_idx[ca] as usize / len)
+                            .collect();
+                        let r =
+                            pearson(&normalized(&x, nr, nc, true), &normalized(&y, nr, nc, true));
+                        (r, stratified_z(&x, &y, &strata))
+                    }
+                    _ => {
+                        // Each grid z-scored within rows and within columns, once: the
+                        // correlation and the permutation statistic share them.
+                        let (xr, yr) = (normalized(&x, nr, nc, true), normalized(&y, nr, nc, true));
+                        let (xc, yc) =
+                            (normalized(&x, nr, nc, false), normalized(&y, nr, nc, false));
+                        grid_match((&xr, &yr), (&xc, &yc), (nr, nc), axis)
+                    }
+                }
             }
         };
         let m = SketchMatch {
-            correlation: r,
-            z,
-            orientations: orientations(a, b).iter().filter(|&&o| o).count(),
-            cells: x.len(),
+            correlation: m.0,
+            z: m.1,
+            orientations: tried,
+            cells: grid.rows.len() * grid.cols.len(),
             transposed,
         };
         if best.is_none_or(|b| m.z > b.z) {
@@ -316,6 +366,28 @@ pub fn compare_along(
         }
     }
     best
+}
+
+/// (correlation, permutation z) of two grids given z-scored within rows and within
+/// columns: the permutation test shuffles columns of row-scored grids, rows of
+/// column-scored ones.
+fn grid_match(
+    (xr, yr): (&[f64], &[f64]),
+    (xc, yc): (&[f64], &[f64]),
+    (nr, nc): (usize, usize),
+    axis: Exchangeable,
+) -> (f64, f64) {
+    let r = pearson(xr, yr).max(pearson(xc, yc));
+    let z = match (axis, nr) {
+        (_, 1) | (Exchangeable::Columns | Exchangeable::BlocksOf(_), _) => {
+            shuffled_columns_z(xr, yr, nr, nc)
+        }
+        (Exchangeable::Rows, _) => shuffled_rows_z(xc, yc, nr, nc),
+        (Exchangeable::Either, _) => {
+            shuffled_columns_z(xr, yr, nr, nc).min(shuffled_rows_z(xc, yc, nr, nc))
+        }
+    };
+    (r, z)
 }
 
 /// The permutation test of two `nr × nc` grids along one axis (columns when
@@ -330,45 +402,92 @@ pub fn compare_along(
 /// the variance is honest where a per-cell count is not. The z is capped at the normal
 /// quantile of `1/n!`, the smallest p-value a permutation test of n lines can give.
 pub fn permutation_z(x: &[f64], y: &[f64], nr: usize, nc: usize, permute_cols: bool) -> f64 {
-    let (n, len) = if permute_cols { (nc, nr) } else { (nr, nc) };
-    if n < 3 || len == 0 {
+    let (xs, ys) = (
+        normalized(x, nr, nc, permute_cols),
+        normalized(y, nr, nc, permute_cols),
+    );
+    if permute_cols {
+        shuffled_columns_z(&xs, &ys, nr, nc)
+    } else {
+        shuffled_rows_z(&xs, &ys, nr, nc)
+    }
+}
+
+/// [`permutation_z`] over columns, of grids already z-scored within rows.
+fn shuffled_columns_z(xs: &[f64], ys: &[f64], nr: usize, nc: usize) -> f64 {
+    if nc < 3 {
         return 0.0;
     }
-    // Lines along the permuted axis, each z-scored within rows (or columns) first.
-    let xs = normalized(x, nr, nc, permute_cols);
-    let ys = normalized(y, nr, nc, permute_cols);
-    // line-major copies: line j is entries (i, j) for all i along the other axis
-    let lines = |v: &[f64]| -> Vec<f64> {
-        let mut out = vec![0.0; n * len];
-        for j in 0..n {
-            for i in 0..len {
-                let k = if permute_cols { i * nc + j } else { j * nc + i };
-                out[j * len + i] = v[k];
-            }
+    if nr == 1 {
+        // M = x·yᵀ: tr M = x·y and ‖M‖² = |x|²·|y|², no matrix needed.
+        let dot: f64 = xs.iter().zip(ys).map(|(a, b)| a * b).sum();
+        let (xx, yy): (f64, f64) = (
+            xs.iter().map(|a| a * a).sum(),
+            ys.iter().map(|b| b * b).sum(),
+        );
+        if xx <= 0.0 || yy <= 0.0 {
+            return 0.0;
         }
-        out
-    };
-    let (lx, ly) = (lines(&xs), lines(&ys));
-    let (mut trace, mut sumsq) = (0.0f64, 0.0f64);
-    for j in 0..n {
-        let xj = &lx[j * len..(j + 1) * len];
-        for k in 0..n {
-            let m: f64 = xj
-                .iter()
-                .zip(&ly[k * len..(k + 1) * len])
-                .map(|(a, b)| a * b)
-                .sum();
-            if j == k {
-                trace += m;
+        return (dot / (xx * yy / (nc as f64 - 1.0)).sqrt()).min(permutation_z_cap(nc));
+    }
+    // M = Xᵀ·Y, accumulated row by row (the inner loop runs along contiguous memory).
+    let mut m = vec![0f32; nc * nc];
+    for i in 0..nr {
+        let (xi, yi) = (&xs[i * nc..(i + 1) * nc], &ys[i * nc..(i + 1) * nc]);
+        let yi: Vec<f32> = yi.iter().map(|&v| v as f32).collect();
+        for (j, &a) in xi.iter().enumerate() {
+            let a = a as f32;
+            for (o, &b) in m[j * nc..(j + 1) * nc].iter_mut().zip(&yi) {
+                *o += a * b;
             }
-            sumsq += m * m;
         }
     }
+    trace_z(&m, nc)
+}
+
+/// [`permutation_z`] over rows, of grids already z-scored within columns.
+fn shuffled_rows_z(xs: &[f64], ys: &[f64], nr: usize, nc: usize) -> f64 {
+    if nr < 3 {
+        return 0.0;
+    }
+    // M = X·Yᵀ: dot products of contiguous rows.
+    let (xf, yf): (Vec<f32>, Vec<f32>) = (
+        xs.iter().map(|&v| v as f32).collect(),
+        ys.iter().map(|&v| v as f32).collect(),
+    );
+    let mut m = vec![0f32; nr * nr];
+    for j in 0..nr {
+        let xj = &xf[j * nc..(j + 1) * nc];
+        for k in 0..nr {
+            m[j * nr + k] = xj
+                .iter()
+                .zip(&yf[k * nc..(k + 1) * nc])
+                .map(|(a, b)| a * b)
+                .sum();
+        }
+    }
+    trace_z(&m, nr)
+}
+
+/// `tr(M) / √(‖M‖² / (n − 1))`, capped at the quantile of `1/n!`.
+fn trace_z(m: &[f32], n: usize) -> f64 {
+    let trace: f64 = (0..n).map(|j| m[j * n + j] as f64).sum();
+    let sumsq: f64 = m.iter().map(|&v| v as f64 * v as f64).sum();
     if sumsq <= 0.0 {
         return 0.0;
     }
-    let z = trace / (sumsq / (n as f64 - 1.0)).sqrt();
-    z.min(permutation_z_cap(n))
+    (trace / (sumsq / (n as f64 - 1.0)).sqrt()).min(permutation_z_cap(n))
+}
+
+/// The normal quantile of `1/n!` (tabulated once for the sizes sketches have).
+fn permutation_z_cap(n: usize) -> f64 {
+    static CAPS: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    let cap = |n: usize| {
+        let log10_factorial: f64 = (2..=n).map(|k| (k as f64).log10()).sum();
+        crate::stats::z_of_log10_tail(-log10_factorial)
+    };
+    let table = CAPS.get_or_init(|| (0..=VECTOR_SAMPLES).map(cap).collect());
+    table.get(n).copied().unwrap_or_else(|| cap(n))
 }
 
 /// The permutation test of two vectors whose positions are shuffled only within their
@@ -399,13 +518,13 @@ fn stratified_z(x: &[f64], y: &[f64], strata: &[usize]) -> f64 {
     if var <= 0.0 {
         return 0.0;
     }
-    (num / var.sqrt()).min(crate::stats::z_of_log10_tail(-log10_count))
-}
-
-/// The normal quantile of `1/n!`.
-fn permutation_z_cap(n: usize) -> f64 {
-    let log10_factorial: f64 = (2..=n).map(|k| (k as f64).log10()).sum();
-    crate::stats::z_of_log10_tail(-log10_factorial)
+    let z = num / var.sqrt();
+    // (The cap costs a bisection: only worth it where it can bind.)
+    if z > 3.0 {
+        z.min(crate::stats::z_of_log10_tail(-log10_count))
+    } else {
+        z
+    }
 }
 
 /// Correlation of an `nr × nc` grid pair after per-row and after per-column z-scoring,
@@ -419,21 +538,35 @@ pub fn normalized_correlation(x: &[f64], y: &[f64], nr: usize, nc: usize) -> f64
 /// Z-scores each row (`by_row`) or each column of an `nr × nc` grid; constant lines become 0.
 fn normalized(v: &[f64], nr: usize, nc: usize, by_row: bool) -> Vec<f64> {
     let mut out = v.to_vec();
-    let (lines, len) = if by_row { (nr, nc) } else { (nc, nr) };
-    let at = |line: usize, k: usize| if by_row { line * nc + k } else { k * nc + line };
-    for line in 0..lines {
-        let mean = (0..len).map(|k| v[at(line, k)]).sum::<f64>() / len as f64;
-        let var = (0..len)
-            .map(|k| (v[at(line, k)] - mean).powi(2))
-            .sum::<f64>()
-            / len as f64;
-        let sd = var.sqrt();
-        for k in 0..len {
-            out[at(line, k)] = if sd > 0.0 {
-                (v[at(line, k)] - mean) / sd
-            } else {
-                0.0
-            };
+    let scale = |line: &mut dyn Iterator<Item = &mut f64>, mean: f64, sd: f64| {
+        for x in line {
+            *x = if sd > 0.0 { (*x - mean) / sd } else { 0.0 };
+        }
+    };
+    if by_row {
+        for row in out.chunks_exact_mut(nc.max(1)) {
+            let mean = row.iter().sum::<f64>() / nc as f64;
+            let var = row.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / nc as f64;
+            scale(&mut row.iter_mut(), mean, var.sqrt());
+        }
+    } else {
+        // Column sums in one pass over the rows, then the same for squares.
+        let mut mean = vec![0f64; nc];
+        for row in v.chunks_exact(nc.max(1)) {
+            mean.iter_mut().zip(row).for_each(|(m, x)| *m += x);
+        }
+        mean.iter_mut().for_each(|m| *m /= nr as f64);
+        let mut var = vec![0f64; nc];
+        for row in v.chunks_exact(nc.max(1)) {
+            for ((s, x), m) in var.iter_mut().zip(row).zip(&mean) {
+                *s += (x - m) * (x - m);
+            }
+        }
+        let sd: Vec<f64> = var.iter().map(|s| (s / nr as f64).sqrt()).collect();
+        for row in out.chunks_exact_mut(nc.max(1)) {
+            for ((x, m), d) in row.iter_mut().zip(&mean).zip(&sd) {
+                *x = if *d > 0.0 { (*x - m) / d } else { 0.0 };
+            }
         }
     }
     out
