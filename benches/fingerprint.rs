@@ -1,5 +1,6 @@
 //! Fingerprinting cost: the sampled lookup sketch (must touch a bounded sample, not the
-//! bytes) against one plain BLAKE3 pass over the same file, and the Gram invariants.
+//! bytes) against one plain BLAKE3 pass over the same file, and the invariants (Gram
+//! sketches and anchored kernels).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -61,7 +62,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("lookup sketch (sampled)", |b| {
         b.iter(|| ModelFingerprint::of(black_box(&model)))
     });
-    g.bench_function("sketch + Gram invariants", |b| {
+    g.bench_function("sketch + invariants", |b| {
         b.iter(|| {
             ModelFingerprint::with_options(
                 black_box(&model),

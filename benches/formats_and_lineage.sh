@@ -130,9 +130,26 @@ echo "== 4. compare two ~135M-parameter models =="
 if [[ -n $CORPUS && -f $CORPUS/smollm2-135m-instruct.q4_1.gguf ]]; then
   G=$CORPUS/smollm2-135m-instruct.q4_1.gguf
   [[ -f $DATA/smollm2.f32.safetensors ]] || "$M" convert "$G" -o "$DATA/smollm2.f32.safetensors" --dtype f32 > /dev/null
+  # A derivative that needs the invariants: 30% noise and every MLP's units permuted.
+  [[ -f $DATA/smollm2.derived.safetensors ]] || python3 - "$DATA" <<'PY'
+import re, sys
+import numpy as np
+from safetensors.numpy import load_file, save_file
+d = sys.argv[1]
+t = load_file(f"{d}/smollm2.f32.safetensors")
+rng = np.random.default_rng(1)
+out = {k: (v + 0.3 * v.std() * rng.standard_normal(v.shape)).astype(np.float32) if v.dtype == np.float32 else v for k, v in t.items()}
+for l in sorted({int(m.group(1)) for k in t for m in [re.match(r"blk\.(\d+)\.", k)] if m}):
+    p = rng.permutation(out[f"blk.{l}.ffn_up.weight"].shape[0])
+    for name in ("ffn_up", "ffn_gate"):
+        out[f"blk.{l}.{name}.weight"] = np.ascontiguousarray(out[f"blk.{l}.{name}.weight"][p])
+    out[f"blk.{l}.ffn_down.weight"] = np.ascontiguousarray(out[f"blk.{l}.ffn_down.weight"][:, p])
+save_file(out, f"{d}/smollm2.derived.safetensors")
+PY
   hyperfine -N --warmup 1 --runs "$RUNS" -i --export-json "$DATA/compare.json" \
-    -n "mlprov compare gguf-q4_1 vs f32 safetensors" "$M compare $G $DATA/smollm2.f32.safetensors" > "$DATA/compare.txt"
-  python3 -c "import json; r=json.load(open('$DATA/compare.json'))['results'][0]; print(f\"compare 135M: {r['median']:.3f} s (target < 2 s)\")"
+    -n "mlprov compare gguf-q4_1 vs f32 safetensors" "$M compare $G $DATA/smollm2.f32.safetensors" \
+    -n "mlprov compare f32 vs noisy MLP-permuted derivative" "$M compare $DATA/smollm2.f32.safetensors $DATA/smollm2.derived.safetensors" > "$DATA/compare.txt"
+  python3 -c "import json; [print(f\"compare 135M, {r['command']}: {r['median']:.3f} s (target < 2 s)\") for r in json.load(open('$DATA/compare.json'))['results']]"
   "$M" compare "$G" "$DATA/smollm2.f32.safetensors" | head -3 || true
 else
   echo "(give the corpus folder as the second argument to time compare on SmolLM2-135M)"

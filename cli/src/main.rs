@@ -53,7 +53,8 @@ enum Command {
     Fingerprint {
         /// A weight file, or a directory of them.
         path: PathBuf,
-        /// Also compute the permutation- and rotation-robust Gram invariants (reads more).
+        /// Also compute the permutation- and rotation-robust invariants: Gram sketches and
+        /// anchored kernels (reads every weight of the residual-stream matrices).
         #[arg(long)]
         invariants: bool,
     },
