@@ -34,6 +34,11 @@ use crate::values::Values;
 pub const ANCHORS: usize = 32;
 /// Fewer common kernel cells than this cannot support a correlation.
 const MIN_CELLS: usize = 45;
+/// Widest residual stream considered (real models stay under 32K): bounds the anchor
+/// buffers whatever shapes a file declares.
+const MAX_WIDTH: usize = 1 << 16;
+/// Most units a writing matrix may have (its responses are held at once: 128 MiB).
+const MAX_WRITE_UNITS: usize = 1 << 20;
 
 /// The anchor tokens a model's kernels are expressed over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,7 +106,7 @@ pub(crate) fn anchored_kernels(
             .find(|f| f.rel_path == t.file)
             .and_then(|f| Values::of(&f.file, &t.name))
     };
-    let width = residual_width(tensors)?;
+    let width = residual_width(tensors).filter(|&w| w <= MAX_WIDTH)?;
     let emb = embedding(tensors, width)?;
     let (vocab, _) = matrix_shape(&tensors[emb].shape);
     let k = ANCHORS.min(width * 3 / 4).min(vocab / 2);
@@ -152,7 +157,7 @@ pub(crate) fn anchored_kernels(
                     kernel(&v, (rows, cols), &scaled, k, false)
                 })
                 .flatten();
-            let writes = (rows == width)
+            let writes = (rows == width && cols <= MAX_WRITE_UNITS)
                 .then(|| kernel(&v, (rows, cols), &anchors, k, true))
                 .flatten();
             (reads.is_some() || writes.is_some()).then(|| AnchoredKernel {

@@ -626,9 +626,17 @@ fn exact_check(
         y.push(get(vb, cols_b, pb)?);
     }
     let equal = x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits());
-    let by_row = scaled_error(&x, &y, grid.rows.len(), nc, true);
-    let by_col = scaled_error(&x, &y, grid.rows.len(), nc, false);
-    let (err, spread) = if by_row.0 <= by_col.0 { by_row } else { by_col };
+    // A scale per line needs lines of several values: a vector gets one scale, never one
+    // per value (short lines fit anything and would call noise rescaling).
+    const MIN_LINE: usize = 8;
+    let nr = grid.rows.len();
+    let by_row = scaled_error(&x, &y, nr, nc, true);
+    let by_col = scaled_error(&x, &y, nr, nc, false);
+    let (err, spread) = if nr < MIN_LINE || (nc >= MIN_LINE && by_row.0 <= by_col.0) {
+        by_row
+    } else {
+        by_col
+    };
     Some((equal, err, spread))
 }
 

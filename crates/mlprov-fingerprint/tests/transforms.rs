@@ -246,6 +246,12 @@ fn fine_tuning_and_block_quantization_are_derived() {
         });
         let c = run(&a, &b);
         assert_verdict(&c, &[Verdict::Derived], &format!("noise {level}"));
+        // Noise moves fitted scales, but that is not rescaling.
+        assert!(
+            !c.transforms.iter().any(|t| t == "per-channel rescaling"),
+            "noise {level}: {:?}",
+            c.transforms
+        );
     }
     // 4-bit symmetric blocks of 32, dequantized back to F32 (as a GPTQ-style round trip leaves it).
     let b = map_values(&a, |t| common::q4_round_trip(&t.values));
