@@ -58,6 +58,148 @@ fn the_same_file_is_identical_and_unrelated_fixtures_are_not_related() {
     assert_eq!(code, 0);
 }
 
+/// A small pre-norm transformer with Gaussian weights, as (name, shape, values).
+fn small_transformer(seed: u64) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let mut state = seed;
+    let mut gauss = move || {
+        // SplitMix64 and Box–Muller: deterministic, no dependency.
+        let mut next = || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (u, v) = (next().max(1e-300), next());
+        ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+    };
+    let (vocab, d, h) = (256, 64, 128);
+    let mut out = vec![(
+        "embed.weight".to_string(),
+        vec![vocab, d],
+        (0..vocab * d).map(|_| gauss()).collect(),
+    )];
+    for l in 0..3 {
+        let mut m = |name: &str, r: usize, c: usize| {
+            let values = (0..r * c).map(|_| 0.1 * gauss()).collect();
+            out.push((format!("layers.{l}.{name}"), vec![r, c], values));
+        };
+        m("attn.q.weight", d, d);
+        m("attn.o.weight", d, d);
+        m("mlp.up.weight", h, d);
+        m("mlp.down.weight", d, h);
+    }
+    out
+}
+
+fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((name, shape, _), b)| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)
+                    .unwrap();
+            (name.clone(), view)
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, path).unwrap();
+}
+
+#[test]
+fn a_rotated_and_permuted_copy_is_derived_through_the_invariants() {
+    // B: A's residual stream rotated (37 degrees in every pair of dimensions) and every
+    // MLP's hidden units permuted: the up and down projections keep no value in place, so
+    // the anchored kernels must carry them (and the CLI must compute the invariants).
+    let a = small_transformer(11);
+    let d = 64;
+    let (c, s) = (0.8f32, 0.6f32);
+    // R = pairwise rotations of (2i, 2i+1): x·R mixes each pair.
+    let rotate_cols = |v: &[f32], rows: usize| -> Vec<f32> {
+        let mut out = v.to_vec();
+        for r in 0..rows {
+            for i in (0..d).step_by(2) {
+                let (x, y) = (v[r * d + i], v[r * d + i + 1]);
+                out[r * d + i] = c * x - s * y;
+                out[r * d + i + 1] = s * x + c * y;
+            }
+        }
+        out
+    };
+    let rotate_rows = |v: &[f32], cols: usize| -> Vec<f32> {
+        // Rᵀ·W for a writer W (d × cols).
+        let mut out = v.to_vec();
+        for i in (0..d).step_by(2) {
+            for k in 0..cols {
+                let (x, y) = (v[i * cols + k], v[(i + 1) * cols + k]);
+                out[i * cols + k] = c * x - s * y;
+                out[(i + 1) * cols + k] = s * x + c * y;
+            }
+        }
+        out
+    };
+    let perm: Vec<usize> = (0..128).map(|i| (i * 37 + 5) % 128).collect();
+    let b: Vec<(String, Vec<usize>, Vec<f32>)> = a
+        .iter()
+        .map(|(name, shape, v)| {
+            let (rows, cols) = (shape[0], shape[1]);
+            let v = if name.ends_with("attn.o.weight") || name.ends_with("mlp.down.weight") {
+                rotate_rows(v, cols)
+            } else {
+                rotate_cols(v, rows)
+            };
+            let v = if name.ends_with("mlp.up.weight") {
+                perm.iter()
+                    .flat_map(|&p| v[p * cols..(p + 1) * cols].to_vec())
+                    .collect()
+            } else if name.ends_with("mlp.down.weight") {
+                (0..rows)
+                    .flat_map(|r| perm.iter().map(move |&p| (r, p)))
+                    .map(|(r, p)| v[r * cols + p])
+                    .collect()
+            } else {
+                v
+            };
+            (name.clone(), shape.clone(), v)
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = (
+        dir.path().join("a.safetensors"),
+        dir.path().join("b.safetensors"),
+    );
+    write_safetensors(&pa, &a);
+    write_safetensors(&pb, &b);
+    let (doc, code) = compare_json(&pa, &pb);
+    assert_eq!(doc["verdict"], "derived", "{doc}");
+    assert_eq!(code, 1);
+    assert!(doc["log10_p_value"].as_f64().unwrap() < -6.0);
+    let channels: Vec<&str> = doc["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["channel"].as_str().unwrap())
+        .collect();
+    assert!(
+        channels.iter().any(|c| c.starts_with("anchored kernel")),
+        "{channels:?}"
+    );
+    assert_eq!(
+        doc["layer_map"],
+        serde_json::json!([[0, 0], [1, 1], [2, 2]])
+    );
+    // An independent model of the same shapes is not related.
+    let other = dir.path().join("other.safetensors");
+    write_safetensors(&other, &small_transformer(12));
+    let (doc, code) = compare_json(&pa, &other);
+    assert_eq!(doc["verdict"], "unrelated", "{doc}");
+    assert_eq!(code, 0);
+}
+
 #[test]
 fn fingerprint_lists_keys_and_stays_small() {
     let out = mlprov()
