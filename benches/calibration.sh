@@ -12,6 +12,13 @@ M=$PWD/target/release/mlprov
 [[ -f $DATA/trained/pairs.tsv ]] || python3 benches/calibration/train_models.py "$DATA/trained" "${3:-21}" "${4:-300}"
 echo "== trained models: independent seeds and fine-tuned descendants =="
 "$M" eval "$DATA/trained/pairs.tsv" | tail -14 || true
+# Is the p-value of independent pairs uniform? Shares below 0.5, 0.1, 0.01 (uniform: the same).
+"$M" --json eval "$DATA/trained/pairs.tsv" | python3 -c '
+import json, sys
+p = sorted(10 ** r["log10_p_value"] for r in json.load(sys.stdin)["results"] if r["expected"] == "unrelated")
+share = lambda x: sum(v < x for v in p) / len(p)
+print(f"independent p-values ({len(p)}): below 0.5 {share(0.5):.3f}, below 0.1 {share(0.1):.3f}, below 0.01 {share(0.01):.3f}, smallest {p[0]:.2e}")
+' || true
 if [[ -n $CORPUS ]]; then
   python3 benches/calibration/real_transforms.py "$CORPUS" "$DATA/real"
   echo "== transforms of a real model (all-MiniLM-L6-v2) =="
