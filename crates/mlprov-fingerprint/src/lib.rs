@@ -20,10 +20,13 @@ pub const SKETCH_VERSION: &str = "mlprov.sketch/v1";
 
 mod align;
 mod anchored;
+mod exact;
 mod gram;
 mod index_hash;
 mod lineage;
 mod model;
+mod names;
+mod report;
 mod simhash;
 mod sketch;
 mod stats;
@@ -34,13 +37,14 @@ pub use anchored::{compare_kernels, AnchorSet, AnchoredKernel, ANCHORS};
 pub use gram::{compare_gram, GramSketch, GRAM_MAX_LEN};
 pub use index_hash::{index_hash, select_indices};
 pub use lineage::{
-    compare_models, Comparison, PairKind, TensorPair, TensorRef, Verdict, NULL_HYPOTHESIS,
+    compare_models, ANCHORED_NULL_CORRELATION, GRAM_NULL_CORRELATION, NULL_HYPOTHESIS,
     SIGNIFICANT_LOG10_P, UNRELATED_LOG10_P,
 };
 pub use model::{
     FingerprintOptions, LookupEntry, ModelFingerprint, TensorFingerprint, Unsketched,
     LOOKUP_TENSORS, MIN_ELEMENTS,
 };
+pub use report::{Comparison, PairKind, TensorPair, TensorRef, Verdict};
 pub use simhash::SimHash;
 pub use sketch::{
     common_grid, compare, compare_along, compare_prepared, normalized_correlation, permutation_z,
