@@ -148,6 +148,9 @@ pub(crate) fn anchored_kernels(
                 return None;
             }
             let v = view(t)?;
+            let fill = |r: usize, out: &mut [f32]| {
+                v.decode_f32_into(r * cols..(r + 1) * cols, out).is_ok()
+            };
             let gain = (cols == width).then(|| gain_for(&t.name, &gains)).flatten();
             let reads = (cols == width)
                 .then(|| {
@@ -155,11 +158,11 @@ pub(crate) fn anchored_kernels(
                         Some(g) => scale_columns(&anchors, k, width, &gains[g].1),
                         None => anchors.clone(),
                     };
-                    kernel(&v, (rows, cols), &scaled, k, false)
+                    kernel(&fill, (rows, cols), &scaled, k, false)
                 })
                 .flatten();
             let writes = (rows == width && cols <= MAX_WRITE_UNITS)
-                .then(|| kernel(&v, (rows, cols), &anchors, k, true))
+                .then(|| kernel(&fill, (rows, cols), &anchors, k, true))
                 .flatten();
             (reads.is_some() || writes.is_some()).then(|| AnchoredKernel {
                 gain: gain.map(|g| gains[g].0.to_string()),
@@ -276,11 +279,14 @@ fn scale_columns(x: &[f32], k: usize, d: usize, g: &[f32]) -> Vec<f32> {
     out
 }
 
+/// Fills row `r` of a matrix into the buffer; false when it cannot be decoded.
+type Rows<'a> = &'a dyn Fn(usize, &mut [f32]) -> bool;
+
 /// The kernel of a matrix read (`writes == false`: its columns are the residual width)
 /// or written side, compiled for AVX2 when the CPU has it: the multiply-adds are the
 /// dominant cost of the invariants.
 fn kernel(
-    v: &Values<'_>,
+    row: Rows<'_>,
     (rows, cols): (usize, usize),
     anchors: &[f32],
     k: usize,
@@ -289,35 +295,35 @@ fn kernel(
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports the feature the function is compiled for (checked above).
-        return unsafe { kernel_avx2(v, (rows, cols), anchors, k, writes) };
+        return unsafe { kernel_avx2(row, (rows, cols), anchors, k, writes) };
     }
-    kernel_portable(v, (rows, cols), anchors, k, writes)
+    kernel_portable(row, (rows, cols), anchors, k, writes)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn kernel_avx2(
-    v: &Values<'_>,
+    row: Rows<'_>,
     shape: (usize, usize),
     anchors: &[f32],
     k: usize,
     writes: bool,
 ) -> Option<Vec<f32>> {
-    kernel_portable(v, shape, anchors, k, writes)
+    kernel_portable(row, shape, anchors, k, writes)
 }
 
 #[inline(always)]
 fn kernel_portable(
-    v: &Values<'_>,
+    row: Rows<'_>,
     (rows, cols): (usize, usize),
     anchors: &[f32],
     k: usize,
     writes: bool,
 ) -> Option<Vec<f32>> {
     if writes {
-        writing_kernel(v, rows, cols, anchors, k)
+        writing_kernel(row, rows, cols, anchors, k)
     } else {
-        reading_kernel(v, rows, cols, anchors, k)
+        reading_kernel(row, rows, cols, anchors, k)
     }
 }
 
@@ -415,21 +421,23 @@ impl Accumulator {
 /// Kernel of a matrix whose columns are the residual width: unit `u` is row `u`.
 #[inline(always)]
 fn reading_kernel(
-    v: &Values<'_>,
+    row: Rows<'_>,
     rows: usize,
     cols: usize,
     anchors: &[f32],
     k: usize,
 ) -> Option<Vec<f32>> {
     let mut acc = Accumulator::new(k);
-    let mut row = vec![0f32; cols];
+    let mut line = vec![0f32; cols];
     let mut m = vec![0f32; k];
     for r in 0..rows {
-        v.decode_f32_into(r * cols..(r + 1) * cols, &mut row).ok()?;
-        row.iter_mut()
+        if !row(r, &mut line) {
+            return None;
+        }
+        line.iter_mut()
             .filter(|x| !x.is_finite())
             .for_each(|x| *x = 0.0);
-        responses(anchors, &row, &mut m);
+        responses(anchors, &line, &mut m);
         acc.add(&m);
     }
     acc.cosines()
@@ -438,7 +446,7 @@ fn reading_kernel(
 /// Kernel of a matrix whose rows are the residual width: unit `u` is column `u`.
 #[inline(always)]
 fn writing_kernel(
-    v: &Values<'_>,
+    row: Rows<'_>,
     rows: usize,
     cols: usize,
     anchors: &[f32],
@@ -446,15 +454,17 @@ fn writing_kernel(
 ) -> Option<Vec<f32>> {
     // Responses for every unit at once (k × cols), built one residual row at a time.
     let mut resp = vec![0f32; k * cols];
-    let mut row = vec![0f32; cols];
+    let mut line = vec![0f32; cols];
     for r in 0..rows {
-        v.decode_f32_into(r * cols..(r + 1) * cols, &mut row).ok()?;
-        row.iter_mut()
+        if !row(r, &mut line) {
+            return None;
+        }
+        line.iter_mut()
             .filter(|x| !x.is_finite())
             .for_each(|x| *x = 0.0);
         for a in 0..k {
             let s = anchors[a * rows + r];
-            for (o, &w) in resp[a * cols..(a + 1) * cols].iter_mut().zip(&row) {
+            for (o, &w) in resp[a * cols..(a + 1) * cols].iter_mut().zip(&line) {
                 *o += s * w;
             }
         }
@@ -468,6 +478,28 @@ fn writing_kernel(
         acc.add(&m);
     }
     acc.cosines()
+}
+
+/// The kernels of an in-memory matrix over raw anchor rows (tests of the invariances).
+#[cfg(test)]
+fn kernel_of(
+    anchor_rows: &[f32],
+    (k, d): (usize, usize),
+    w: &[f32],
+    (rows, cols): (usize, usize),
+    gain: Option<&[f32]>,
+    writes: bool,
+) -> Option<Vec<f32>> {
+    let anchors = whiten(anchor_rows, k, d)?;
+    let anchors = match gain {
+        Some(g) => scale_columns(&anchors, k, d, g),
+        None => anchors,
+    };
+    let fill = |r: usize, out: &mut [f32]| {
+        out.copy_from_slice(&w[r * cols..(r + 1) * cols]);
+        true
+    };
+    kernel(&fill, (rows, cols), &anchors, k, writes)
 }
 
 #[cfg(test)]
@@ -488,5 +520,157 @@ mod tests {
                 assert!((dot - want).abs() < 1e-3, "{i} {j} {dot}");
             }
         }
+    }
+
+    /// A seeded stream of normal numbers.
+    struct Normal(u64);
+    impl Normal {
+        fn next(&mut self) -> f64 {
+            let mut u = || {
+                self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let mut z = self.0;
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+            };
+            let (a, b) = (u().max(1e-300), u());
+            (-2.0 * a.ln()).sqrt() * (std::f64::consts::TAU * b).cos()
+        }
+    }
+
+    /// A random orthogonal matrix (Gram–Schmidt of a Gaussian one), row-major.
+    fn orthogonal(n: usize, rng: &mut Normal) -> Vec<f64> {
+        let mut q: Vec<Vec<f64>> = Vec::new();
+        while q.len() < n {
+            let mut v: Vec<f64> = (0..n).map(|_| rng.next()).collect();
+            for u in &q {
+                let dot: f64 = v.iter().zip(u).map(|(a, b)| a * b).sum();
+                v.iter_mut().zip(u).for_each(|(x, y)| *x -= dot * y);
+            }
+            let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+            if norm > 1e-6 {
+                q.push(v.into_iter().map(|x| x / norm).collect());
+            }
+        }
+        q.concat()
+    }
+
+    /// `a (r × n) · b (n × c)`.
+    fn matmul(a: &[f64], b: &[f64], r: usize, n: usize, c: usize) -> Vec<f64> {
+        let mut out = vec![0.0; r * c];
+        for i in 0..r {
+            for p in 0..n {
+                for j in 0..c {
+                    out[i * c + j] += a[i * n + p] * b[p * c + j];
+                }
+            }
+        }
+        out
+    }
+
+    fn f32s(v: &[f64]) -> Vec<f32> {
+        v.iter().map(|&x| x as f32).collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        /// Rotating the residual stream, permuting, rescaling and sign-flipping hidden
+        /// units and folding the norm gain leave both kernels unchanged.
+        #[test]
+        fn kernels_survive_rotation_permutation_rescaling_and_folding(seed in proptest::prelude::any::<u64>()) {
+            invariance_case(seed)?;
+        }
+    }
+
+    fn invariance_case(seed: u64) -> Result<(), proptest::test_runner::TestCaseError> {
+        let (k, d, h) = (12, 20, 36);
+        let mut rng = Normal(seed);
+        let mut gauss = |n: usize| (0..n).map(|_| rng.next()).collect::<Vec<f64>>();
+        let (emb, w_in, w_out) = (gauss(k * d), gauss(h * d), gauss(d * h));
+        let mut rng = Normal(seed ^ 0x5eed);
+        let gain: Vec<f64> = (0..d).map(|_| 0.5 + rng.next().abs()).collect();
+        let scale: Vec<f64> = (0..h)
+            .map(|_| {
+                let s = 0.3 + 2.0 * rng.next().abs();
+                if rng.next() < 0.0 {
+                    -s
+                } else {
+                    s
+                }
+            })
+            .collect();
+        let rot = orthogonal(d, &mut rng);
+        let perm: Vec<usize> = {
+            let mut p: Vec<usize> = (0..h).collect();
+            for i in (1..h).rev() {
+                let j = ((rng.next().abs() * 1e6) as usize) % (i + 1);
+                p.swap(i, j);
+            }
+            p
+        };
+        // A: the reading matrix with its gain kept apart; the writing matrix as it is.
+        let a_in = kernel_of(
+            &f32s(&emb),
+            (k, d),
+            &f32s(&w_in),
+            (h, d),
+            Some(&f32s(&gain)),
+            false,
+        )
+        .unwrap();
+        let a_out = kernel_of(&f32s(&emb), (k, d), &f32s(&w_out), (d, h), None, true).unwrap();
+        // B: gain folded, residual rotated (E·R, W·R, Rᵀ·W), units permuted and rescaled.
+        let emb_b = matmul(&emb, &rot, k, d, d);
+        let folded: Vec<f64> = (0..h * d).map(|i| w_in[i] * gain[i % d]).collect();
+        let rotated = matmul(&folded, &rot, h, d, d);
+        let b_in: Vec<f64> = (0..h * d)
+            .map(|i| rotated[perm[i / d] * d + i % d] * scale[i / d])
+            .collect();
+        let mut rot_t = vec![0.0; d * d];
+        for i in 0..d {
+            for j in 0..d {
+                rot_t[i * d + j] = rot[j * d + i];
+            }
+        }
+        let out_rot = matmul(&rot_t, &w_out, d, d, h);
+        let b_out: Vec<f64> = (0..d * h)
+            .map(|i| out_rot[(i / h) * h + perm[i % h]] / scale[i % h])
+            .collect();
+        let b_in = kernel_of(&f32s(&emb_b), (k, d), &f32s(&b_in), (h, d), None, false).unwrap();
+        let b_out = kernel_of(&f32s(&emb_b), (k, d), &f32s(&b_out), (d, h), None, true).unwrap();
+        let worst = |x: &[f32], y: &[f32]| {
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0f32, f32::max)
+        };
+        proptest::prop_assert!(
+            worst(&a_in, &b_in) < 2e-3,
+            "reading kernel moved by {}",
+            worst(&a_in, &b_in)
+        );
+        proptest::prop_assert!(
+            worst(&a_out, &b_out) < 2e-3,
+            "writing kernel moved by {}",
+            worst(&a_out, &b_out)
+        );
+        // And an unrelated matrix gives another kernel.
+        let other = kernel_of(
+            &f32s(&emb),
+            (k, d),
+            &f32s(&gauss_other(seed, h * d)),
+            (h, d),
+            Some(&f32s(&gain)),
+            false,
+        )
+        .unwrap();
+        proptest::prop_assert!(worst(&a_in, &other) > 0.05);
+        Ok(())
+    }
+
+    fn gauss_other(seed: u64, n: usize) -> Vec<f64> {
+        let mut rng = Normal(seed.wrapping_mul(31).wrapping_add(7));
+        (0..n).map(|_| rng.next()).collect()
     }
 }
