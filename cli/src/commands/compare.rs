@@ -21,12 +21,17 @@ pub fn lineage(a: &Path, b: &Path) -> Result<Comparison> {
     let (fa, fb) = (ModelFingerprint::of(&ma), ModelFingerprint::of(&mb));
     let mut result = compare_models(&ma, &fa, &mb, &fb);
     if !matches!(result.verdict, Verdict::SameWeights | Verdict::ReEncoded) {
+        let spin =
+            crate::output::spinner("not a whole copy: computing the invariants of both models");
         let options = FingerprintOptions { invariants: true };
         let (fa, fb) = (
             ModelFingerprint::with_options(&ma, options),
             ModelFingerprint::with_options(&mb, options),
         );
         result = compare_models(&ma, &fa, &mb, &fb);
+        if let Some(spin) = spin {
+            spin.finish_and_clear();
+        }
     }
     if same_bytes(&ma, &mb) {
         result.verdict = Verdict::Identical;

@@ -11,7 +11,13 @@ use crate::Outcome;
 
 pub fn run(path: &Path, invariants: bool, json: bool) -> Result<Outcome> {
     let model = super::open(path)?;
+    let spin = invariants
+        .then(|| crate::output::spinner("computing the invariants"))
+        .flatten();
     let fp = ModelFingerprint::with_options(&model, FingerprintOptions { invariants });
+    if let Some(spin) = spin {
+        spin.finish_and_clear();
+    }
     if json {
         print_json(&json!({
             "path": path.display().to_string(),
