@@ -574,6 +574,32 @@ struct Outcome {
     secs: f64,
 }
 
+/// The variants every architecture shares: casts, int8 and 4-bit round trips, noise at
+/// 10% and 30%, and renaming with reordering and transposition (seeds from `seed` on).
+fn encoding_variants(suite: &mut Suite, base: &[T], o: &[&Base], seed: u64) {
+    let recoded = [Verdict::ReEncoded, Verdict::Derived];
+    suite.variant(
+        "bf16",
+        cast(base, Dtype::BF16),
+        o,
+        &[Verdict::ReEncoded],
+        &[],
+    );
+    suite.variant("f16", cast(base, Dtype::F16), o, &[Verdict::ReEncoded], &[]);
+    suite.variant("int8-per-row", int8_per_row(base), o, &recoded, &[]);
+    suite.variant("q4-blocks-of-32", q4_blocks(base), o, &recoded, &[]);
+    let derived = [Verdict::Derived];
+    suite.variant("noise-0.1", noise(base, 0.1, seed), o, &derived, &[]);
+    suite.variant("noise-0.3", noise(base, 0.3, seed + 1), o, &derived, &[]);
+    suite.variant(
+        "renamed-reordered-transposed",
+        renamed_reordered_transposed(base, seed + 2),
+        o,
+        &[Verdict::SameWeights],
+        &["renamed", "transposed"],
+    );
+}
+
 struct Suite {
     name: &'static str,
     dir: tempfile::TempDir,
@@ -803,43 +829,7 @@ fn minilm_l6_v2_transforms() {
     let derived = &[Verdict::Derived][..];
     let o = &[&original][..];
 
-    suite.variant(
-        "bf16",
-        cast(&base, Dtype::BF16),
-        o,
-        &[Verdict::ReEncoded],
-        &[],
-    );
-    suite.variant(
-        "f16",
-        cast(&base, Dtype::F16),
-        o,
-        &[Verdict::ReEncoded],
-        &[],
-    );
-    suite.variant(
-        "int8-per-row",
-        int8_per_row(&base),
-        o,
-        &[Verdict::ReEncoded, Verdict::Derived],
-        &[],
-    );
-    suite.variant(
-        "q4-blocks-of-32",
-        q4_blocks(&base),
-        o,
-        &[Verdict::Derived, Verdict::ReEncoded],
-        &[],
-    );
-    suite.variant("noise-0.1", noise(&base, 0.1, 11), o, derived, &[]);
-    suite.variant("noise-0.3", noise(&base, 0.3, 12), o, derived, &[]);
-    suite.variant(
-        "renamed-reordered-transposed",
-        renamed_reordered_transposed(&base, 13),
-        o,
-        &[Verdict::SameWeights],
-        &["renamed", "transposed"],
-    );
+    encoding_variants(&mut suite, &base, o, 11);
 
     // Hidden units of every FFN: intermediate rows and bias, output columns.
     let mut rng = Rng::new(14);
@@ -1153,43 +1143,7 @@ fn smollm2_135m_transforms() {
         &[],
     );
 
-    suite.variant(
-        "bf16",
-        cast(&base, Dtype::BF16),
-        o,
-        &[Verdict::ReEncoded],
-        &[],
-    );
-    suite.variant(
-        "f16",
-        cast(&base, Dtype::F16),
-        o,
-        &[Verdict::ReEncoded],
-        &[],
-    );
-    suite.variant(
-        "int8-per-row",
-        int8_per_row(&base),
-        o,
-        &[Verdict::ReEncoded, Verdict::Derived],
-        &[],
-    );
-    suite.variant(
-        "q4-blocks-of-32",
-        q4_blocks(&base),
-        o,
-        &[Verdict::Derived, Verdict::ReEncoded],
-        &[],
-    );
-    suite.variant("noise-0.1", noise(&base, 0.1, 21), o, derived, &[]);
-    suite.variant("noise-0.3", noise(&base, 0.3, 22), o, derived, &[]);
-    suite.variant(
-        "renamed-reordered-transposed",
-        renamed_reordered_transposed(&base, 23),
-        o,
-        &[Verdict::SameWeights],
-        &["renamed", "transposed"],
-    );
+    encoding_variants(&mut suite, &base, o, 21);
 
     // Hidden units of every MLP: gate and up rows, down columns. Also against the GGUF
     // file itself (Q4_1 and Q8_0 blocks against f32 values).
