@@ -1,7 +1,8 @@
 //! The multiply-adds of the anchored kernels: every unit's response to the anchors,
 //! normalized and summed as outer products. Compiled for AVX2 where the CPU has it.
 
-/// Fills row `r` of a matrix into the buffer; false when it cannot be decoded.
+/// Fills row `r` of a matrix into the buffer (finite values only); false when it cannot
+/// be decoded.
 pub(super) type Rows<'a> = &'a dyn Fn(usize, &mut [f32]) -> bool;
 
 /// The kernel of a matrix read (`writes == false`: its columns are the residual width)
@@ -156,9 +157,6 @@ fn reading_kernel(
         if !row(r, &mut line) {
             return None;
         }
-        line.iter_mut()
-            .filter(|x| !x.is_finite())
-            .for_each(|x| *x = 0.0);
         responses(anchors, &line, &mut m);
         acc.add(&m);
     }
@@ -181,9 +179,6 @@ fn writing_kernel(
         if !row(r, &mut line) {
             return None;
         }
-        line.iter_mut()
-            .filter(|x| !x.is_finite())
-            .for_each(|x| *x = 0.0);
         for a in 0..k {
             let s = anchors[a * rows + r];
             for (o, &w) in resp[a * cols..(a + 1) * cols].iter_mut().zip(&line) {

@@ -152,7 +152,11 @@ pub(crate) fn anchored_kernels(
             }
             let v = view(t)?;
             let fill = |r: usize, out: &mut [f32]| {
-                v.decode_f32_into(r * cols..(r + 1) * cols, out).is_ok()
+                let ok = v.decode_f32_into(r * cols..(r + 1) * cols, out).is_ok();
+                out.iter_mut()
+                    .filter(|x| !x.is_finite())
+                    .for_each(|x| *x = 0.0);
+                ok
             };
             let gain = (cols == width).then(|| gain_for(&t.name, &gains)).flatten();
             let reads = (cols == width)
