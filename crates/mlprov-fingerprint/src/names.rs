@@ -24,8 +24,21 @@ enum Block {
     Mlp,
 }
 
-fn gain_block(name: &str) -> Option<Block> {
+/// The sub-block of a name: MLP words are tried first (`post_attention_layernorm` is the
+/// MLP's norm), then attention words.
+fn block_of(name: &str, mlp: &[&str], attention: &[&str]) -> Option<Block> {
     let n = name.to_lowercase();
+    if mlp.iter().any(|p| n.contains(p)) {
+        Some(Block::Mlp)
+    } else if attention.iter().any(|p| n.contains(p)) {
+        Some(Block::Attention)
+    } else {
+        None
+    }
+}
+
+/// The sub-block a norm gain feeds.
+fn gain_block(name: &str) -> Option<Block> {
     const MLP: [&str; 6] = [
         "post_attention",
         "ffn",
@@ -35,17 +48,11 @@ fn gain_block(name: &str) -> Option<Block> {
         "feed_forward",
     ];
     const ATTN: [&str; 5] = ["input_layernorm", "attn", "attention", "ln_1", "ln1"];
-    if MLP.iter().any(|p| n.contains(p)) {
-        Some(Block::Mlp)
-    } else if ATTN.iter().any(|p| n.contains(p)) {
-        Some(Block::Attention)
-    } else {
-        None
-    }
+    block_of(name, &MLP, &ATTN)
 }
 
+/// The sub-block a matrix belongs to.
 fn matrix_block(name: &str) -> Option<Block> {
-    let n = name.to_lowercase();
     const MLP: [&str; 8] = [
         "mlp",
         "ffn",
@@ -67,13 +74,7 @@ fn matrix_block(name: &str) -> Option<Block> {
         "v_proj",
         "wq",
     ];
-    if MLP.iter().any(|p| n.contains(p)) {
-        Some(Block::Mlp)
-    } else if ATTN.iter().any(|p| n.contains(p)) {
-        Some(Block::Attention)
-    } else {
-        None
-    }
+    block_of(name, &MLP, &ATTN)
 }
 
 /// The layer a tensor name carries: a path segment that is a number right after a word
