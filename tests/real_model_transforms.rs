@@ -17,14 +17,15 @@
 //! Every case prints the verdict, log10 p, shares, transforms and how its tensor pairs were
 //! matched; a suite runs all its cases and then fails listing every case that missed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use mlprov::fingerprint::{
-    compare_models, Comparison, FingerprintOptions, ModelFingerprint, PairKind, Verdict,
+    compare_models, index_hash, Comparison, FingerprintOptions, ModelFingerprint, PairKind, Values,
+    Verdict,
 };
-use mlprov::formats::{open_model, DType, Model, OpenOptions};
+use mlprov::formats::{open_model, safetensors_dtype, DType, Model, OpenOptions};
 use safetensors::tensor::{Dtype, TensorView};
 
 const MINILM: &str = "minilm-l6-v2.fp32.safetensors";
@@ -59,18 +60,17 @@ struct Rng {
 
 impl Rng {
     fn new(seed: u64) -> Self {
+        // Start far apart: nearby seeds must not give shifted copies of one stream.
         Rng {
-            state: seed,
+            state: index_hash(seed).rotate_left(17),
             spare: None,
         }
     }
 
+    /// The index hash of a counter: a well-mixed stream without another generator.
     fn next(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.state = self.state.wrapping_add(1);
+        index_hash(self.state)
     }
 
     /// Uniform in [0, 1).
@@ -159,18 +159,7 @@ fn is_real_dtype(d: DType) -> bool {
 }
 
 fn raw_dtype(d: DType) -> Dtype {
-    match d {
-        DType::Bool => Dtype::BOOL,
-        DType::U8 => Dtype::U8,
-        DType::I8 => Dtype::I8,
-        DType::I16 => Dtype::I16,
-        DType::U16 => Dtype::U16,
-        DType::I32 => Dtype::I32,
-        DType::U32 => Dtype::U32,
-        DType::I64 => Dtype::I64,
-        DType::U64 => Dtype::U64,
-        other => panic!("no safetensors dtype for {}", other.name()),
-    }
+    safetensors_dtype(d).unwrap_or_else(|| panic!("no safetensors dtype for {}", d.name()))
 }
 
 /// Every tensor of an opened model, real ones decoded to f32 in row-major order of the
@@ -178,31 +167,27 @@ fn raw_dtype(d: DType) -> Dtype {
 fn load(model: &Model) -> Vec<T> {
     let mut out = Vec::new();
     for f in &model.files {
-        // Scales and zero points are part of their quantized tensor's values.
-        let aux: BTreeSet<&str> = f
-            .file
-            .quant_links()
-            .iter()
-            .flat_map(|l| std::iter::once(l.scale.as_str()).chain(l.zero_point.as_deref()))
-            .collect();
         for view in f.file.tensors() {
-            if aux.contains(view.name) {
+            // Scales and zero points are part of their quantized tensor's values.
+            if f.file.is_quant_aux(view.name) {
                 continue;
             }
             let n = view.elements();
             let fail = |e: &dyn std::fmt::Display| -> ! {
                 panic!("{}: cannot decode `{}`: {e}", f.rel_path, view.name)
             };
-            let values = if let Some(dq) = f.file.dequantized(view.name) {
-                let mut v = vec![0f32; n];
-                dq.decode_f32_into(0..n, &mut v)
+            // What the fingerprint sees: linked quantized tensors through their scales.
+            let values = match Values::of(&f.file, view.name) {
+                Some(v @ Values::Dequantized(_)) => Some(v),
+                Some(v) if is_real_dtype(view.dtype) => Some(v),
+                _ => None,
+            }
+            .map(|v| {
+                let mut out = vec![0f32; n];
+                v.decode_f32_into(0..n, &mut out)
                     .unwrap_or_else(|e| fail(&e));
-                Some(v)
-            } else if is_real_dtype(view.dtype) {
-                Some(view.decode_f32(0..n).unwrap_or_else(|e| fail(&e)))
-            } else {
-                None
-            };
+                out
+            });
             out.push(match values {
                 Some(values) => T {
                     name: view.name.to_string(),

@@ -97,18 +97,10 @@ impl ModelFingerprint {
             .files
             .iter()
             .flat_map(|f| {
-                let aux: std::collections::BTreeSet<&str> = f
-                    .file
-                    .quant_links()
-                    .iter()
-                    .flat_map(|l| std::iter::once(l.scale.as_str()).chain(l.zero_point.as_deref()))
-                    .collect();
                 f.file
                     .tensors()
-                    .filter(move |t| !aux.contains(t.name))
-                    .filter_map(move |t| {
-                        Values::of(&f.file, t.name).map(|v| (f.rel_path.as_str(), v))
-                    })
+                    .filter(|t| !f.file.is_quant_aux(t.name))
+                    .filter_map(|t| Values::of(&f.file, t.name).map(|v| (f.rel_path.as_str(), v)))
             })
             .collect();
         let results: Vec<Result<TensorFingerprint, Unsketched>> = jobs

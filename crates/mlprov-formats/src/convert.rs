@@ -35,7 +35,8 @@ pub struct ConvertReport {
     pub skipped: Vec<String>,
 }
 
-fn safetensors_dtype(d: DType) -> Option<Dtype> {
+/// The safetensors dtype that stores `d` as it is, if there is one.
+pub fn safetensors_dtype(d: DType) -> Option<Dtype> {
     Some(match d {
         DType::Bool => Dtype::BOOL,
         DType::U8 => Dtype::U8,

@@ -483,6 +483,14 @@ impl WeightFile {
         &self.quant_links
     }
 
+    /// Whether `name` is the scale or zero point of a linked quantized tensor: part of that
+    /// tensor's values, not a tensor of its own.
+    pub fn is_quant_aux(&self, name: &str) -> bool {
+        self.quant_links
+            .iter()
+            .any(|l| l.scale == name || l.zero_point.as_deref() == Some(name))
+    }
+
     /// The real values of a quantized tensor, when the file links it to its scale.
     pub fn dequantized(&self, name: &str) -> Option<DequantView<'_>> {
         let link = self.quant_links.iter().find(|l| l.quantized == name)?;

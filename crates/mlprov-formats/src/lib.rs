@@ -35,7 +35,7 @@ mod torch_format;
 mod view;
 mod zip_archive;
 
-pub use convert::{write_safetensors, ConvertDtype, ConvertReport};
+pub use convert::{safetensors_dtype, write_safetensors, ConvertDtype, ConvertReport};
 pub use dequant::DequantView;
 pub use dtype::{DType, DecodeError};
 pub use error::{Error, ErrorKind};
