@@ -21,11 +21,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use mlprov::fingerprint::{
-    compare_models, index_hash, Comparison, FingerprintOptions, ModelFingerprint, PairKind, Values,
-    Verdict,
-};
-use mlprov::formats::{open_model, safetensors_dtype, DType, Model, OpenOptions};
+use mlprov::fingerprint::{Comparison, PairKind, Values, Verdict};
+use mlprov::formats::{safetensors_dtype, DType, Model};
+use mlprov::{compare_prepared, Comparable, Quiet};
+use mlprov_testkit::Rng;
 use safetensors::tensor::{Dtype, TensorView};
 
 const MINILM: &str = "minilm-l6-v2.fp32.safetensors";
@@ -51,58 +50,11 @@ fn corpus_file(name: &str) -> PathBuf {
 }
 
 // ---------------------------------------------------------------------------------------
-// Random numbers: SplitMix64 and Box-Muller.
+// Random numbers: the shared test stream.
 
-struct Rng {
-    state: u64,
-    spare: Option<f64>,
-}
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        // Start far apart: nearby seeds must not give shifted copies of one stream.
-        Rng {
-            state: index_hash(seed).rotate_left(17),
-            spare: None,
-        }
-    }
-
-    /// The index hash of a counter: a well-mixed stream without another generator.
-    fn next(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(1);
-        index_hash(self.state)
-    }
-
-    /// Uniform in [0, 1).
-    fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Standard normal (both Box-Muller outputs are used).
-    fn gauss(&mut self) -> f64 {
-        if let Some(s) = self.spare.take() {
-            return s;
-        }
-        let (a, b) = (self.uniform(), self.uniform());
-        let r = (-2.0 * (1.0 - a).ln()).sqrt();
-        let t = std::f64::consts::TAU * b;
-        self.spare = Some(r * t.sin());
-        r * t.cos()
-    }
-
-    /// A permutation of 0..n (Fisher-Yates).
-    fn permutation(&mut self, n: usize) -> Vec<usize> {
-        let mut p: Vec<usize> = (0..n).collect();
-        for i in (1..n).rev() {
-            p.swap(i, (self.next() % (i as u64 + 1)) as usize);
-        }
-        p
-    }
-
-    /// Log-uniform in [0.5, 2].
-    fn log_uniform_half_to_two(&mut self) -> f32 {
-        2f64.powf(2.0 * self.uniform() - 1.0) as f32
-    }
+/// Log-uniform in [0.5, 2].
+fn log_uniform_half_to_two(rng: &mut Rng) -> f32 {
+    2f64.powf(2.0 * rng.uniform() - 1.0) as f32
 }
 
 // ---------------------------------------------------------------------------------------
@@ -369,7 +321,7 @@ fn matmul(a: &[f32], m: usize, k: usize, b: &[f32], n: usize) -> Vec<f32> {
 fn random_orthogonal(n: usize, rng: &mut Rng) -> Vec<f64> {
     let mut q: Vec<Vec<f64>> = Vec::with_capacity(n);
     while q.len() < n {
-        let mut v: Vec<f64> = (0..n).map(|_| rng.gauss()).collect();
+        let mut v: Vec<f64> = (0..n).map(|_| rng.gauss() as f64).collect();
         for _ in 0..2 {
             for u in &q {
                 let d: f64 = v.iter().zip(u).map(|(a, b)| a * b).sum();
@@ -461,7 +413,7 @@ fn noise(m: &[T], level: f32, seed: u64) -> Vec<T> {
         t.with_values(
             t.values
                 .iter()
-                .map(|v| v + sd * rng.gauss() as f32)
+                .map(|v| v + sd * rng.gauss())
                 .collect(),
         )
     })
@@ -525,27 +477,22 @@ fn vocabulary_halved(m: &[T], embedding: &str) -> Vec<T> {
 // ---------------------------------------------------------------------------------------
 // Running cases.
 
-fn fingerprint(path: &Path) -> (Model, ModelFingerprint) {
-    let model = open_model(path, OpenOptions::default())
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let fp = ModelFingerprint::with_options(&model, FingerprintOptions { invariants: true });
-    (model, fp)
+/// A model opened for the lineage test, its fingerprints computed once, when first needed.
+fn prepare(path: &Path) -> Comparable<'static> {
+    Comparable::new(mlprov::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
 }
 
 /// A model compared against: opened and fingerprinted once.
 struct Base {
     label: String,
-    model: Model,
-    fp: ModelFingerprint,
+    model: Comparable<'static>,
 }
 
 impl Base {
     fn open(label: &str, path: &Path) -> Base {
-        let (model, fp) = fingerprint(path);
         Base {
             label: label.to_string(),
-            model,
-            fp,
+            model: prepare(path),
         }
     }
 }
@@ -628,11 +575,11 @@ impl Suite {
         let path = self.path(&format!("{case}.safetensors"));
         write(&path, &tensors);
         drop(tensors);
-        let (model, fp) = fingerprint(&path);
+        let model = prepare(&path);
         let prepared = t0.elapsed().as_secs_f64();
         for (i, base) in against.iter().enumerate() {
             let t1 = Instant::now();
-            let c = compare_models(&base.model, &base.fp, &model, &fp);
+            let c = compare_prepared(&base.model, &model, &Quiet);
             let secs = t1.elapsed().as_secs_f64() + if i == 0 { prepared } else { 0.0 };
             self.record(format!("{case} vs {}", base.label), &c, want, labels, secs);
         }
@@ -643,7 +590,7 @@ impl Suite {
     /// Compares two opened models.
     fn pair(&mut self, case: &str, a: &Base, b: &Base, want: &[Verdict], labels: &[&str]) {
         let t0 = Instant::now();
-        let c = compare_models(&a.model, &a.fp, &b.model, &b.fp);
+        let c = compare_prepared(&a.model, &b.model, &Quiet);
         let secs = t0.elapsed().as_secs_f64();
         self.record(
             format!("{case}: {} vs {}", a.label, b.label),
@@ -795,7 +742,7 @@ fn minilm_l6_v2_transforms() {
     let path = corpus_file(MINILM);
     let mut suite = Suite::new("minilm-l6-v2");
     let original = Base::open("original", &path);
-    let base = load(&original.model);
+    let base = load(original.model.model());
     let get = |name: &str| {
         base.iter()
             .find(|t| t.name == name)
@@ -870,7 +817,7 @@ fn minilm_l6_v2_transforms() {
     // attention weights do not depend on V).
     let mut rng = Rng::new(17);
     let scales: Vec<Vec<f32>> = (0..layers)
-        .map(|_| (0..d).map(|_| rng.log_uniform_half_to_two()).collect())
+        .map(|_| (0..d).map(|_| log_uniform_half_to_two(&mut rng)).collect())
         .collect();
     let b = map_real(&base, |t| match bert(t) {
         Some((l, "attention.self.value.weight" | "attention.self.value.bias")) => {
@@ -1059,7 +1006,7 @@ fn check_rotation_preserves_function(base: &[T], b: &[T], rot: &[f32], d: usize)
     let mut rng = Rng::new(77);
     for name in ["blk.0.attn_output.weight", "blk.7.ffn_down.weight"] {
         let (w, w2) = (find(base, name), find(b, name));
-        let h: Vec<f32> = (0..w.rows_cols().1).map(|_| rng.gauss() as f32).collect();
+        let h: Vec<f32> = (0..w.rows_cols().1).map(|_| rng.gauss()).collect();
         let delta = apply(&w, &h);
         let rotated: Vec<f32> = (0..d)
             .map(|j| (0..d).map(|i| delta[i] * rot[i * d + j]).sum())
@@ -1076,7 +1023,7 @@ fn smollm2_135m_transforms() {
     let t0 = Instant::now();
     let gguf = Base::open("gguf", &gguf_path);
     let meta = |key: &str| -> usize {
-        gguf.model.files[0]
+        gguf.model.model().files[0]
             .file
             .meta_value(key)
             .and_then(|v| v.as_u64())
@@ -1086,7 +1033,7 @@ fn smollm2_135m_transforms() {
         meta("llama.attention.head_count"),
         meta("llama.attention.head_count_kv"),
     );
-    let base = load(&gguf.model);
+    let base = load(gguf.model.model());
     let original_path = suite.path("original.safetensors");
     write(&original_path, &base);
     let original = Base::open("original", &original_path);
@@ -1217,7 +1164,11 @@ fn smollm2_135m_transforms() {
     // MLP hidden units rescaled (up rows times s, down columns divided by s).
     let mut rng = Rng::new(28);
     let scales: Vec<Vec<f32>> = (0..layers)
-        .map(|_| (0..ffn).map(|_| rng.log_uniform_half_to_two()).collect())
+        .map(|_| {
+            (0..ffn)
+                .map(|_| log_uniform_half_to_two(&mut rng))
+                .collect()
+        })
         .collect();
     let b = map_real(&base, |t| match blk(t) {
         Some((l, "ffn_up.weight")) => scale_rows(t, &scales[l]),

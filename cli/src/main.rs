@@ -1,6 +1,5 @@
 //! `mlprov`: a thin command line over the mlprov crates. Only this crate prints.
 
-mod atomic;
 mod commands;
 mod output;
 

@@ -1,12 +1,52 @@
 //! Shared output helpers: progress on stderr, JSON on stdout, human sizes, warnings.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use mlprov_formats::Model;
+use mlprov::formats::Skipped;
+
+/// The library's progress reports as bars and spinners on stderr, only when it is a terminal.
+#[derive(Default)]
+pub struct Terminal {
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Terminal {
+    fn show(&self, bar: Option<ProgressBar>) {
+        if let Ok(mut slot) = self.bar.lock() {
+            if let Some(old) = slot.take() {
+                old.finish_and_clear();
+            }
+            *slot = bar;
+        }
+    }
+}
+
+impl mlprov::Progress for Terminal {
+    fn bytes(&self, what: &str, total: u64) {
+        self.show(byte_progress(total, what));
+    }
+
+    fn advance(&self, n: u64) {
+        if let Ok(slot) = self.bar.lock() {
+            if let Some(bar) = slot.as_ref() {
+                bar.inc(n);
+            }
+        }
+    }
+
+    fn stage(&self, what: &str) {
+        self.show(spinner(what));
+    }
+
+    fn done(&self) {
+        self.show(None);
+    }
+}
 
 /// A byte-progress bar on stderr, or nothing when stderr is not a terminal.
-pub fn byte_progress(total: u64, what: &str) -> Option<ProgressBar> {
+fn byte_progress(total: u64, what: &str) -> Option<ProgressBar> {
     if !std::io::stderr().is_terminal() || total < (64 << 20) {
         return None;
     }
@@ -23,7 +63,7 @@ pub fn byte_progress(total: u64, what: &str) -> Option<ProgressBar> {
 
 /// A spinner with elapsed time on stderr for work without a byte count (the invariants),
 /// or nothing when stderr is not a terminal.
-pub fn spinner(what: &str) -> Option<ProgressBar> {
+fn spinner(what: &str) -> Option<ProgressBar> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
@@ -45,8 +85,8 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 }
 
 /// Tells the user on stderr about files left out of a model.
-pub fn warn_skipped(model: &Model) {
-    for s in &model.skipped {
+pub fn warn_skipped(skipped: &[Skipped]) {
+    for s in skipped {
         eprintln!("mlprov: warning: skipped {}: {}", s.rel_path, s.error.kind);
     }
 }

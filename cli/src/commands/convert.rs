@@ -1,14 +1,14 @@
 //! `mlprov convert INPUT -o OUTPUT.safetensors`: any readable model as safetensors.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::ValueEnum;
-use mlprov_formats::{write_safetensors, ConvertDtype};
+use mlprov::formats::ConvertDtype;
+use mlprov::ConvertOptions;
 use serde_json::json;
 
-use crate::output::print_json;
+use crate::output::{print_json, Terminal};
 use crate::Outcome;
 
 /// `--dtype` values.
@@ -27,44 +27,18 @@ pub fn run(
     force: bool,
     json: bool,
 ) -> Result<Outcome> {
-    crate::atomic::check_target(output, force)?;
+    // Refuse an existing output before reading the model.
+    mlprov::check_target(output, force)?;
     let model = super::open(input)?;
-    let inputs: Vec<_> = model
-        .files
-        .iter()
-        .filter_map(|f| f.file.path().canonicalize().ok())
-        .collect();
-    if output.canonicalize().is_ok_and(|o| inputs.contains(&o)) {
-        bail!(
-            "{}: is the model being converted; choose another output",
-            output.display()
-        );
-    }
-    let digests = super::hash_with_progress(&model, false);
-    let formats: Vec<String> = model
-        .files
-        .iter()
-        .map(|f| f.file.format().description())
-        .collect();
-    let metadata = BTreeMap::from([
-        ("mlprov.source_name".to_string(), model.name()),
-        ("mlprov.source_format".to_string(), formats.join(", ")),
-        (
-            "mlprov.source_merkle_root".to_string(),
-            digests.root.to_string(),
-        ),
-        (
-            "mlprov.tool".to_string(),
-            format!("mlprov {}", env!("CARGO_PKG_VERSION")),
-        ),
-    ]);
-    let mode = match dtype {
-        DtypeArg::Keep => ConvertDtype::Keep,
-        DtypeArg::F32 => ConvertDtype::F32,
+    let options = ConvertOptions {
+        dtype: match dtype {
+            DtypeArg::Keep => ConvertDtype::Keep,
+            DtypeArg::F32 => ConvertDtype::F32,
+        },
+        force,
     };
-    let report = crate::atomic::replace_with(output, |tmp| {
-        Ok(write_safetensors(&model, tmp, mode, metadata.clone())?)
-    })?;
+    let done = mlprov::convert(&model, output, options, &Terminal::default())?;
+    let report = &done.report;
     for s in &report.skipped {
         eprintln!("mlprov: warning: not converted (no decoder, no safetensors dtype): {s}");
     }
@@ -76,7 +50,7 @@ pub fn run(
             "decoded_to_f32": report.decoded,
             "renamed": report.renamed,
             "skipped": report.skipped,
-            "source_merkle_root": digests.root,
+            "source_merkle_root": done.source_root,
         }))?;
     } else {
         println!(
@@ -86,7 +60,7 @@ pub fn run(
             report.decoded,
             report.renamed.len(),
             report.skipped.len(),
-            digests.root
+            done.source_root
         );
     }
     Ok(Outcome::Fine)

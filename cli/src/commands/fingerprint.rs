@@ -3,25 +3,19 @@
 use std::path::Path;
 
 use anyhow::Result;
-use mlprov_fingerprint::{FingerprintOptions, ModelFingerprint};
+use mlprov::fingerprint::SKETCH_VERSION;
 use serde_json::json;
 
-use crate::output::{print_json, shape};
+use crate::output::{print_json, shape, Terminal};
 use crate::Outcome;
 
 pub fn run(path: &Path, invariants: bool, json: bool) -> Result<Outcome> {
     let model = super::open(path)?;
-    let spin = invariants
-        .then(|| crate::output::spinner("computing the invariants"))
-        .flatten();
-    let fp = ModelFingerprint::with_options(&model, FingerprintOptions { invariants });
-    if let Some(spin) = spin {
-        spin.finish_and_clear();
-    }
+    let fp = mlprov::fingerprint(&model, invariants, &Terminal::default());
     if json {
         print_json(&json!({
             "path": path.display().to_string(),
-            "sketch_version": 1,
+            "sketch": SKETCH_VERSION,
             "tensors": fp.tensors,
             "skipped": fp.skipped,
             "anchors": fp.anchors,

@@ -5,12 +5,12 @@ use std::path::Path;
 use anyhow::{anyhow, Result};
 use serde_json::json;
 
-use crate::output::print_json;
+use crate::output::{print_json, Terminal};
 use crate::Outcome;
 
 pub fn run(path: &Path, plain: bool, proof: Option<&str>, json: bool) -> Result<Outcome> {
     let model = super::open(path)?;
-    let digests = super::hash_with_progress(&model, plain);
+    let digests = mlprov::hash(&model, plain, &Terminal::default());
 
     if let Some(name) = proof {
         let p = digests

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
-use mlprov_formats::{Source, TensorView, WeightFile};
+use mlprov::formats::{Source, TensorView, WeightFile};
 use serde_json::json;
 
 use crate::output::{human_bytes, print_json, shape};

@@ -1,4 +1,5 @@
-//! One module per verb.
+//! One module per verb: each parses nothing and decides nothing; it calls one library
+//! function of the `mlprov` application layer and prints the result.
 
 pub mod compare;
 pub mod convert;
@@ -12,37 +13,14 @@ pub mod verify;
 use std::path::Path;
 
 use anyhow::Result;
-use mlprov_formats::{open_model, Model, OpenOptions};
-use mlprov_hash::{hash_model, HashOptions, ModelDigest};
+use mlprov::formats::Model;
 
-use crate::output::{byte_progress, warn_skipped};
+use crate::output::warn_skipped;
 
-/// Opens a model, failing with the file's own error on any unreadable weight file.
+/// Opens a model, failing with the file's own error on any unreadable weight file, and
+/// tells the user about files left out.
 fn open(path: &Path) -> Result<Model> {
-    let model = open_model(path, OpenOptions::default())?;
-    warn_skipped(&model);
+    let model = mlprov::open(path)?;
+    warn_skipped(&model.skipped);
     Ok(model)
-}
-
-/// Hashes a model with a progress bar when stderr is a terminal.
-fn hash_with_progress(model: &Model, plain: bool) -> ModelDigest {
-    let bytes = mlprov_hash::bytes_to_hash(model);
-    let total = if plain { bytes * 2 } else { bytes };
-    let bar = byte_progress(total, "hashing");
-    let tick = |n: u64| {
-        if let Some(b) = &bar {
-            b.inc(n);
-        }
-    };
-    let digests = hash_model(
-        model,
-        HashOptions {
-            plain,
-            progress: bar.as_ref().map(|_| &tick as &(dyn Fn(u64) + Sync)),
-        },
-    );
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    digests
 }

@@ -39,6 +39,17 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Every verdict, from the strongest relation to none.
+    pub const ALL: [Verdict; 7] = [
+        Verdict::Identical,
+        Verdict::SameWeights,
+        Verdict::ReEncoded,
+        Verdict::Derived,
+        Verdict::PartialReuse,
+        Verdict::Unrelated,
+        Verdict::Inconclusive,
+    ];
+
     /// The word used in reports and `--json`.
     pub fn word(self) -> &'static str {
         match self {
@@ -50,6 +61,27 @@ impl Verdict {
             Verdict::Unrelated => "unrelated",
             Verdict::Inconclusive => "inconclusive",
         }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+impl std::str::FromStr for Verdict {
+    type Err = String;
+
+    /// Parses [`Verdict::word`]; the error lists the valid words.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Verdict::ALL
+            .into_iter()
+            .find(|v| v.word() == s)
+            .ok_or_else(|| {
+                let words: Vec<&str> = Verdict::ALL.iter().map(|v| v.word()).collect();
+                format!("unknown verdict `{s}` (one of {})", words.join(", "))
+            })
     }
 }
 

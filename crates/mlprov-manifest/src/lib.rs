@@ -9,6 +9,7 @@ mod verify;
 
 pub use canonical::{to_canonical_json, to_pretty_json};
 pub use manifest::{
-    FileEntry, Lineage, Manifest, ManifestError, Subject, TensorEntry, Tool, SCHEMA_ID,
+    FileEntry, Fingerprints, Lineage, Manifest, ManifestError, Subject, TensorEntry, TensorKey,
+    Tool, SCHEMA_ID,
 };
 pub use verify::{verify, FileCheck, RootCheck, Status, TensorCheck, VerifyReport};

@@ -30,8 +30,44 @@ pub struct Manifest {
     pub lineage: Lineage,
     /// Licence and agreed terms (filled by later versions of the tool).
     pub licence: Map<String, Value>,
-    /// Robust fingerprints (filled by later versions of the tool).
-    pub fingerprints: Map<String, Value>,
+    /// Robust lookup fingerprint: each tensor's SimHash key (empty when written without).
+    pub fingerprints: Fingerprints,
+}
+
+/// The manifest's robust lookup fingerprint (see `docs/lineage.md`): hex and integers only,
+/// so the manifest stays free of floats and byte-for-byte reproducible.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprints {
+    /// The sketch definition the keys were computed with (`mlprov.sketch/v1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sketch: Option<String>,
+    /// One key per sketched tensor, sorted by file then name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tensors: Vec<TensorKey>,
+}
+
+/// The lookup key of one tensor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorKey {
+    /// Path of its file.
+    pub file: String,
+    /// Name in its file.
+    pub name: String,
+    /// Number of elements.
+    pub elements: u64,
+    /// 256-bit SimHash of the tensor's sketch, 64 lower-case hex digits.
+    pub simhash: String,
+}
+
+impl Fingerprints {
+    /// A section from the sketch id and the keys, in canonical (file, name) order.
+    pub fn new(sketch: &str, mut tensors: Vec<TensorKey>) -> Self {
+        tensors.sort_by(|a, b| (&a.file, &a.name).cmp(&(&b.file, &b.name)));
+        Fingerprints {
+            sketch: Some(sketch.to_string()),
+            tensors,
+        }
+    }
 }
 
 /// The tool that wrote a manifest.
@@ -154,7 +190,7 @@ impl Manifest {
             merkle_root: digests.root,
             lineage: Lineage::default(),
             licence: Map::new(),
-            fingerprints: Map::new(),
+            fingerprints: Fingerprints::default(),
         }
     }
 

@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use mlprov::fingerprint::index_hash;
+use mlprov_testkit::{Rng, Tensor};
 use serde_json::Value;
 
 fn mlprov() -> Command {
@@ -12,9 +12,7 @@ fn mlprov() -> Command {
 }
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(rel)
+    mlprov_testkit::fixtures().join(rel)
 }
 
 fn compare_json(a: &Path, b: &Path) -> (Value, i32) {
@@ -61,17 +59,8 @@ fn the_same_file_is_identical_and_unrelated_fixtures_are_not_related() {
 
 /// A small pre-norm transformer with Gaussian weights, as (name, shape, values).
 fn small_transformer(seed: u64) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    // Start far apart: nearby seeds must not give shifted copies of one stream.
-    let mut state = index_hash(seed).rotate_left(17);
-    let mut gauss = move || {
-        // Index hashes of a counter and Box–Muller: deterministic, no dependency.
-        let mut next = || {
-            state = state.wrapping_add(1);
-            (index_hash(state) >> 11) as f64 / (1u64 << 53) as f64
-        };
-        let (u, v) = (next().max(1e-300), next());
-        ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
-    };
+    let mut rng = Rng::new(seed);
+    let mut gauss = move || rng.gauss();
     let (vocab, d, h) = (256, 64, 128);
     let mut out = vec![(
         "embed.weight".to_string(),
@@ -92,21 +81,11 @@ fn small_transformer(seed: u64) -> Vec<(String, Vec<usize>, Vec<f32>)> {
 }
 
 fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) {
-    let bytes: Vec<Vec<u8>> = tensors
+    let tensors: Vec<Tensor> = tensors
         .iter()
-        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .map(|(name, shape, values)| Tensor::f32(name.clone(), shape, values.clone()))
         .collect();
-    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
-        .iter()
-        .zip(&bytes)
-        .map(|((name, shape, _), b)| {
-            let view =
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)
-                    .unwrap();
-            (name.clone(), view)
-        })
-        .collect();
-    safetensors::serialize_to_file(views, None, path).unwrap();
+    mlprov_testkit::write_safetensors(path, &tensors);
 }
 
 #[test]

@@ -16,7 +16,7 @@ fn mlprov() -> Command {
 }
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/safetensors")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/safetensors")
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -116,7 +116,7 @@ fn manifest_is_deterministic_and_matches_its_schema() {
     assert_eq!(top.len(), doc.as_object().unwrap().len());
 
     let schema: Value =
-        serde_json::from_str(&fs::read_to_string("schemas/manifest.v1.schema.json").unwrap())
+        serde_json::from_str(&fs::read_to_string("../schemas/manifest.v1.schema.json").unwrap())
             .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();

@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(rel)
+    mlprov_testkit::fixtures().join(rel)
 }
 
 fn assert_rejected(path: &Path, want: &str) {

@@ -3,38 +3,8 @@
 //! result what it is; independently initialized models of the same architecture must come
 //! out unrelated, with p-values that do not pile up near zero.
 
-use std::path::Path;
-
-mod common;
-
-use mlprov_fingerprint::{
-    compare_models, Comparison, FingerprintOptions, ModelFingerprint, Verdict,
-};
-use mlprov_formats::{open_model, OpenOptions};
-use safetensors::tensor::{Dtype, TensorView};
-
-/// A named tensor of f32 values; `dtype` is how it is stored.
-#[derive(Clone)]
-struct T {
-    name: String,
-    shape: Vec<usize>,
-    values: Vec<f32>,
-    dtype: Dtype,
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        common::splitmix(&mut self.0)
-    }
-    fn gauss(&mut self) -> f32 {
-        let (a, b) = (
-            (self.next() >> 11) as f64 / (1u64 << 53) as f64,
-            (self.next() >> 11) as f64 / (1u64 << 53) as f64,
-        );
-        ((-2.0 * (a + 1e-300).ln()).sqrt() * (std::f64::consts::TAU * b).cos()) as f32
-    }
-}
+use mlprov::fingerprint::{Comparison, Verdict};
+use mlprov_testkit::{q4_round_trip, write_in, Dtype, Rng, Tensor as T};
 
 const VOCAB: usize = 512;
 const D: usize = 64;
@@ -42,17 +12,12 @@ const H: usize = 160;
 const LAYERS: usize = 4;
 
 fn t(name: &str, shape: &[usize], values: Vec<f32>) -> T {
-    T {
-        name: name.into(),
-        shape: shape.to_vec(),
-        values,
-        dtype: Dtype::F32,
-    }
+    T::f32(name, shape, values)
 }
 
 /// A small transformer-shaped model with Gaussian weights (like an initialization).
 fn base_model(seed: u64) -> Vec<T> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut m =
         |r: usize, c: usize, s: f32| (0..r * c).map(|_| rng.gauss() * s).collect::<Vec<f32>>();
     let mut out = vec![t("embed.weight", &[VOCAB, D], m(VOCAB, D, 1.0))];
@@ -79,53 +44,15 @@ fn base_model(seed: u64) -> Vec<T> {
     out
 }
 
-fn write(dir: &Path, file: &str, tensors: &[T]) -> std::path::PathBuf {
-    let encoded: Vec<(String, Vec<u8>, Vec<usize>, Dtype)> = tensors
-        .iter()
-        .map(|t| {
-            let bytes = match t.dtype {
-                Dtype::F32 => t.values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                Dtype::F16 => t
-                    .values
-                    .iter()
-                    .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
-                    .collect(),
-                Dtype::BF16 => t
-                    .values
-                    .iter()
-                    .flat_map(|v| half::bf16::from_f32(*v).to_le_bytes())
-                    .collect(),
-                Dtype::I8 => t.values.iter().map(|v| *v as i8 as u8).collect(),
-                other => panic!("{other:?}"),
-            };
-            (t.name.clone(), bytes, t.shape.clone(), t.dtype)
-        })
-        .collect();
-    let views: Vec<(String, TensorView)> = encoded
-        .iter()
-        .map(|(n, b, s, d)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
-        .collect();
-    let path = dir.join(file);
-    safetensors::serialize_to_file(views, None, &path).unwrap();
-    path
-}
-
+/// Writes both models and runs the lineage test exactly as users run it.
 fn run(a: &[T], b: &[T]) -> Comparison {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = mlprov_testkit::tempdir();
     let (pa, pb) = (
-        write(dir.path(), "a.safetensors", a),
-        write(dir.path(), "b.safetensors", b),
+        write_in(dir.path(), "a.safetensors", a),
+        write_in(dir.path(), "b.safetensors", b),
     );
-    let (ma, mb) = (
-        open_model(&pa, OpenOptions::default()).unwrap(),
-        open_model(&pb, OpenOptions::default()).unwrap(),
-    );
-    let options = FingerprintOptions { invariants: true };
-    let (fa, fb) = (
-        ModelFingerprint::with_options(&ma, options),
-        ModelFingerprint::with_options(&mb, options),
-    );
-    compare_models(&ma, &fa, &mb, &fb)
+    let (ma, mb) = (mlprov::open(&pa).unwrap(), mlprov::open(&pb).unwrap());
+    mlprov::compare(&ma, &mb, &mlprov::Quiet)
 }
 
 fn map_values(m: &[T], mut f: impl FnMut(&T) -> Vec<f32>) -> Vec<T> {
@@ -236,7 +163,7 @@ fn dtype_casts_and_int8_are_re_encoded() {
 fn fine_tuning_and_block_quantization_are_derived() {
     let a = base_model(3);
     for level in [0.01f32, 0.1, 0.3, 0.6] {
-        let mut rng = Rng(99);
+        let mut rng = Rng::new(99);
         let b = map_values(&a, |t| {
             let sd = (t.values.iter().map(|v| v * v).sum::<f32>() / t.values.len() as f32).sqrt();
             t.values
@@ -254,7 +181,7 @@ fn fine_tuning_and_block_quantization_are_derived() {
         );
     }
     // 4-bit symmetric blocks of 32, dequantized back to F32 (as a GPTQ-style round trip leaves it).
-    let b = map_values(&a, |t| common::q4_round_trip(&t.values));
+    let b = map_values(&a, |t| q4_round_trip(&t.values));
     let c = run(&a, &b);
     assert_verdict(
         &c,
@@ -266,7 +193,7 @@ fn fine_tuning_and_block_quantization_are_derived() {
 #[test]
 fn rescaled_pruned_and_layer_subset_models_are_derived() {
     let a = base_model(4);
-    let mut rng = Rng(5);
+    let mut rng = Rng::new(5);
     let gains: Vec<f32> = (0..H).map(|_| 0.25 + 2.0 * (rng.gauss().abs())).collect();
     // Per-unit rescaling of the MLP, undone in the next layer: the function is unchanged.
     let b = map_values(&a, |t| {
@@ -369,7 +296,7 @@ fn layers_of_a_fine_tuned_subset_align_in_order() {
     // B: A's layers 0, 2, 3, 3 (one dropped, the last repeated) renumbered 0..3, every
     // value moved by 60% noise. The alignment must follow A's order and mark the repeat.
     let a = base_model(31);
-    let mut rng = Rng(32);
+    let mut rng = Rng::new(32);
     let mut b = Vec::new();
     for (dst, src) in [(0, 0), (1, 2), (2, 3), (3, 3)] {
         for t in a
@@ -471,7 +398,7 @@ fn shared_fixed_buffers_alone_do_not_relate_models() {
 fn reused_embeddings_in_an_otherwise_new_model_are_partial_reuse() {
     let a = base_model(9);
     let mut b = base_model(10);
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     // B starts from A's embeddings (then trains them a little), everything else is new.
     b[0].values = a[0].values.iter().map(|v| v + 0.3 * rng.gauss()).collect();
     let c = run(&a, &b);
@@ -480,10 +407,10 @@ fn reused_embeddings_in_an_otherwise_new_model_are_partial_reuse() {
 
 /// A permutation of 0..n from a seed (Fisher-Yates).
 fn permutation(n: usize, seed: u64) -> Vec<usize> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut p: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
-        p.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+        p.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
     }
     p
 }
@@ -509,7 +436,7 @@ fn permute(t: &T, perm: &[usize], rows: bool) -> T {
 
 /// A random orthogonal matrix (Gram-Schmidt on Gaussian columns), row-major n x n.
 fn orthogonal(n: usize, seed: u64) -> Vec<f64> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut q: Vec<Vec<f64>> = Vec::new();
     while q.len() < n {
         let mut v: Vec<f64> = (0..n).map(|_| rng.gauss() as f64).collect();
@@ -640,14 +567,14 @@ fn residual_permutation_and_rotation_are_derived() {
     // The same with norm gains folded into the following matrices first: A has non-unit
     // gains kept apart, as a model on disk does; the copier folds them into the matrices
     // that read the norm's output and sets the gains to 1, then rotates.
-    let mut rng = Rng(23);
+    let mut rng = Rng::new(23);
     let a: Vec<T> = a
         .iter()
         .map(|t| {
             if t.shape.len() == 1 {
                 T {
                     values: (0..D)
-                        .map(|_| 0.6 + 0.8 * ((rng.next() >> 40) as f32 / (1u64 << 24) as f32))
+                        .map(|_| 0.6 + 0.8 * ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32))
                         .collect(),
                     ..t.clone()
                 }

@@ -1,6 +1,6 @@
 //! `mlprov convert` on fixtures of every format: every tensor survives bit for bit.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use mlprov::formats::{open, open_model, DType, OpenOptions};
@@ -11,9 +11,7 @@ fn mlprov() -> Command {
 }
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(rel)
+    mlprov_testkit::fixtures().join(rel)
 }
 
 const SOURCES: &[&str] = &[

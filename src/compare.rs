@@ -1,0 +1,133 @@
+//! The lineage test as users run it: a staged pipeline over the fingerprint crate.
+//!
+//! 1. Sketches of both models (samples only): a whole copy, the same or re-encoded
+//!    weights, is settled by values alone.
+//! 2. Anything else also needs the invariants (Gram sketches, anchored kernels), which read
+//!    far more of both models: they are computed only then.
+//! 3. `identical` when the two models are the same files with the same bytes.
+
+use std::sync::OnceLock;
+
+use mlprov_fingerprint::{
+    compare_models, Comparison, FingerprintOptions, ModelFingerprint, Verdict,
+};
+use mlprov_formats::Model;
+use mlprov_hash::HashOptions;
+
+use crate::progress::Progress;
+
+/// A model ready to be compared, whose fingerprints are computed once, when first needed:
+/// compare one reference against many suspects without fingerprinting it again.
+pub struct Comparable<'m> {
+    model: Held<'m>,
+    sketches: OnceLock<ModelFingerprint>,
+    invariants: OnceLock<ModelFingerprint>,
+}
+
+/// An owned or a borrowed model.
+enum Held<'m> {
+    Owned(Box<Model>),
+    Borrowed(&'m Model),
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = Model;
+    fn deref(&self) -> &Model {
+        match self {
+            Held::Owned(m) => m,
+            Held::Borrowed(m) => m,
+        }
+    }
+}
+
+impl Comparable<'static> {
+    /// Takes an opened model.
+    pub fn new(model: Model) -> Self {
+        Self::holding(Held::Owned(Box::new(model)))
+    }
+}
+
+impl<'m> Comparable<'m> {
+    /// Borrows an opened model.
+    pub fn borrowed(model: &'m Model) -> Self {
+        Self::holding(Held::Borrowed(model))
+    }
+
+    fn holding(model: Held<'m>) -> Self {
+        Comparable {
+            model,
+            sketches: OnceLock::new(),
+            invariants: OnceLock::new(),
+        }
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    fn sketches(&self) -> &ModelFingerprint {
+        // The full fingerprint holds the sketches too: reuse it when it exists.
+        if let Some(full) = self.invariants.get() {
+            return full;
+        }
+        self.sketches
+            .get_or_init(|| ModelFingerprint::of(&self.model))
+    }
+
+    fn with_invariants(&self) -> &ModelFingerprint {
+        self.invariants.get_or_init(|| {
+            ModelFingerprint::with_options(&self.model, FingerprintOptions { invariants: true })
+        })
+    }
+}
+
+/// Is B (or part of it) derived from A? The staged lineage test (see the module docs).
+pub fn compare(a: &Model, b: &Model, progress: &dyn Progress) -> Comparison {
+    compare_prepared(&Comparable::borrowed(a), &Comparable::borrowed(b), progress)
+}
+
+/// [`compare`] over prepared models, reusing their fingerprints across calls.
+pub fn compare_prepared(
+    a: &Comparable<'_>,
+    b: &Comparable<'_>,
+    progress: &dyn Progress,
+) -> Comparison {
+    let mut result = compare_models(&a.model, a.sketches(), &b.model, b.sketches());
+    if !matches!(result.verdict, Verdict::SameWeights | Verdict::ReEncoded) {
+        progress.stage("not a whole copy: computing the invariants of both models");
+        let (fa, fb) = (a.with_invariants(), b.with_invariants());
+        result = compare_models(&a.model, fa, &b.model, fb);
+        progress.done();
+    }
+    if same_bytes(&a.model, &b.model) {
+        result.verdict = Verdict::Identical;
+    }
+    result
+}
+
+/// Same files with the same bytes (sizes first, then plain digests).
+fn same_bytes(a: &Model, b: &Model) -> bool {
+    let sizes = |m: &Model| {
+        let mut s: Vec<usize> = m.files.iter().map(|f| f.file.len()).collect();
+        s.sort_unstable();
+        s
+    };
+    if a.files.len() != b.files.len() || sizes(a) != sizes(b) {
+        return false;
+    }
+    let plain = |m: &Model| {
+        let options = HashOptions {
+            plain: true,
+            progress: None,
+        };
+        let mut d: Vec<_> = mlprov_hash::hash_model(m, options)
+            .files
+            .iter()
+            .filter_map(|f| f.plain)
+            .collect();
+        d.sort();
+        d
+    };
+    plain(a) == plain(b)
+}

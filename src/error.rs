@@ -1,0 +1,63 @@
+//! The one error type of the application layer: an input that cannot be used, named.
+
+use std::path::PathBuf;
+
+/// Why an operation could not run (the CLI exits 2 on every one of these).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A weight file or model folder that cannot be read (the error names the file).
+    #[error(transparent)]
+    Format(#[from] mlprov_formats::Error),
+    /// A file that cannot be read or written.
+    #[error("{}: {what}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done (`cannot read`, `cannot write`).
+        what: &'static str,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// A manifest that cannot be read.
+    #[error("{}: {source}", path.display())]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: mlprov_manifest::ManifestError,
+    },
+    /// An output file that exists already, without `force`.
+    #[error("{}: already exists (pass --force to replace it)", path.display())]
+    Exists {
+        /// The output file.
+        path: PathBuf,
+    },
+    /// Any other unusable input, with the file (and line) it is in.
+    #[error("{}: {message}", path.display())]
+    Input {
+        /// The file (or `path:line`).
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The result of an operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, what: &'static str, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            what,
+            source,
+        }
+    }
+
+    pub(crate) fn input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Input {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}

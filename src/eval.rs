@@ -1,0 +1,330 @@
+//! `eval`: the lineage test over pairs with known relations, and how often it is right.
+//!
+//! Scores: a pair's score is `-log10 p` (evidence against independence). Pairs expected
+//! `unrelated` are the negatives; pairs expected `inconclusive` are neither (they are
+//! counted apart); every other expected verdict is a positive. AUC is the Mann-Whitney
+//! statistic (ties count half); TPR and FPR at a threshold count the scores above it.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use mlprov_fingerprint::{Verdict, SIGNIFICANT_LOG10_P, UNRELATED_LOG10_P};
+use serde::Serialize;
+
+use crate::compare::{compare_prepared, Comparable};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+
+/// One line of a pairs list: model A, model B and the expected verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalCase {
+    /// Model A.
+    pub a: PathBuf,
+    /// Model B.
+    pub b: PathBuf,
+    /// What the lineage test should say.
+    pub expected: Verdict,
+}
+
+/// One pair's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalRow {
+    /// Model A.
+    pub a: PathBuf,
+    /// Model B.
+    pub b: PathBuf,
+    /// Expected verdict.
+    pub expected: Verdict,
+    /// The verdict given.
+    pub verdict: Verdict,
+    /// log10 of the reported p-value.
+    pub log10_p_value: f64,
+}
+
+/// Rates at one p-value threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RatesAt {
+    /// The threshold.
+    pub p_below: f64,
+    /// Share of related pairs with p below it (none without related pairs).
+    pub tpr: Option<f64>,
+    /// Share of unrelated pairs with p below it (none without unrelated pairs).
+    pub fpr: Option<f64>,
+}
+
+/// How many verdicts were right, and how well the p-value separates the pairs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalSummary {
+    /// Pairs evaluated.
+    pub pairs: usize,
+    /// Pairs whose verdict was the expected one.
+    pub correct: usize,
+    /// Area under the ROC curve of `-log10 p`, related against unrelated pairs.
+    pub auc: Option<f64>,
+    /// TPR and FPR at p < 1e-3 and p < 1e-6 (the test's own thresholds).
+    pub at_thresholds: Vec<RatesAt>,
+    /// Pairs expected to be related (positives).
+    pub related_pairs: usize,
+    /// Pairs expected `unrelated` (negatives).
+    pub unrelated_pairs: usize,
+    /// Pairs expected `inconclusive`: neither positive nor negative.
+    pub inconclusive_pairs: usize,
+}
+
+/// One cell of the confusion table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfusionCell {
+    /// Expected verdict (row).
+    pub expected: Verdict,
+    /// Given verdict (column).
+    pub verdict: Verdict,
+    /// Pairs.
+    pub count: usize,
+}
+
+/// The whole evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalReport {
+    /// Every pair, in list order.
+    pub results: Vec<EvalRow>,
+    /// Non-empty cells of the confusion table, rows and columns in [`Verdict::ALL`] order.
+    pub confusion: Vec<ConfusionCell>,
+    /// The figures.
+    pub summary: EvalSummary,
+}
+
+impl EvalReport {
+    /// Every verdict as expected.
+    pub fn all_correct(&self) -> bool {
+        self.summary.correct == self.summary.pairs
+    }
+
+    /// Pairs with this expected and given verdict.
+    pub fn count(&self, expected: Verdict, verdict: Verdict) -> usize {
+        self.confusion
+            .iter()
+            .find(|c| c.expected == expected && c.verdict == verdict)
+            .map_or(0, |c| c.count)
+    }
+}
+
+/// Reads a pairs list: tab-separated `A`, `B`, expected verdict per line; `#` starts a
+/// comment line. Paths are relative to `root`.
+pub fn read_pairs(list: &Path, root: &Path) -> Result<Vec<EvalCase>> {
+    let text = fs::read_to_string(list).map_err(|e| Error::io(list, "cannot read", e))?;
+    let mut cases = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at_line = || format!("{}:{}", list.display(), n + 1);
+        let cols: Vec<&str> = line.split('\t').collect();
+        let [a, b, expected] = cols.as_slice() else {
+            return Err(Error::input(
+                at_line(),
+                "expected three tab-separated columns: A, B, verdict",
+            ));
+        };
+        let expected: Verdict = expected.parse().map_err(|e| Error::input(at_line(), e))?;
+        cases.push(EvalCase {
+            a: root.join(a),
+            b: root.join(b),
+            expected,
+        });
+    }
+    Ok(cases)
+}
+
+/// Runs the lineage test (the same staged [`compare`](crate::compare) users run) over the
+/// pairs in `list`, calling `on_row` as each pair is done. `root` defaults to the list's
+/// folder. A model that appears in several pairs is fingerprinted once.
+pub fn eval(
+    list: &Path,
+    root: Option<&Path>,
+    progress: &dyn Progress,
+    on_row: &mut dyn FnMut(&EvalRow),
+) -> Result<EvalReport> {
+    let root = root
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| list.parent().unwrap_or(Path::new(".")).to_path_buf());
+    let cases = read_pairs(list, &root)?;
+    let mut models: BTreeMap<PathBuf, Comparable<'static>> = BTreeMap::new();
+    let mut rows = Vec::with_capacity(cases.len());
+    for case in &cases {
+        for path in [&case.a, &case.b] {
+            if !models.contains_key(path) {
+                models.insert(path.clone(), Comparable::new(crate::open(path)?));
+            }
+        }
+        let result = compare_prepared(&models[&case.a], &models[&case.b], progress);
+        let row = EvalRow {
+            a: case.a.clone(),
+            b: case.b.clone(),
+            expected: case.expected,
+            verdict: result.verdict,
+            log10_p_value: result.log10_p,
+        };
+        on_row(&row);
+        rows.push(row);
+    }
+    Ok(score(rows))
+}
+
+/// The confusion table and figures of evaluated pairs.
+pub fn score(results: Vec<EvalRow>) -> EvalReport {
+    let index = |v: Verdict| Verdict::ALL.iter().position(|&w| w == v).unwrap_or(0);
+    let mut cells: BTreeMap<(usize, usize), usize> = BTreeMap::new();
+    for r in &results {
+        *cells
+            .entry((index(r.expected), index(r.verdict)))
+            .or_default() += 1;
+    }
+    let confusion = cells
+        .into_iter()
+        .map(|((e, v), count)| ConfusionCell {
+            expected: Verdict::ALL[e],
+            verdict: Verdict::ALL[v],
+            count,
+        })
+        .collect();
+    let scores = |keep: &dyn Fn(Verdict) -> bool| -> Vec<f64> {
+        results
+            .iter()
+            .filter(|r| keep(r.expected))
+            .map(|r| -r.log10_p_value)
+            .collect()
+    };
+    let positive = scores(&|v| !matches!(v, Verdict::Unrelated | Verdict::Inconclusive));
+    let negative = scores(&|v| v == Verdict::Unrelated);
+    let at_thresholds = [UNRELATED_LOG10_P, SIGNIFICANT_LOG10_P]
+        .into_iter()
+        .map(|t| RatesAt {
+            p_below: 10f64.powf(t),
+            tpr: rate_above(&positive, -t),
+            fpr: rate_above(&negative, -t),
+        })
+        .collect();
+    let summary = EvalSummary {
+        pairs: results.len(),
+        correct: results.iter().filter(|r| r.expected == r.verdict).count(),
+        auc: auc(&positive, &negative),
+        at_thresholds,
+        related_pairs: positive.len(),
+        unrelated_pairs: negative.len(),
+        inconclusive_pairs: results
+            .iter()
+            .filter(|r| r.expected == Verdict::Inconclusive)
+            .count(),
+    };
+    EvalReport {
+        results,
+        confusion,
+        summary,
+    }
+}
+
+/// Share of `scores` strictly above `threshold`.
+fn rate_above(scores: &[f64], threshold: f64) -> Option<f64> {
+    (!scores.is_empty())
+        .then(|| scores.iter().filter(|&&s| s > threshold).count() as f64 / scores.len() as f64)
+}
+
+/// Area under the ROC curve by the Mann-Whitney statistic (ties count half).
+fn auc(positive: &[f64], negative: &[f64]) -> Option<f64> {
+    if positive.is_empty() || negative.is_empty() {
+        return None;
+    }
+    let wins: f64 = positive
+        .iter()
+        .flat_map(|p| negative.iter().map(move |n| (p, n)))
+        .map(|(p, n)| match p.partial_cmp(n) {
+            Some(std::cmp::Ordering::Greater) => 1.0,
+            Some(std::cmp::Ordering::Equal) => 0.5,
+            _ => 0.0,
+        })
+        .sum();
+    Some(wins / (positive.len() * negative.len()) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(expected: Verdict, verdict: Verdict, log10_p: f64) -> EvalRow {
+        EvalRow {
+            a: "a".into(),
+            b: "b".into(),
+            expected,
+            verdict,
+            log10_p_value: log10_p,
+        }
+    }
+
+    /// A small table worked by hand.
+    /// Positives (scores 10, 4, 2): derived 1e-10, re-encoded 1e-4, derived 1e-2.
+    /// Negatives (scores 5, 1, 0.5): unrelated 1e-5 (a false alarm), 1e-1, 10^-0.5.
+    /// Inconclusive expected (score 20): counted apart, in no rate.
+    /// AUC: pairs (p, n) with p > n: 10 beats 3, 4 beats 2 (1, 0.5), 2 beats 2 = 7 of 9.
+    /// At 1e-3 (score > 3): TPR 2/3 (10, 4), FPR 1/3 (5). At 1e-6 (score > 6): TPR 1/3, FPR 0.
+    #[test]
+    fn figures_match_a_hand_computed_table() {
+        let report = score(vec![
+            row(Verdict::Derived, Verdict::Derived, -10.0),
+            row(Verdict::ReEncoded, Verdict::Derived, -4.0),
+            row(Verdict::Derived, Verdict::Inconclusive, -2.0),
+            row(Verdict::Unrelated, Verdict::Inconclusive, -5.0),
+            row(Verdict::Unrelated, Verdict::Unrelated, -1.0),
+            row(Verdict::Unrelated, Verdict::Unrelated, -0.5),
+            row(Verdict::Inconclusive, Verdict::Derived, -20.0),
+        ]);
+        let s = &report.summary;
+        assert_eq!((s.pairs, s.correct), (7, 3));
+        assert_eq!(
+            (s.related_pairs, s.unrelated_pairs, s.inconclusive_pairs),
+            (3, 3, 1)
+        );
+        assert!((s.auc.unwrap() - 7.0 / 9.0).abs() < 1e-12, "{:?}", s.auc);
+        let third = 1.0 / 3.0;
+        assert_eq!(s.at_thresholds[0].p_below, 1e-3);
+        assert!((s.at_thresholds[0].tpr.unwrap() - 2.0 * third).abs() < 1e-12);
+        assert!((s.at_thresholds[0].fpr.unwrap() - third).abs() < 1e-12);
+        assert!((s.at_thresholds[1].tpr.unwrap() - third).abs() < 1e-12);
+        assert_eq!(s.at_thresholds[1].fpr, Some(0.0));
+        assert_eq!(report.count(Verdict::Unrelated, Verdict::Unrelated), 2);
+        assert_eq!(report.count(Verdict::Inconclusive, Verdict::Derived), 1);
+        assert!(!report.all_correct());
+    }
+
+    #[test]
+    fn ties_count_half_and_missing_classes_give_no_figure() {
+        let report = score(vec![
+            row(Verdict::Derived, Verdict::Derived, -3.0),
+            row(Verdict::Unrelated, Verdict::Unrelated, -3.0),
+        ]);
+        assert_eq!(report.summary.auc, Some(0.5));
+        let only_related = score(vec![row(Verdict::Derived, Verdict::Derived, -9.0)]);
+        assert_eq!(only_related.summary.auc, None);
+        assert_eq!(only_related.summary.at_thresholds[0].fpr, None);
+    }
+
+    #[test]
+    fn pairs_lists_name_the_bad_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("pairs.tsv");
+        fs::write(&list, "# comment\na\tb\tderived\nx\ty\tcopied\n").unwrap();
+        let err = read_pairs(&list, dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("pairs.tsv:3") && err.contains("copied"),
+            "{err}"
+        );
+        assert!(err.contains("same-weights"), "lists the valid words: {err}");
+        fs::write(&list, "a\tb\n").unwrap();
+        let err = read_pairs(&list, dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("pairs.tsv:1") && err.contains("three"),
+            "{err}"
+        );
+    }
+}

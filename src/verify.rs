@@ -1,0 +1,106 @@
+//! `verify`: re-hash a model and report every difference from its manifest.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use mlprov_formats::{open_model, Layout, Model, OpenOptions};
+use mlprov_manifest::{Manifest, VerifyReport};
+
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+
+/// Largest manifest read; real ones are a few megabytes at most.
+const MAX_MANIFEST_BYTES: u64 = 512 << 20;
+
+/// The outcome of [`verify`].
+#[derive(Debug)]
+pub struct Verification {
+    /// The manifest checked against.
+    pub manifest: Manifest,
+    /// The model (file or folder) that was checked.
+    pub target: PathBuf,
+    /// Files left out of the model because they are not weight files.
+    pub skipped: Vec<mlprov_formats::Skipped>,
+    /// Every difference.
+    pub report: VerifyReport,
+}
+
+impl Verification {
+    /// No difference at all.
+    pub fn is_ok(&self) -> bool {
+        self.report.is_ok()
+    }
+}
+
+/// Reads a manifest file.
+pub fn read_manifest(path: &Path) -> Result<Manifest> {
+    let meta = fs::metadata(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    if meta.len() > MAX_MANIFEST_BYTES {
+        return Err(Error::input(
+            path,
+            format!("{} bytes is too large for a manifest", meta.len()),
+        ));
+    }
+    let text = fs::read_to_string(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    Manifest::parse(&text).map_err(|source| Error::Manifest {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Re-hashes the model at `path` (by default the manifest's subject next to the manifest)
+/// and compares it with the manifest. A damaged weight file is a difference, not an error.
+pub fn verify(
+    manifest_path: &Path,
+    path: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<Verification> {
+    let manifest = read_manifest(manifest_path)?;
+    let target: PathBuf = match path {
+        Some(p) => p.to_path_buf(),
+        None => manifest_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&manifest.subject.name),
+    };
+    if !target.exists() {
+        return Err(Error::input(
+            &target,
+            "model not found (give its path after the manifest)",
+        ));
+    }
+    let mut model = open_model(&target, OpenOptions { keep_going: true })?;
+    apply_single_file_rename(&mut model, &manifest);
+    let digests = crate::hash(&model, false, progress);
+    let unreadable: Vec<(String, String)> = model
+        .unreadable
+        .iter()
+        .map(|u| (u.rel_path.clone(), u.error.kind.to_string()))
+        .collect();
+    let report = mlprov_manifest::verify(&manifest, &digests, &unreadable);
+    Ok(Verification {
+        manifest,
+        target,
+        skipped: std::mem::take(&mut model.skipped),
+        report,
+    })
+}
+
+/// The rename rule: a single file is compared with the manifest's single file whatever it
+/// is called now (a renamed copy of a licensed file is still that file).
+fn apply_single_file_rename(model: &mut Model, manifest: &Manifest) {
+    if model.layout == Layout::File
+        && manifest.subject.layout == "file"
+        && manifest.files.len() == 1
+    {
+        let recorded = &manifest.files[0].path;
+        model
+            .files
+            .iter_mut()
+            .for_each(|f| f.rel_path = recorded.clone());
+        model
+            .unreadable
+            .iter_mut()
+            .for_each(|f| f.rel_path = recorded.clone());
+    }
+}
