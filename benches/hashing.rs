@@ -8,32 +8,23 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mlprov::formats::{open_model, OpenOptions};
 use mlprov::hash::{hash_model, HashOptions};
+use mlprov_testkit::{Rng, Tensor};
 
-/// Writes a safetensors file of `tensors` F32 tensors totalling about `bytes`.
+/// Writes a safetensors file of `tensors` F32 tensors totalling about `bytes`, with
+/// random values so no layer of the system can shortcut them.
 fn write_model(path: &Path, bytes: usize, tensors: usize) {
-    let per = bytes / tensors / 4 * 4;
-    let mut header = String::from("{");
-    for i in 0..tensors {
-        if i > 0 {
-            header.push(',');
-        }
-        header.push_str(&format!(
-            "\"layers.{i}.weight\":{{\"dtype\":\"F32\",\"shape\":[{}],\"data_offsets\":[{},{}]}}",
-            per / 4,
-            i * per,
-            (i + 1) * per
-        ));
-    }
-    header.push('}');
-    let mut out = (header.len() as u64).to_le_bytes().to_vec();
-    out.extend_from_slice(header.as_bytes());
-    // Non-constant bytes so no layer of the system can shortcut them.
-    let mut x: u32 = 12345;
-    out.extend((0..per * tensors).map(|_| {
-        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        (x >> 24) as u8
-    }));
-    std::fs::write(path, out).unwrap();
+    let per = bytes / tensors / 4;
+    let mut rng = Rng::new(12345);
+    let tensors: Vec<Tensor> = (0..tensors)
+        .map(|i| {
+            Tensor::f32(
+                format!("layers.{i}.weight"),
+                &[per],
+                rng.gaussians(per, 1.0),
+            )
+        })
+        .collect();
+    mlprov_testkit::write_safetensors(path, &tensors);
 }
 
 fn bench(c: &mut Criterion) {

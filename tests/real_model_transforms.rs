@@ -410,12 +410,7 @@ fn noise(m: &[T], level: f32, seed: u64) -> Vec<T> {
     let mut rng = Rng::new(seed);
     map_real(m, |t| {
         let sd = level * std_dev(&t.values);
-        t.with_values(
-            t.values
-                .iter()
-                .map(|v| v + sd * rng.gauss())
-                .collect(),
-        )
+        t.with_values(t.values.iter().map(|v| v + sd * rng.gauss()).collect())
     })
 }
 

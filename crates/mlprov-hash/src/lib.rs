@@ -7,6 +7,8 @@
 //!
 //! The exact constructions are documented in `docs/digests.md` so others can reimplement them.
 
+#![forbid(unsafe_code)]
+
 mod digest;
 mod merkle;
 mod model;

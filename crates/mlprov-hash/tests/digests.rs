@@ -5,31 +5,16 @@ use std::path::{Path, PathBuf};
 
 use mlprov_formats::{open_model, OpenOptions};
 use mlprov_hash::{hash_model, tensor_digest, HashOptions, ModelDigest};
+use mlprov_testkit::Tensor;
 use proptest::prelude::*;
-use safetensors::tensor::{Dtype, TensorView};
 
 /// Writes tensors (name, f32 values, shape) as a safetensors file.
 fn write_model(path: &Path, tensors: &[(&str, Vec<f32>, Vec<usize>)]) {
-    let data: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
+    let tensors: Vec<Tensor> = tensors
         .iter()
-        .map(|(n, v, s)| {
-            (
-                n.to_string(),
-                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                s.clone(),
-            )
-        })
+        .map(|(name, values, shape)| Tensor::f32(*name, shape, values.clone()))
         .collect();
-    let views: Vec<(String, TensorView)> = data
-        .iter()
-        .map(|(n, b, s)| {
-            (
-                n.clone(),
-                TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
-            )
-        })
-        .collect();
-    safetensors::serialize_to_file(views, None, path).unwrap();
+    mlprov_testkit::write_safetensors(path, &tensors);
 }
 
 fn digest(path: &Path, plain: bool) -> ModelDigest {

@@ -3,6 +3,8 @@
 //!
 //! The JSON Schema is published at `schemas/manifest.v1.schema.json` in the repository.
 
+#![forbid(unsafe_code)]
+
 mod canonical;
 mod manifest;
 mod verify;
