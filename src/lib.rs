@@ -27,6 +27,7 @@ mod error;
 mod eval;
 mod manifest_ops;
 mod output_file;
+mod printable;
 mod progress;
 mod verify;
 
@@ -41,6 +42,7 @@ pub use error::{Error, Result};
 pub use eval::{eval, read_pairs, score, EvalCase, EvalReport, EvalRow, EvalSummary, RatesAt};
 pub use manifest_ops::{build_manifest, write_manifest, ManifestWritten};
 pub use output_file::{check_target, replace_with, write_bytes};
+pub use printable::printable;
 pub use progress::{Progress, Quiet};
 pub use verify::{verify, Verification};
 

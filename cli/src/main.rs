@@ -1,5 +1,12 @@
 //! `mlprov`: a thin command line over the mlprov crates. Only this crate prints.
 
+/// `println!` for human-readable output: one line, control characters escaped.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::output::say_line(format_args!($($arg)*))
+    };
+}
+
 mod commands;
 mod output;
 
@@ -144,7 +151,8 @@ fn main() -> ExitCode {
         Ok(Outcome::Fine) => ExitCode::SUCCESS,
         Ok(Outcome::Finding) => ExitCode::from(1),
         Err(err) => {
-            eprintln!("mlprov: error: {err:#}");
+            // One line naming the file, whatever the file's names hold.
+            output::warn_line(format_args!("mlprov: error: {err:#}"));
             ExitCode::from(2)
         }
     }

@@ -76,6 +76,22 @@ fn spinner(what: &str) -> Option<ProgressBar> {
     Some(bar)
 }
 
+/// Prints one line on stdout, every control character in it escaped: names read from files
+/// can then never forge a line or drive the terminal. Use it (through `say!`) for every
+/// human-readable line; a line that should be blank is `say!("")`.
+pub fn say_line(args: std::fmt::Arguments<'_>) {
+    let line = args.to_string();
+    let mut out = std::io::stdout().lock();
+    // A closed pipe ends the process (SIGPIPE is restored in main); nothing else to do.
+    let _ = writeln!(out, "{}", mlprov::printable(&line));
+}
+
+/// One line on stderr, escaped like [`say_line`].
+pub fn warn_line(args: std::fmt::Arguments<'_>) {
+    let line = args.to_string();
+    eprintln!("{}", mlprov::printable(&line));
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -87,7 +103,10 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 /// Tells the user on stderr about files left out of a model.
 pub fn warn_skipped(skipped: &[Skipped]) {
     for s in skipped {
-        eprintln!("mlprov: warning: skipped {}: {}", s.rel_path, s.error.kind);
+        warn_line(format_args!(
+            "mlprov: warning: skipped {}: {}",
+            s.rel_path, s.error.kind
+        ));
     }
 }
 

@@ -81,3 +81,78 @@ fn hostile_files_of_each_format_exit_2_with_one_clear_line() {
     fs::write(d.join("cut.pt"), &jit[..jit.len() - 200]).unwrap();
     assert_rejected(&d.join("cut.pt"), "zip");
 }
+
+/// Output of `mlprov ARGS...` (stdout, stderr, exit code).
+fn run(args: &[&std::ffi::OsStr]) -> (String, String, i32) {
+    let out = Command::cargo_bin("mlprov")
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+#[test]
+fn names_with_control_characters_cannot_forge_lines_or_drive_the_terminal() {
+    use mlprov_testkit::{Rng, Tensor};
+    let dir = tempfile::tempdir().unwrap();
+    let forged = "w\nverify: OK (1 files, 1 tensors)\x1b[2J\u{202e}";
+    let values = Rng::new(4).gaussians(64 * 64, 1.0);
+    let model = dir.path().join("m.safetensors");
+    mlprov_testkit::write_safetensors(&model, &[Tensor::f32(forged, &[64, 64], values)]);
+    let manifest = dir.path().join("m.json");
+    let (m, p) = (manifest.as_os_str(), model.as_os_str());
+    let ok = |(out, err, code): (String, String, i32), verb: &str| {
+        assert!(code == 0 || code == 1, "{verb}: exit {code}: {err}");
+        for text in [&out, &err] {
+            assert!(
+                !text.contains(['\x1b', '\u{202e}']),
+                "{verb}: raw control character in {text:?}"
+            );
+            assert!(
+                !text
+                    .lines()
+                    .any(|l| l.starts_with("verify: OK (1 files, 1 tensors)")),
+                "{verb}: a forged line: {text}"
+            );
+        }
+        assert!(
+            out.contains("w\\nverify: OK"),
+            "{verb}: escaped name shown: {out}"
+        );
+    };
+    ok(run(&["inspect".as_ref(), p]), "inspect");
+    ok(run(&["hash".as_ref(), p]), "hash");
+    ok(run(&["fingerprint".as_ref(), p]), "fingerprint");
+    ok(
+        run(&["compare".as_ref(), "--pairs".as_ref(), p, p]),
+        "compare",
+    );
+    let (_, err, code) = run(&["manifest".as_ref(), p, "-o".as_ref(), m]);
+    assert_eq!(code, 0, "{err}");
+    // Change the tensor: verify lists it by its (escaped) name, and the verdict line is real.
+    let values = Rng::new(5).gaussians(64 * 64, 1.0);
+    mlprov_testkit::write_safetensors(&model, &[Tensor::f32(forged, &[64, 64], values)]);
+    let (out, err, code) = run(&["verify".as_ref(), m, p]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.lines().any(|l| l.starts_with("verify: MISMATCH")),
+        "{out}"
+    );
+    assert!(
+        !out.contains('\x1b') && out.contains("w\\nverify: OK"),
+        "{out}"
+    );
+
+    // An error about a file whose name holds a newline stays one line.
+    let bad = dir.path().join("bad\nverify: OK.safetensors");
+    fs::write(&bad, b"\x08\x00\x00\x00\x00\x00\x00\x00{\"a\":1}").unwrap();
+    let (_, err, code) = run(&["inspect".as_ref(), bad.as_os_str()]);
+    assert_eq!(code, 2);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("bad\\nverify: OK"), "{err}");
+}

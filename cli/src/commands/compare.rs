@@ -38,16 +38,16 @@ pub fn run(a: &Path, b: &Path, show_pairs: bool, json: bool) -> Result<Outcome> 
 }
 
 fn print_human(r: &Comparison, show_pairs: bool) {
-    println!("verdict: {}", r.verdict);
-    println!("p-value: 1e{:.1} (null: independent training)", r.log10_p);
-    println!(
+    say!("verdict: {}", r.verdict);
+    say!("p-value: 1e{:.1} (null: independent training)", r.log10_p);
+    say!(
         "B explained by A: {:.1}% of parameters; A found in B: {:.1}%",
         100.0 * r.explained_share,
         100.0 * r.covered_share
     );
     if !r.transforms.is_empty() {
         let words: Vec<String> = r.transforms.iter().map(|t| t.to_string()).collect();
-        println!("transforms: {}", words.join(", "));
+        say!("transforms: {}", words.join(", "));
     }
     if !r.layer_map.is_empty() {
         let map: Vec<String> = r
@@ -55,10 +55,10 @@ fn print_human(r: &Comparison, show_pairs: bool) {
             .iter()
             .map(|(b, a)| format!("{b}<-{a}"))
             .collect();
-        println!("layers (B<-A): {}", map.join(" "));
+        say!("layers (B<-A): {}", map.join(" "));
     }
     let counts = |k: PairKind| r.pairs.iter().filter(|p| p.kind == k).count();
-    println!(
+    say!(
         "tensor pairs: {} same values, {} re-encoded, {} correlated, {} fixed buffers, {} unrelated; {} of B unmatched",
         counts(PairKind::SameValues),
         counts(PairKind::ReEncoded),
@@ -69,7 +69,7 @@ fn print_human(r: &Comparison, show_pairs: bool) {
     );
     if show_pairs {
         for p in &r.pairs {
-            println!(
+            say!(
                 "  {:<12} {:<12} r={:.4} log10p={:<9.1} {} {} <- {} {}{}",
                 format!("{:?}", p.kind),
                 p.channel,

@@ -40,7 +40,9 @@ pub fn run(
     let done = mlprov::convert(&model, output, options, &Terminal::default())?;
     let report = &done.report;
     for s in &report.skipped {
-        eprintln!("mlprov: warning: not converted (no decoder, no safetensors dtype): {s}");
+        crate::output::warn_line(format_args!(
+            "mlprov: warning: not converted (no decoder, no safetensors dtype): {s}"
+        ));
     }
     if json {
         print_json(&json!({
@@ -53,7 +55,7 @@ pub fn run(
             "source_merkle_root": done.source_root,
         }))?;
     } else {
-        println!(
+        say!(
             "wrote {} ({} tensors, {} decoded to F32, {} renamed, {} skipped; source root {})",
             output.display(),
             report.tensors,

@@ -18,7 +18,7 @@ pub fn run(list: &Path, root: Option<&Path>, json: bool) -> Result<Outcome> {
             } else {
                 "MISS"
             };
-            println!(
+            say!(
                 "{mark} {:<14} expected {:<14} log10 p {:>12.1}  {} | {}",
                 r.verdict.word(),
                 r.expected.word(),
@@ -42,7 +42,8 @@ pub fn run(list: &Path, root: Option<&Path>, json: bool) -> Result<Outcome> {
 }
 
 fn print_summary(report: &EvalReport) {
-    println!("\nconfusion (rows: expected, columns: verdict)");
+    say!("");
+    say!("confusion (rows: expected, columns: verdict)");
     let used: Vec<Verdict> = Verdict::ALL
         .into_iter()
         .filter(|&v| {
@@ -52,31 +53,32 @@ fn print_summary(report: &EvalReport) {
                 .any(|c| c.expected == v || c.verdict == v)
         })
         .collect();
-    print!("{:<14}", "");
-    used.iter().for_each(|v| print!(" {:>13}", v.word()));
-    println!();
+    let mut header = format!("{:<14}", "");
+    used.iter()
+        .for_each(|v| header += &format!(" {:>13}", v.word()));
+    say!("{header}");
     for &e in &used {
-        print!("{:<14}", e.word());
-        for &g in &used {
-            print!(" {:>13}", report.count(e, g));
-        }
-        println!();
+        let mut row = format!("{:<14}", e.word());
+        used.iter()
+            .for_each(|&g| row += &format!(" {:>13}", report.count(e, g)));
+        say!("{row}");
     }
     let s = &report.summary;
-    println!("\n{} of {} verdicts as expected", s.correct, s.pairs);
+    say!("");
+    say!("{} of {} verdicts as expected", s.correct, s.pairs);
     if s.inconclusive_pairs > 0 {
-        println!(
+        say!(
             "{} pairs expected inconclusive: counted in neither rate",
             s.inconclusive_pairs
         );
     }
     match s.auc {
-        Some(a) => println!("AUC (related vs unrelated, score -log10 p): {a:.4}"),
-        None => println!("AUC: needs both related and unrelated pairs"),
+        Some(a) => say!("AUC (related vs unrelated, score -log10 p): {a:.4}"),
+        None => say!("AUC: needs both related and unrelated pairs"),
     }
     let show = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.3}"));
     for t in &s.at_thresholds {
-        println!(
+        say!(
             "at p < {:e}: TPR {}, FPR {}",
             t.p_below,
             show(t.tpr),

@@ -30,12 +30,14 @@ pub fn run(path: &Path, invariants: bool, json: bool) -> Result<Outcome> {
         .max()
         .unwrap_or(4)
         .max(4);
-    println!(
+    say!(
         "{:<name_w$}  {:<7}  {:<16}  SIMHASH",
-        "NAME", "DTYPE", "SHAPE"
+        "NAME",
+        "DTYPE",
+        "SHAPE"
     );
     for t in &fp.tensors {
-        println!(
+        say!(
             "{:<name_w$}  {:<7}  {:<16}  {}",
             t.name,
             t.dtype,
@@ -44,18 +46,18 @@ pub fn run(path: &Path, invariants: bool, json: bool) -> Result<Outcome> {
         );
     }
     for s in &fp.skipped {
-        println!("{:<name_w$}  skipped: {}", s.name, s.reason);
+        say!("{:<name_w$}  skipped: {}", s.name, s.reason);
     }
     if let Some(a) = &fp.anchors {
         let n = fp.tensors.iter().filter(|t| t.anchored.is_some()).count();
-        println!(
+        say!(
             "anchored kernels: {n} residual-stream matrices over {} anchor tokens of {} (width {})",
             a.ids.len(),
             a.embedding,
             a.width
         );
     }
-    println!(
+    say!(
         "fingerprint: {} tensors sketched, {} skipped, lookup key {} bytes",
         fp.tensors.len(),
         fp.skipped.len(),

@@ -19,13 +19,13 @@ pub fn run(path: &Path, plain: bool, proof: Option<&str>, json: bool) -> Result<
         if json {
             print_json(&json!({"root": digests.root, "proof": p}))?;
         } else {
-            println!("tensor  {name}");
-            println!("leaf    {}", p.leaf);
-            println!("index   {} of {}", p.index, p.size);
+            say!("tensor  {name}");
+            say!("leaf    {}", p.leaf);
+            say!("index   {} of {}", p.index, p.size);
             for (i, step) in p.path.iter().enumerate() {
-                println!("path[{i}] {step}");
+                say!("path[{i}] {step}");
             }
-            println!("root    {}", digests.root);
+            say!("root    {}", digests.root);
         }
         return Ok(Outcome::Fine);
     }
@@ -40,17 +40,17 @@ pub fn run(path: &Path, plain: bool, proof: Option<&str>, json: bool) -> Result<
         return Ok(Outcome::Fine);
     }
     for f in &digests.files {
-        println!("{}  {}  ({} bytes, {})", f.digest, f.path, f.size, f.format);
+        say!("{}  {}  ({} bytes, {})", f.digest, f.path, f.size, f.format);
         for t in &f.tensors {
-            println!("  {}  {}", t.digest, t.name);
+            say!("  {}  {}", t.digest, t.name);
         }
     }
-    println!("root {}", digests.root);
+    say!("root {}", digests.root);
     if plain {
-        println!("plain BLAKE3 (as b3sum prints it):");
+        say!("plain BLAKE3 (as b3sum prints it):");
         for f in &digests.files {
             if let Some(p) = f.plain {
-                println!("{}  {}", p.hex(), f.path);
+                say!("{}  {}", p.hex(), f.path);
             }
         }
     }

@@ -91,7 +91,7 @@ pub fn run(path: &Path, json: bool) -> Result<Outcome> {
         return Ok(Outcome::Fine);
     }
     for f in &model.files {
-        println!(
+        say!(
             "{}  {}  {}  header {} B  {} tensors",
             f.rel_path,
             f.file.format().description(),
@@ -106,12 +106,15 @@ pub fn run(path: &Path, json: bool) -> Result<Outcome> {
             .max()
             .unwrap_or(4)
             .max(4);
-        println!(
+        say!(
             "  {:<name_w$}  {:<8}  {:<20}  {:>12}  WHERE",
-            "NAME", "DTYPE", "SHAPE", "BYTES"
+            "NAME",
+            "DTYPE",
+            "SHAPE",
+            "BYTES"
         );
         for t in f.file.tensors() {
-            println!(
+            say!(
                 "  {:<name_w$}  {:<8}  {:<20}  {:>12}  {}",
                 t.name,
                 t.dtype.name(),
@@ -121,7 +124,7 @@ pub fn run(path: &Path, json: bool) -> Result<Outcome> {
             );
         }
         for l in f.file.quant_links() {
-            println!(
+            say!(
                 "  quantized pair: {} = ({} - {}) x {}",
                 l.quantized,
                 l.quantized,
@@ -135,13 +138,13 @@ pub fn run(path: &Path, json: bool) -> Result<Outcome> {
                 .iter()
                 .map(|(d, n)| format!("{d} ({n} tensors)"))
                 .collect();
-            println!(
+            say!(
                 "  listed and hashed, not decodable to f32: {}",
                 list.join(", ")
             );
         }
     }
-    println!(
+    say!(
         "total: {} files, {} tensors, {} parameters, {}",
         model.files.len(),
         model.tensor_count(),

@@ -22,7 +22,7 @@ pub fn run(path: &Path, output: &Path, force: bool, json: bool) -> Result<Outcom
             "merkle_root": m.merkle_root,
         }))?;
     } else {
-        println!(
+        say!(
             "wrote {} ({} files, {} tensors, root {})",
             output.display(),
             m.files.len(),

@@ -29,24 +29,24 @@ pub fn run(manifest_path: &Path, path: Option<&Path>, json: bool) -> Result<Outc
                 .as_deref()
                 .map(|p| format!("  ({p})"))
                 .unwrap_or_default();
-            println!("{:<8} {}{detail}", label(f.status), f.path);
+            say!("{:<8} {}{detail}", label(f.status), f.path);
             for t in report.tensors.iter().filter(|t| t.file == f.path) {
                 match &t.renamed_from {
-                    Some(from) => println!("  {:<8} {} (was {from})", label(t.status), t.name),
-                    None => println!("  {:<8} {}", label(t.status), t.name),
+                    Some(from) => say!("  {:<8} {} (was {from})", label(t.status), t.name),
+                    None => say!("  {:<8} {}", label(t.status), t.name),
                 }
             }
         }
         let count = |s: Status| report.files.iter().filter(|f| f.status == s).count();
         if v.is_ok() {
-            println!(
+            say!(
                 "verify: OK ({} files, {} tensors, root {})",
                 report.files.len(),
                 v.manifest.tensors.len(),
                 report.root.actual
             );
         } else {
-            println!(
+            say!(
                 "verify: MISMATCH ({} changed, {} missing, {} extra files; {} tensor differences; root {})",
                 count(Status::Changed),
                 count(Status::Missing),
