@@ -39,7 +39,10 @@ mod torch_format;
 mod view;
 mod zip_archive;
 
-pub use convert::{safetensors_dtype, write_safetensors, ConvertDtype, ConvertReport};
+pub use convert::{
+    safetensors_dtype, write_safetensors, write_safetensors_with, ConvertDtype, ConvertOptions,
+    ConvertReport,
+};
 pub use dequant::DequantView;
 pub use dtype::{DType, DecodeError};
 pub use error::{Error, ErrorKind};
