@@ -37,10 +37,13 @@ fn u32_at(b: &[u8], i: usize) -> u32 {
 /// `y[k] = (db * grid[k]) * (bit k of signs ? -1 : 1)` for one group of 8.
 #[inline(always)]
 fn signed8(y: &mut [f32], db: f32, grid: [u8; 8], signs: u8) {
-    for k in 0..8 {
-        let v = db * grid[k] as f32;
-        let flip = (((signs >> k) & 1) as u32) << 31;
-        y[k] = f32::from_bits(v.to_bits() ^ flip);
+    // Callers pass chunks of exactly 8; the fixed-size view lets the loop vectorize.
+    if let Ok(y) = <&mut [f32; 8]>::try_from(y) {
+        for k in 0..8 {
+            let v = db * grid[k] as f32;
+            let flip = (((signs >> k) & 1) as u32) << 31;
+            y[k] = f32::from_bits(v.to_bits() ^ flip);
+        }
     }
 }
 
@@ -129,8 +132,11 @@ pub(crate) fn iq3_s(b: &[u8; 110], y: &mut [f32; QK_K]) {
 #[inline(always)]
 fn iq1_group(y: &mut [f32], dl: f32, index: usize, delta: f32) {
     let grid = IQ1S_GRID[index].to_le_bytes();
-    for k in 0..8 {
-        y[k] = dl * (grid[k] as i8 as f32 + delta);
+    // Callers pass chunks of exactly 8; the fixed-size view lets the loop vectorize.
+    if let Ok(y) = <&mut [f32; 8]>::try_from(y) {
+        for k in 0..8 {
+            y[k] = dl * (grid[k] as i8 as f32 + delta);
+        }
     }
 }
 
