@@ -494,6 +494,32 @@ mod tests {
     }
 
     #[test]
+    fn only_types_without_a_reference_dequantizer_are_undecodable() {
+        let undecodable: Vec<&str> = DType::ALL
+            .iter()
+            .filter(|d| !d.decodable())
+            .map(|d| d.name())
+            .collect();
+        assert_eq!(
+            undecodable,
+            [
+                "F4",
+                "F6_E2M3",
+                "F6_E3M2",
+                "Q8_1",
+                "Q1_0",
+                "Q2_0",
+                "Q4_0_4_4",
+                "Q4_0_4_8",
+                "Q4_0_8_8",
+                "IQ4_NL_4_4",
+                "IQ4_NL_4_8",
+                "IQ4_NL_8_8"
+            ]
+        );
+    }
+
+    #[test]
     fn byte_len_checks_overflow_and_partial_bytes() {
         assert_eq!(DType::F32.byte_len(3), Some(12));
         assert_eq!(DType::F4.byte_len(3), None);

@@ -601,11 +601,11 @@ proptest! {
     /// decodes (or reports an unsupported dtype) — never a panic.
     #[test]
     fn mutations_never_panic(
-        which in 0usize..3,
+        which in 0usize..4,
         edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
         cut in prop::option::of(any::<prop::sample::Index>()),
     ) {
-        let name = ["metadata.gguf", "quant.gguf", "listed-only.gguf"][which];
+        let name = ["metadata.gguf", "quant.gguf", "listed-only.gguf", "iq.gguf"][which];
         let mut bytes = fs::read(fixture(name)).unwrap();
         // Bias edits toward the header, where the parser's decisions are.
         let header = bytes.len().min(4096);
