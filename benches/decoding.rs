@@ -21,13 +21,17 @@ fn input(dtype: DType, elements: usize) -> Vec<u8> {
         .collect();
     let (_, block) = dtype.block();
     if dtype.is_blocked() {
-        // Q8_0 and Q4_K keep f16 scales at the block start (Q4_K: d and dmin); 0x3c00 = 1.0.
+        // Q8_0, Q4_K and IQ2_XXS keep f16 scales at the block start (Q4_K: d and dmin);
+        // 0x3c00 = 1.0. MXFP4 starts with an E8M0 exponent: 127 gives a scale of 0.5.
         for b in bytes.chunks_mut(block) {
             b[0] = 0x00;
             b[1] = 0x3c;
             if dtype == DType::Q4_K {
                 b[2] = 0x00;
                 b[3] = 0x38;
+            }
+            if dtype == DType::MXFP4 {
+                b[0] = 127;
             }
         }
     }
@@ -44,6 +48,8 @@ fn bench(c: &mut Criterion) {
         DType::Q4_K,
         DType::Q4_0,
         DType::Q6_K,
+        DType::IQ2_XXS,
+        DType::MXFP4,
         DType::F32,
         DType::F16,
         DType::BF16,

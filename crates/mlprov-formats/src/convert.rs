@@ -22,6 +22,17 @@ pub enum ConvertDtype {
     F32,
 }
 
+/// How to convert a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConvertOptions {
+    /// How to store each tensor.
+    pub dtype: ConvertDtype,
+    /// Leave out tensors that cannot be written (no decoder, no safetensors dtype) and list
+    /// them in [`ConvertReport::skipped`], instead of failing with
+    /// [`ErrorKind::Undecodable`].
+    pub skip_undecodable: bool,
+}
+
 /// What a conversion wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConvertReport {
@@ -31,7 +42,8 @@ pub struct ConvertReport {
     pub decoded: usize,
     /// Tensors renamed because another file of the model already used the name.
     pub renamed: Vec<(String, String)>,
-    /// Tensors left out because their dtype has no decoder and no safetensors equivalent.
+    /// Tensors left out (`file: tensor (dtype)`) because their dtype has no decoder and no
+    /// safetensors equivalent; only with [`ConvertOptions::skip_undecodable`].
     pub skipped: Vec<String>,
 }
 
@@ -107,15 +119,35 @@ impl View for &Lazy<'_> {
     }
 }
 
-/// Writes `model` to `out` as one safetensors file with `metadata` in its header.
-/// The caller picks `out`; this writes it directly (callers wanting atomicity pass a
-/// temporary path and rename).
+/// Writes `model` to `out` as one safetensors file with `metadata` in its header; fails
+/// with [`ErrorKind::Undecodable`], before writing anything, if a tensor can be neither
+/// decoded nor stored as it is. Same as [`write_safetensors_with`] with default options
+/// but `dtype`.
 pub fn write_safetensors(
     model: &Model,
     out: &Path,
     dtype: ConvertDtype,
+    metadata: BTreeMap<String, String>,
+) -> Result<ConvertReport, Error> {
+    let options = ConvertOptions {
+        dtype,
+        ..ConvertOptions::default()
+    };
+    write_safetensors_with(model, out, options, metadata)
+}
+
+/// Writes `model` to `out` as one safetensors file with `metadata` in its header.
+/// The caller picks `out`; this writes it directly (callers wanting atomicity pass a
+/// temporary path and rename). Tensors that can be neither decoded nor stored as they are
+/// fail the conversion (naming them, before anything is written) unless
+/// `options.skip_undecodable` leaves them out.
+pub fn write_safetensors_with(
+    model: &Model,
+    out: &Path,
+    options: ConvertOptions,
     mut metadata: BTreeMap<String, String>,
 ) -> Result<ConvertReport, Error> {
+    let dtype = options.dtype;
     let failed = std::sync::Mutex::new(None);
     let mut report = ConvertReport {
         tensors: 0,
@@ -168,6 +200,12 @@ pub fn write_safetensors(
                 },
             ));
         }
+    }
+    if !report.skipped.is_empty() && !options.skip_undecodable {
+        return Err(Error::new(
+            &model.root,
+            ErrorKind::Undecodable(std::mem::take(&mut report.skipped)),
+        ));
     }
     report.tensors = lazies.len();
     if !report.renamed.is_empty() {

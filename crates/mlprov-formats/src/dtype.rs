@@ -73,31 +73,31 @@ pub enum DType {
     Q6_K,
     /// GGML K-quant Q8_K: 256 8-bit values, f32 scale and group sums.
     Q8_K,
-    /// GGML IQ2_XXS (lattice codebook). Hashed, not decoded.
+    /// GGML IQ2_XXS: 256 values as rows of an 8-wide lattice grid, with sign patterns (2.06 bpw).
     IQ2_XXS,
-    /// GGML IQ2_XS. Hashed, not decoded.
+    /// GGML IQ2_XS: IQ2_XXS with a 512-row grid and 4-bit group scales (2.31 bpw).
     IQ2_XS,
-    /// GGML IQ3_XXS. Hashed, not decoded.
+    /// GGML IQ3_XXS: 256 values as rows of a 4-wide grid, with sign patterns (3.06 bpw).
     IQ3_XXS,
-    /// GGML IQ1_S. Hashed, not decoded.
+    /// GGML IQ1_S: 256 ternary-grid values with a shift (1.56 bpw).
     IQ1_S,
     /// GGML IQ4_NL: 32 values through a fixed non-linear 16-entry table.
     IQ4_NL,
-    /// GGML IQ3_S. Hashed, not decoded.
+    /// GGML IQ3_S: a 512-row 4-wide grid, explicit sign bits (3.44 bpw).
     IQ3_S,
-    /// GGML IQ2_S. Hashed, not decoded.
+    /// GGML IQ2_S: a 1024-row 8-wide grid, explicit sign bits (2.5 bpw).
     IQ2_S,
     /// GGML IQ4_XS: 256 values, IQ4_NL's table with 6-bit group scales.
     IQ4_XS,
-    /// GGML IQ1_M. Hashed, not decoded.
+    /// GGML IQ1_M: IQ1_S's grid with 3-bit scales per 16 values (1.75 bpw).
     IQ1_M,
-    /// GGML TQ1_0 (ternary). Hashed, not decoded.
+    /// GGML TQ1_0: 256 ternary values packed five per byte in base 3.
     TQ1_0,
-    /// GGML TQ2_0 (ternary). Hashed, not decoded.
+    /// GGML TQ2_0: 256 ternary values stored in 2 bits each.
     TQ2_0,
-    /// GGML MXFP4: 32 E2M1 values and an E8M0 scale. Hashed, not decoded.
+    /// GGML MXFP4: 32 E2M1 values and an E8M0 scale.
     MXFP4,
-    /// GGML NVFP4: 64 E2M1 values and four E4M3 scales. Hashed, not decoded.
+    /// GGML NVFP4: 64 E2M1 values and four unsigned E4M3 scales.
     NVFP4,
     /// GGML Q1_0. Hashed, not decoded.
     Q1_0,
@@ -494,6 +494,32 @@ mod tests {
     }
 
     #[test]
+    fn only_types_without_a_reference_dequantizer_are_undecodable() {
+        let undecodable: Vec<&str> = DType::ALL
+            .iter()
+            .filter(|d| !d.decodable())
+            .map(|d| d.name())
+            .collect();
+        assert_eq!(
+            undecodable,
+            [
+                "F4",
+                "F6_E2M3",
+                "F6_E3M2",
+                "Q8_1",
+                "Q1_0",
+                "Q2_0",
+                "Q4_0_4_4",
+                "Q4_0_4_8",
+                "Q4_0_8_8",
+                "IQ4_NL_4_4",
+                "IQ4_NL_4_8",
+                "IQ4_NL_8_8"
+            ]
+        );
+    }
+
+    #[test]
     fn byte_len_checks_overflow_and_partial_bytes() {
         assert_eq!(DType::F32.byte_len(3), Some(12));
         assert_eq!(DType::F4.byte_len(3), None);
@@ -542,8 +568,11 @@ mod tests {
         assert!(DType::Q8_0.decode_f32(&[0; 34], &mut block[..31]).is_err());
         assert!(DType::Q8_0.decode_f32(&[0; 34], &mut block).is_ok());
         assert_eq!(
-            DType::IQ2_XXS.decode_f32(&[0; 66], &mut [0f32; 256]),
-            Err(DecodeError::Unsupported("IQ2_XXS"))
+            DType::Q1_0.decode_f32(&[0; 18], &mut [0f32; 128]),
+            Err(DecodeError::Unsupported("Q1_0"))
         );
+        assert!(DType::IQ2_XXS
+            .decode_f32(&[0; 66], &mut [0f32; 256])
+            .is_ok());
     }
 }

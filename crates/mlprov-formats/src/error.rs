@@ -47,6 +47,29 @@ pub enum ErrorKind {
     /// A file name that is not UTF-8 (manifests record paths as UTF-8 text).
     #[error("file name is not valid UTF-8")]
     NonUtf8Name,
+    /// Tensors a conversion cannot write: no `f32` decoder for their dtype and no
+    /// safetensors dtype to store them as they are (each `file: tensor (dtype)`).
+    #[error(
+        "cannot convert {} tensor(s), no decoder and no safetensors dtype for them: {}",
+        .0.len(),
+        first_few(.0)
+    )]
+    Undecodable(Vec<String>),
+}
+
+/// The first few items of a list, then how many more.
+fn first_few(items: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut s = items
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > SHOWN {
+        s.push_str(&format!(" and {} more", items.len() - SHOWN));
+    }
+    s
 }
 
 impl Error {

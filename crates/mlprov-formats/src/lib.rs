@@ -3,8 +3,11 @@
 //! Formats: safetensors, GGUF (v2, v3), the legacy GGML containers (ggml, ggmf, ggjt,
 //! ggla), ONNX (with external data), PyTorch `torch.save` zip checkpoints and TorchScript
 //! archives (pickles parsed, never run), NumPy `.npy` and `.npz`. GGML block
-//! quantizations are listed and hashed whatever their type; the common ones (Q4_0 … Q8_0,
-//! the K-quants, IQ4_NL, IQ4_XS) also decode to `f32`.
+//! quantizations are listed and hashed whatever their type; every type gguf-py can
+//! dequantize also decodes to `f32`, bit-identical to it: Q4_0 … Q8_0, the K-quants
+//! (Q2_K … Q8_K), the IQ types (IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S,
+//! IQ4_NL, IQ4_XS), the ternary TQ1_0 and TQ2_0, MXFP4 and NVFP4. Types without a
+//! reference dequantizer (Q1_0, Q2_0, Q8_1, the removed interleaved layouts) do not.
 //!
 //! Every file is memory-mapped; a [`TensorView`] borrows its bytes straight from the
 //! map, and [`TensorView::decode_f32_into`] converts any element range to `f32`
@@ -27,6 +30,7 @@ mod numpy_format;
 mod onnx;
 mod pickle;
 mod quant;
+mod quant_iq;
 mod raw;
 mod safetensors_format;
 mod sniff;
@@ -35,7 +39,10 @@ mod torch_format;
 mod view;
 mod zip_archive;
 
-pub use convert::{safetensors_dtype, write_safetensors, ConvertDtype, ConvertReport};
+pub use convert::{
+    safetensors_dtype, write_safetensors, write_safetensors_with, ConvertDtype, ConvertOptions,
+    ConvertReport,
+};
 pub use dequant::DequantView;
 pub use dtype::{DType, DecodeError};
 pub use error::{Error, ErrorKind};

@@ -1,5 +1,6 @@
 //! Dequantization of GGML block types to `f32`, matching ggml's reference
-//! `dequantize_row_*` (ggml-quants.c) operation for operation.
+//! `dequantize_row_*` (ggml-quants.c) operation for operation. The lattice-codebook IQ
+//! types live in [`crate::quant_iq`]; this module dispatches to them.
 //!
 //! Written by hand: the crates that decode these blocks (candle, ggml bindings) pull in a
 //! whole tensor runtime or a C build. Every kernel walks fixed-size block arrays
@@ -11,6 +12,7 @@
 use half::f16;
 
 use crate::dtype::{DType, QK_K};
+use crate::quant_iq;
 
 /// IQ4_NL's non-linear 16-entry table (`kvalues_iq4nl`), also used by IQ4_XS.
 const KVALUES_IQ4NL: [i8; 16] = [
@@ -34,6 +36,17 @@ pub(crate) fn has_kernel(dtype: DType) -> bool {
             | DType::Q8_K
             | DType::IQ4_NL
             | DType::IQ4_XS
+            | DType::IQ2_XXS
+            | DType::IQ2_XS
+            | DType::IQ2_S
+            | DType::IQ3_XXS
+            | DType::IQ3_S
+            | DType::IQ1_S
+            | DType::IQ1_M
+            | DType::TQ1_0
+            | DType::TQ2_0
+            | DType::MXFP4
+            | DType::NVFP4
     )
 }
 
@@ -54,6 +67,17 @@ pub(crate) fn dequantize(dtype: DType, bytes: &[u8], out: &mut [f32]) {
         DType::Q8_K => blocks::<292, QK_K>(bytes, out, q8_k),
         DType::IQ4_NL => blocks::<18, 32>(bytes, out, iq4_nl),
         DType::IQ4_XS => blocks::<136, QK_K>(bytes, out, iq4_xs),
+        DType::IQ2_XXS => blocks::<66, QK_K>(bytes, out, quant_iq::iq2_xxs),
+        DType::IQ2_XS => blocks::<74, QK_K>(bytes, out, quant_iq::iq2_xs),
+        DType::IQ2_S => blocks::<82, QK_K>(bytes, out, quant_iq::iq2_s),
+        DType::IQ3_XXS => blocks::<98, QK_K>(bytes, out, quant_iq::iq3_xxs),
+        DType::IQ3_S => blocks::<110, QK_K>(bytes, out, quant_iq::iq3_s),
+        DType::IQ1_S => blocks::<50, QK_K>(bytes, out, quant_iq::iq1_s),
+        DType::IQ1_M => blocks::<56, QK_K>(bytes, out, quant_iq::iq1_m),
+        DType::TQ1_0 => blocks::<54, QK_K>(bytes, out, tq1_0),
+        DType::TQ2_0 => blocks::<66, QK_K>(bytes, out, tq2_0),
+        DType::MXFP4 => blocks::<17, 32>(bytes, out, mxfp4),
+        DType::NVFP4 => blocks::<36, 64>(bytes, out, nvfp4),
         _ => {}
     }
 }
@@ -294,6 +318,95 @@ fn iq4_xs(b: &[u8; 136], y: &mut [f32; QK_K]) {
         for j in 0..16 {
             lo[j] = dl * KVALUES_IQ4NL[(qs[j] & 0x0f) as usize] as f32;
             hi[j] = dl * KVALUES_IQ4NL[(qs[j] >> 4) as usize] as f32;
+        }
+    }
+}
+
+/// Layout: qs[48] (five base-3 digits per byte), qh[4] (four digits each), d.
+/// A digit is read as the top of `q * 3^n` scaled to 0..3: `((q * 3^n mod 256) * 3) >> 8`.
+fn tq1_0(b: &[u8; 54], y: &mut [f32; QK_K]) {
+    const POW3: [u8; 5] = [1, 3, 9, 27, 81];
+    let d = half(b[52], b[53]);
+    let trit = |q: u8, n: usize| (((q.wrapping_mul(POW3[n]) as u16 * 3) >> 8) as i32 - 1) as f32;
+    let (head, rest) = y.split_at_mut(160);
+    let (mid, tail) = rest.split_at_mut(80);
+    for (n, y) in head.chunks_exact_mut(32).enumerate() {
+        for m in 0..32 {
+            y[m] = d * trit(b[m], n);
+        }
+    }
+    for (n, y) in mid.chunks_exact_mut(16).enumerate() {
+        for m in 0..16 {
+            y[m] = d * trit(b[32 + m], n);
+        }
+    }
+    for (n, y) in tail.chunks_exact_mut(4).enumerate() {
+        for m in 0..4 {
+            y[m] = d * trit(b[48 + m], n);
+        }
+    }
+}
+
+/// Layout: qs[64] (four 2-bit values per byte, stored plus one), d.
+fn tq2_0(b: &[u8; 66], y: &mut [f32; QK_K]) {
+    let d = half(b[64], b[65]);
+    for (j, y) in y.chunks_exact_mut(128).enumerate() {
+        let q = &b[32 * j..32 * j + 32];
+        for (l, y) in y.chunks_exact_mut(32).enumerate() {
+            for m in 0..32 {
+                y[m] = d * (((q[m] >> (2 * l)) & 3) as i32 - 1) as f32;
+            }
+        }
+    }
+}
+
+/// E2M1 (FP4) values doubled, as ggml stores them (`kvalues_mxfp4`); the scales halve.
+const KVALUES_FP4: [i8; 16] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12];
+
+/// Half of an E8M0 scale, 2^(e-128), as bits (`ggml_e8m0_to_fp32_half`); no NaN encoding.
+#[inline(always)]
+fn e8m0_half(e: u8) -> f32 {
+    let bits = if e < 2 {
+        0x0020_0000u32 << e
+    } else {
+        ((e - 1) as u32) << 23
+    };
+    f32::from_bits(bits)
+}
+
+/// Layout: e (E8M0 scale), qs[16] (low nibbles are elements 0..16, high nibbles 16..32).
+fn mxfp4(b: &[u8; 17], y: &mut [f32; 32]) {
+    let d = e8m0_half(b[0]);
+    for j in 0..16 {
+        let q = b[1 + j];
+        y[j] = d * KVALUES_FP4[(q & 0x0f) as usize] as f32;
+        y[j + 16] = d * KVALUES_FP4[(q >> 4) as usize] as f32;
+    }
+}
+
+/// Half of an unsigned E4M3 scale as gguf-py's `NVFP4.ue4m3_to_fp32` computes it: bit 7 is
+/// ignored, 0x00 and 0x7F are zero, exponent 0 is subnormal. Every result is exact in f32.
+#[inline(always)]
+fn ue4m3_half(x: u8) -> f32 {
+    let exp = ((x >> 3) & 0x0f) as i32;
+    let man = (x & 7) as f32;
+    if x == 0 || x == 0x7f {
+        0.0
+    } else if exp == 0 {
+        man * (2.0f32).powi(-10)
+    } else {
+        (8.0 + man) * (2.0f32).powi(exp - 11)
+    }
+}
+
+/// Layout: four UE4M3 sub-block scales, qs[32] (per sub-block of 16: 8 bytes, low nibbles first).
+fn nvfp4(b: &[u8; 36], y: &mut [f32; 64]) {
+    for (s, y) in y.chunks_exact_mut(16).enumerate() {
+        let d = ue4m3_half(b[s]);
+        let q = &b[4 + 8 * s..4 + 8 * s + 8];
+        for j in 0..8 {
+            y[j] = d * KVALUES_FP4[(q[j] & 0x0f) as usize] as f32;
+            y[j + 8] = d * KVALUES_FP4[(q[j] >> 4) as usize] as f32;
         }
     }
 }

@@ -220,19 +220,45 @@ fn quantized_fixture_matches_gguf_py_bit_for_bit() {
 }
 
 #[test]
-fn listed_only_types_open_and_refuse_to_decode() {
-    let file = open(fixture("listed-only.gguf")).unwrap();
+fn iq_ternary_and_fp4_fixture_matches_gguf_py_bit_for_bit() {
+    let file = open(fixture("iq.gguf")).unwrap();
+    let expected = open(fixture("iq.expected.safetensors")).unwrap();
     let names: Vec<&str> = file.tensors().map(|t| t.dtype.name()).collect();
     assert_eq!(
         names,
         [
-            "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ3_S", "IQ2_S", "IQ1_M", "TQ1_0", "TQ2_0",
-            "MXFP4"
+            "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M", "TQ1_0", "TQ2_0",
+            "MXFP4", "NVFP4"
         ]
     );
     for t in file.tensors() {
-        assert_eq!(t.name, format!("l.{}", t.dtype.name()));
-        assert_eq!(t.shape[0], 2);
+        assert_eq!(t.name, format!("iq.{}", t.dtype.name()));
+        assert!(t.dtype.decodable(), "{}", t.name);
+        assert!(
+            t.bytes.len() / t.dtype.block().1 >= 4,
+            "{}: a few blocks",
+            t.name
+        );
+    }
+    // MXFP4's largest scales overflow to infinity in gguf-py too; the comparison is exact.
+    let mx = expected.tensor("iq.MXFP4").unwrap();
+    assert!(mx
+        .decode_f32(0..mx.elements())
+        .unwrap()
+        .iter()
+        .any(|v| v.is_infinite()));
+    check_against(&file, &expected);
+}
+
+#[test]
+fn listed_only_types_open_and_refuse_to_decode() {
+    let file = open(fixture("listed-only.gguf")).unwrap();
+    let names: Vec<(&str, &str)> = file.tensors().map(|t| (t.name, t.dtype.name())).collect();
+    assert_eq!(
+        names,
+        [("l.Q1_0", "Q1_0"), ("l2.Q1_0", "Q1_0"), ("ok.f32", "F32")]
+    );
+    for t in file.tensors().filter(|t| t.dtype == DType::Q1_0) {
         assert_eq!(t.bytes.len(), t.dtype.byte_len(t.elements()).unwrap());
         assert_eq!(
             t.decode_f32(0..1),
@@ -575,11 +601,11 @@ proptest! {
     /// decodes (or reports an unsupported dtype) — never a panic.
     #[test]
     fn mutations_never_panic(
-        which in 0usize..3,
+        which in 0usize..4,
         edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
         cut in prop::option::of(any::<prop::sample::Index>()),
     ) {
-        let name = ["metadata.gguf", "quant.gguf", "listed-only.gguf"][which];
+        let name = ["metadata.gguf", "quant.gguf", "listed-only.gguf", "iq.gguf"][which];
         let mut bytes = fs::read(fixture(name)).unwrap();
         // Bias edits toward the header, where the parser's decisions are.
         let header = bytes.len().min(4096);
