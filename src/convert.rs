@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use mlprov_formats::{write_safetensors, ConvertDtype, ConvertReport, Model};
+use mlprov_formats::{write_safetensors_with, ConvertDtype, ConvertReport, Model};
 use mlprov_hash::Digest;
 
 use crate::error::{Error, Result};
@@ -15,6 +15,9 @@ use crate::progress::Progress;
 pub struct ConvertOptions {
     /// Keep each tensor's dtype where safetensors has it, or write everything as F32.
     pub dtype: ConvertDtype,
+    /// Leave out tensors that can be neither decoded nor stored (listed in the report);
+    /// without it such a tensor fails the conversion, naming it.
+    pub skip_undecodable: bool,
     /// Replace an existing output file.
     pub force: bool,
 }
@@ -69,7 +72,16 @@ pub fn convert(
         ),
     ]);
     let report = replace_with(output, |tmp| {
-        Ok(write_safetensors(model, tmp, options.dtype, metadata)?)
+        let format_options = mlprov_formats::ConvertOptions {
+            dtype: options.dtype,
+            skip_undecodable: options.skip_undecodable,
+        };
+        Ok(write_safetensors_with(
+            model,
+            tmp,
+            format_options,
+            metadata,
+        )?)
     })?;
     Ok(Converted {
         output: output.to_path_buf(),

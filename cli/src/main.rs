@@ -92,6 +92,10 @@ enum Command {
         /// How to store tensors.
         #[arg(long, value_enum, default_value = "keep")]
         dtype: commands::convert::DtypeArg,
+        /// Leave out tensors that can be neither decoded nor stored as a safetensors dtype
+        /// (they are listed); without it, such tensors fail the conversion (exit 2).
+        #[arg(long)]
+        skip_undecodable: bool,
         /// Replace FILE if it already exists.
         #[arg(long)]
         force: bool,
@@ -141,8 +145,9 @@ fn main() -> ExitCode {
             input,
             output,
             dtype,
+            skip_undecodable,
             force,
-        } => commands::convert::run(&input, &output, dtype, force, cli.json),
+        } => commands::convert::run(&input, &output, dtype, skip_undecodable, force, cli.json),
         Command::Verify { manifest, path } => {
             commands::verify::run(&manifest, path.as_deref(), cli.json)
         }

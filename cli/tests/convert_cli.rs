@@ -17,6 +17,7 @@ fn fixture(rel: &str) -> PathBuf {
 const SOURCES: &[&str] = &[
     "gguf/quant.gguf",
     "gguf/metadata.gguf",
+    "gguf/iq.gguf",
     "ggml/llama-ggjt-v3.bin",
     "onnx/dtypes.onnx",
     "onnx/subgraphs.onnx",
@@ -183,4 +184,44 @@ fn convert_refuses_to_overwrite() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(leftovers.len(), 1, "no temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn undecodable_tensors_fail_the_conversion_unless_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.safetensors");
+    let src = fixture("gguf/listed-only.gguf");
+    let run = mlprov()
+        .arg("convert")
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("listed-only.gguf") && err.contains("l.Q1_0") && err.contains("l2.Q1_0"),
+        "names the file and both tensors: {err}"
+    );
+    assert!(!out.exists(), "nothing written");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    let run = mlprov()
+        .args(["--json", "convert", "--skip-undecodable"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(doc["tensors"], 1);
+    assert_eq!(doc["skipped"].as_array().unwrap().len(), 2, "{doc}");
+    let converted = open(&out).unwrap();
+    assert_eq!(
+        converted.tensors().map(|t| t.name).collect::<Vec<_>>(),
+        ["ok.f32"]
+    );
 }

@@ -24,6 +24,7 @@ pub fn run(
     input: &Path,
     output: &Path,
     dtype: DtypeArg,
+    skip_undecodable: bool,
     force: bool,
     json: bool,
 ) -> Result<Outcome> {
@@ -35,6 +36,7 @@ pub fn run(
             DtypeArg::Keep => ConvertDtype::Keep,
             DtypeArg::F32 => ConvertDtype::F32,
         },
+        skip_undecodable,
         force,
     };
     let done = mlprov::convert(&model, output, options, &Terminal::default())?;
