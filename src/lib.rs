@@ -44,7 +44,7 @@ pub use manifest_ops::{build_manifest, write_manifest, ManifestWritten};
 pub use output_file::{check_target, replace_with, write_bytes};
 pub use printable::printable;
 pub use progress::{Progress, Quiet};
-pub use verify::{verify, Verification};
+pub use verify::{read_manifest, verify, Verification, MAX_MANIFEST_BYTES};
 
 use std::path::Path;
 

@@ -9,8 +9,9 @@ use mlprov_manifest::{Manifest, VerifyReport};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
-/// Largest manifest read; real ones are a few megabytes at most.
-const MAX_MANIFEST_BYTES: u64 = 512 << 20;
+/// Largest manifest read: a manifest of a 7B-class model (about 300 tensors) is about
+/// 200 KiB; one of a sharded checkpoint of thousands of tensors a few MiB.
+pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
 
 /// The outcome of [`verify`].
 #[derive(Debug)]
@@ -32,16 +33,11 @@ impl Verification {
     }
 }
 
-/// Reads a manifest file.
+/// Reads a manifest file (a regular file of at most [`MAX_MANIFEST_BYTES`]; a FIFO or a
+/// device is refused without blocking).
 pub fn read_manifest(path: &Path) -> Result<Manifest> {
-    let meta = fs::metadata(path).map_err(|e| Error::io(path, "cannot read", e))?;
-    if meta.len() > MAX_MANIFEST_BYTES {
-        return Err(Error::input(
-            path,
-            format!("{} bytes is too large for a manifest", meta.len()),
-        ));
-    }
-    let text = fs::read_to_string(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    let bytes = read_regular_file(path, MAX_MANIFEST_BYTES)?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::input(path, "not UTF-8 text"))?;
     Manifest::parse(&text).map_err(|source| Error::Manifest {
         path: path.to_path_buf(),
         source,
@@ -58,10 +54,7 @@ pub fn verify(
     let manifest = read_manifest(manifest_path)?;
     let target: PathBuf = match path {
         Some(p) => p.to_path_buf(),
-        None => manifest_path
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(&manifest.subject.name),
+        None => subject_beside(manifest_path, &manifest.subject.name)?,
     };
     if !target.exists() {
         return Err(Error::input(
@@ -84,6 +77,73 @@ pub fn verify(
         skipped: std::mem::take(&mut model.skipped),
         report,
     })
+}
+
+/// The model a manifest describes when no path is given: its subject, in the manifest's own
+/// folder. A subject name that is not one plain file or folder name (`../x`, `/etc`, `a/b`)
+/// would send the check to another tree, so it is refused.
+fn subject_beside(manifest_path: &Path, name: &str) -> Result<PathBuf> {
+    let mut parts = Path::new(name).components();
+    match (parts.next(), parts.next()) {
+        (Some(std::path::Component::Normal(_)), None) => {}
+        _ => {
+            return Err(Error::input(
+                manifest_path,
+                format!(
+                    "its subject `{name}` is not a name in the manifest's folder; \
+                     give the model's path after the manifest"
+                ),
+            ))
+        }
+    }
+    let folder = match manifest_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Ok(folder.join(name))
+}
+
+/// The whole of a regular file of at most `max` bytes. The file is opened without blocking
+/// (a FIFO would otherwise wait forever for a writer) and checked to be a regular file
+/// before any byte is read; a file that grows past `max` while read is refused.
+pub(crate) fn read_regular_file(path: &Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options
+        .open(path)
+        .map_err(|e| Error::io(path, "cannot read", e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io(path, "cannot read", e))?;
+    if !meta.is_file() {
+        return Err(Error::input(path, "not a regular file"));
+    }
+    if meta.len() > max {
+        return Err(Error::input(
+            path,
+            format!(
+                "{} bytes is more than the {max} this file may have",
+                meta.len()
+            ),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, "cannot read", e))?;
+    if bytes.len() as u64 > max {
+        return Err(Error::input(
+            path,
+            "grew past its size limit while being read",
+        ));
+    }
+    Ok(bytes)
 }
 
 /// The rename rule: a single file is compared with the manifest's single file whatever it

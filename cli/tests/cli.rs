@@ -395,3 +395,61 @@ fn usage_errors_exit_2() {
     mlprov().arg("frobnicate").assert().code(2);
     mlprov().arg("manifest").arg("x").assert().code(2);
 }
+
+#[test]
+fn verify_checks_the_subject_beside_the_manifest_and_says_which_tree() {
+    let (dir, model, manifest) = registered();
+    let out = mlprov().arg("verify").arg(&manifest).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l == format!("checked: {}", model.display())),
+        "{text}"
+    );
+    // A manifest whose subject leaves its folder is refused unless PATH is given.
+    let doc = fs::read_to_string(&manifest).unwrap();
+    let outside = dir.path().join("outside");
+    copy_dir(&model, &outside);
+    for subject in ["../outside", "/etc", "a/b", ".."] {
+        let forged = doc.replace(
+            "\"name\": \"tiny-sharded\"",
+            &format!("\"name\": {}", serde_json::to_string(subject).unwrap()),
+        );
+        assert_ne!(forged, doc);
+        let path = dir.path().join("forged.json");
+        fs::write(&path, &forged).unwrap();
+        let out = mlprov().arg("verify").arg(&path).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{subject}: {err}");
+        assert!(err.contains("not a name in the manifest's folder"), "{err}");
+        // With PATH the user says which tree: then it is checked.
+        mlprov()
+            .arg("verify")
+            .arg(&path)
+            .arg(&model)
+            .assert()
+            .code(0)
+            .stdout(predicate::str::contains("verify: OK"));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_as_manifest_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("m.json");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    mlprov()
+        .arg("verify")
+        .arg(&fifo)
+        .arg(fixtures().join("tiny-model.safetensors"))
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a regular file"));
+}

@@ -13,6 +13,9 @@ pub fn run(manifest_path: &Path, path: Option<&Path>, json: bool) -> Result<Outc
     let v = mlprov::verify(manifest_path, path, &Terminal::default())?;
     warn_skipped(&v.skipped);
     let report = &v.report;
+    if !json {
+        say!("checked: {}", v.target.display());
+    }
     if json {
         print_json(&json!({
             "manifest": manifest_path.display().to_string(),

@@ -210,14 +210,21 @@ impl Manifest {
     }
 
     /// Parses a manifest, checking its schema id first so other documents get a clear error.
+    /// Deserializes straight into the typed manifest (no intermediate JSON tree), so memory
+    /// stays close to the size of the manifest itself.
     pub fn parse(text: &str) -> Result<Self, ManifestError> {
-        let value: Value =
+        /// Only the schema id; serde skips every other field without building it.
+        #[derive(Deserialize)]
+        struct Head {
+            schema: Option<String>,
+        }
+        let head: Head =
             serde_json::from_str(text).map_err(|e| ManifestError::Invalid(e.to_string()))?;
-        match value.get("schema").and_then(Value::as_str) {
+        match head.schema.as_deref() {
             Some(SCHEMA_ID) => {}
             Some(other) => return Err(ManifestError::Schema(other.to_string())),
             None => return Err(ManifestError::Invalid("no `schema` field".into())),
         }
-        serde_json::from_value(value).map_err(|e| ManifestError::Invalid(e.to_string()))
+        serde_json::from_str(text).map_err(|e| ManifestError::Invalid(e.to_string()))
     }
 }
