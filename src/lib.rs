@@ -15,6 +15,16 @@
 //! | evaluate the lineage test on known pairs | [`eval`] |
 //! | convert a model to safetensors | [`convert`] |
 //!
+//! ```no_run
+//! # fn main() -> mlprov::Result<()> {
+//! let a = mlprov::open("licensed.safetensors".as_ref())?;
+//! let b = mlprov::open("suspect.gguf".as_ref())?;
+//! let result = mlprov::compare(&a, &b, &mlprov::Quiet);
+//! println!("{} (p = 1e{:.1})", result.verdict, result.log10_p);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The crates below are re-exported: [`formats`] reads weight files, [`hash`](mod@hash)
 //! computes exact digests, [`fingerprint`](mod@fingerprint) computes robust fingerprints and
 //! the lineage evidence, [`manifest`](mod@manifest) writes and checks manifests.
