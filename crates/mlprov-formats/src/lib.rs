@@ -11,40 +11,32 @@
 //! without materializing the tensor. Parsers validate every length and offset they
 //! read against the mapped length before use.
 
-mod archive;
 mod convert;
-mod cursor;
 mod dequant;
 mod dtype;
 mod error;
 mod file;
-mod ggml_legacy;
+mod format;
 mod ggml_type;
-mod gguf;
+mod info;
 mod meta;
 mod model;
-mod numpy_format;
-mod onnx;
-mod pickle;
+mod parsed;
 mod quant;
-mod raw;
-mod safetensors_format;
-mod sniff;
-mod strided;
-mod torch_format;
+mod readers;
 mod view;
-mod zip_archive;
 
 pub use convert::{safetensors_dtype, write_safetensors, ConvertDtype, ConvertReport};
 pub use dequant::DequantView;
 pub use dtype::{DType, DecodeError};
 pub use error::{Error, ErrorKind};
-#[doc(hidden)]
-pub use file::fuzz_parse;
-pub use file::{open, ExternalFile, Format, Source, TensorInfo, WeightFile};
-pub use ggml_legacy::GgmlVariant;
+pub use file::{open, ExternalFile, WeightFile};
+pub use format::{Format, GgmlVariant};
+pub use info::{Source, TensorInfo};
 pub use meta::MetaValue;
 pub use model::{open_model, Layout, Model, ModelFile, OpenOptions, Skipped};
-pub use raw::QuantLink;
-pub use sniff::{sniff, Sniffed};
+pub use parsed::QuantLink;
+#[doc(hidden)]
+pub use readers::fuzz_parse;
+pub use readers::sniff::{sniff, Sniffed};
 pub use view::TensorView;

@@ -25,7 +25,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::ErrorKind;
-use crate::raw::RawFile;
+use crate::format::Format;
+use crate::parsed::ParsedFile;
 
 use self::wire::{Field, Msg, Value, WireError};
 
@@ -40,7 +41,7 @@ const MAX_TEXT_CHARS: usize = 256;
 
 /// Parses a whole ONNX file. `model_path` is where it was read from: external data is
 /// resolved against its folder and must stay inside it.
-pub(crate) fn parse(buf: &[u8], model_path: &Path) -> Result<RawFile, ErrorKind> {
+pub(crate) fn read(buf: &[u8], model_path: &Path) -> Result<ParsedFile, ErrorKind> {
     let file_len = buf.len();
     let model = Msg::new(buf, 0);
     let mut metadata = BTreeMap::new();
@@ -133,11 +134,11 @@ pub(crate) fn parse(buf: &[u8], model_path: &Path) -> Result<RawFile, ErrorKind>
         metadata.insert("external_data".into(), locations.join(", "));
     }
     notes.finish(&mut metadata);
-    Ok(RawFile {
-        header: None,
+    Ok(ParsedFile {
         tensors,
         quant_links,
         metadata,
+        ..ParsedFile::new(Format::Onnx)
     })
 }
 

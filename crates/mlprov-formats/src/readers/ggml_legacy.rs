@@ -18,12 +18,14 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
+use std::path::Path;
 
-use crate::cursor::{Cursor, Short};
 use crate::dtype::DType;
 use crate::error::ErrorKind;
-use crate::file::{Format, Parsed, Source, TensorInfo};
+use crate::format::{Format, GgmlVariant};
 use crate::meta::MetaValue;
+use crate::parsed::{ParsedFile, ParsedTensor, TensorData};
+use crate::readers::cursor::{Cursor, Short};
 
 mod headers;
 
@@ -44,35 +46,6 @@ const MAX_NAME_LEN: i32 = 512;
 const SCAN_WINDOW: usize = 64 << 20;
 /// Header label when the tensor records were found without understanding the header.
 const UNRECOGNIZED: &str = "unrecognized";
-
-/// Which legacy GGML container a file is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum GgmlVariant {
-    /// `ggml`: unversioned (llama.cpp before May 2023, whisper.cpp, the ggml examples).
-    Ggml,
-    /// `ggmf` with its version (only 1 exists).
-    Ggmf(u32),
-    /// `ggjt` v1–v3 (llama.cpp, 2023): tensor data aligned to 32 bytes.
-    Ggjt(u32),
-    /// `ggla`: a llama.cpp LoRA adapter.
-    Ggla(u32),
-}
-
-impl GgmlVariant {
-    /// Lower-case name with version, e.g. `ggjt v3`, `unversioned`.
-    pub fn name(self) -> String {
-        match self {
-            GgmlVariant::Ggml => "unversioned".to_string(),
-            GgmlVariant::Ggmf(v) => format!("ggmf v{v}"),
-            GgmlVariant::Ggjt(v) => format!("ggjt v{v}"),
-            GgmlVariant::Ggla(v) => format!("ggla v{v}"),
-        }
-    }
-
-    fn padded(self) -> bool {
-        matches!(self, GgmlVariant::Ggjt(_) | GgmlVariant::Ggla(_))
-    }
-}
 
 /// Which quantized block layouts a file's writer used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,8 +178,8 @@ impl ChainError {
     }
 }
 
-/// Parses a legacy GGML file held in `buf`.
-pub(crate) fn parse(buf: &[u8]) -> Result<(Format, Parsed), ErrorKind> {
+/// Reads a legacy GGML file held in `buf`.
+pub(crate) fn read(buf: &[u8], _path: &Path) -> Result<ParsedFile, ErrorKind> {
     let mut c = Cursor::new(buf, 0);
     let short = |s: Short| ErrorKind::Truncated(format!("GGML magic/version {}", s.describe()));
     let magic = c.u32().map_err(short)?;
@@ -462,7 +435,7 @@ fn finish(
     header: Header,
     records: Vec<Record>,
     file_len: usize,
-) -> Result<(Format, Parsed), ErrorKind> {
+) -> Result<ParsedFile, ErrorKind> {
     let mut tensors = Vec::with_capacity(records.len());
     let mut names = HashSet::new();
     for r in records {
@@ -481,12 +454,11 @@ fn finish(
         if !names.insert(r.name.clone()) {
             return Err(invalid(format!("tensor name `{}` appears twice", r.name)));
         }
-        tensors.push(TensorInfo {
-            source: Source::File,
+        tensors.push(ParsedTensor {
             name: r.name,
             dtype,
             shape: r.dims.into_iter().rev().collect(),
-            range: r.data,
+            data: TensorData::Mapped(r.data),
         });
     }
     let mut meta = BTreeMap::new();
@@ -497,13 +469,11 @@ fn finish(
     );
     meta.extend(header.meta);
     let metadata = meta.iter().map(|(k, v)| (k.clone(), v.summary())).collect();
-    Ok((
-        Format::Ggml(variant),
-        Parsed {
-            header: 0..header.tensors_start.min(file_len),
-            tensors,
-            metadata,
-            meta,
-        },
-    ))
+    Ok(ParsedFile {
+        header: Some(0..header.tensors_start.min(file_len)),
+        tensors,
+        metadata,
+        meta,
+        ..ParsedFile::new(Format::Ggml(variant))
+    })
 }

@@ -2,7 +2,7 @@
 
 use crate::dtype::DType;
 use crate::error::ErrorKind;
-use crate::raw::{RawTensor, TensorData};
+use crate::parsed::{ParsedTensor, TensorData};
 
 use super::external::ExternalFiles;
 use super::wire::{Msg, Value};
@@ -29,7 +29,7 @@ const DATA_LOCATION: u32 = 14;
 
 /// What became of one `TensorProto`.
 pub(super) enum Decoded {
-    Tensor(RawTensor),
+    Tensor(ParsedTensor),
     /// Not a weight we can represent; the reason is kept as a note.
     Skipped {
         name: String,
@@ -207,7 +207,7 @@ pub(super) fn decode(
             )))
         }
     };
-    Ok(Decoded::Tensor(RawTensor {
+    Ok(Decoded::Tensor(ParsedTensor {
         name,
         dtype,
         shape,

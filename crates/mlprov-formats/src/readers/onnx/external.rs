@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::ErrorKind;
-use crate::raw::TensorData;
+use crate::parsed::TensorData;
 
 use super::invalid;
 

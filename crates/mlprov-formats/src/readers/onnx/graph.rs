@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::dtype::DType;
 use crate::error::ErrorKind;
-use crate::raw::{RawTensor, TensorData};
+use crate::parsed::{ParsedTensor, TensorData};
 
 use super::external::ExternalFiles;
 use super::quant::{QuantNode, QuantOp};
@@ -19,7 +19,7 @@ const KEPT_INPUTS: usize = 9;
 pub(super) struct Parser {
     file_len: usize,
     pub external: ExternalFiles,
-    pub tensors: Vec<RawTensor>,
+    pub tensors: Vec<ParsedTensor>,
     pub quant_nodes: Vec<QuantNode>,
     pub notes: Notes,
     /// `GraphProto.name` of the top-level graph.
@@ -199,7 +199,7 @@ impl Parser {
                 .filter_map(Result::ok)
                 .filter(|f| matches!(f.number, 2 | 3 | 5 | 7 | 8))
         };
-        let owned = |dtype, shape, bytes| RawTensor {
+        let owned = |dtype, shape, bytes| ParsedTensor {
             name: name.to_string(),
             dtype,
             shape,

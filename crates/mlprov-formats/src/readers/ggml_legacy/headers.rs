@@ -1,8 +1,8 @@
 //! The model-specific headers of legacy GGML files that were common enough to recognize:
 //! they give the offset of the first tensor record, the hyperparameters and the vocabulary.
 
-use crate::cursor::Cursor;
 use crate::meta::MetaValue;
+use crate::readers::cursor::Cursor;
 
 use super::Generation;
 
