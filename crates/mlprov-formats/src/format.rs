@@ -43,6 +43,7 @@ impl Format {
     pub fn description(self) -> String {
         match self {
             Format::Gguf { version } => format!("gguf v{version}"),
+            Format::Ggml(GgmlVariant::WhisperVad) => "ggml lmgg (whisper.cpp VAD)".to_string(),
             Format::Ggml(v) => format!("ggml ({})", v.name()),
             other => other.name().to_string(),
         }
@@ -72,16 +73,20 @@ pub enum GgmlVariant {
     Ggjt(u32),
     /// `ggla`: a llama.cpp LoRA adapter.
     Ggla(u32),
+    /// whisper.cpp's Silero voice-activity-detection model: the `ggml` magic (bytes `lmgg`),
+    /// then a model-type string and the silero-vad version (whisper.cpp, 2025).
+    WhisperVad,
 }
 
 impl GgmlVariant {
-    /// Lower-case name with version, e.g. `ggjt v3`, `unversioned`.
+    /// Name with version, e.g. `ggjt v3`, `unversioned`, `lmgg (whisper.cpp VAD)`.
     pub fn name(self) -> String {
         match self {
             GgmlVariant::Ggml => "unversioned".to_string(),
             GgmlVariant::Ggmf(v) => format!("ggmf v{v}"),
             GgmlVariant::Ggjt(v) => format!("ggjt v{v}"),
             GgmlVariant::Ggla(v) => format!("ggla v{v}"),
+            GgmlVariant::WhisperVad => "lmgg (whisper.cpp VAD)".to_string(),
         }
     }
 

@@ -1,8 +1,9 @@
 //! Open model weight files by their magic bytes and expose zero-copy tensor views.
 //!
 //! Formats: safetensors, GGUF (v2, v3), the legacy GGML containers (ggml, ggmf, ggjt,
-//! ggla), ONNX (with external data), PyTorch `torch.save` zip checkpoints and TorchScript
-//! archives (pickles parsed, never run), NumPy `.npy` and `.npz`. GGML block
+//! ggla, and whisper.cpp's Silero VAD models), ONNX (with external data), PyTorch
+//! `torch.save` zip checkpoints and TorchScript archives (pickles parsed, never run),
+//! NumPy `.npy` and `.npz`. GGML block
 //! quantizations are listed and hashed whatever their type; the common ones (Q4_0 … Q8_0,
 //! the K-quants, IQ4_NL, IQ4_XS) also decode to `f32`.
 //!

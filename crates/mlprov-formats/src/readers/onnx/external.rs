@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::error::ErrorKind;
 use crate::parsed::TensorData;
 
-use super::invalid;
+use super::fields::invalid;
 
 /// The model's folder and the external files resolved so far (each checked once).
 pub(super) struct ExternalFiles {

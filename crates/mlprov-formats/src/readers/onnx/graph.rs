@@ -7,10 +7,15 @@ use crate::error::ErrorKind;
 use crate::parsed::{ParsedTensor, TensorData};
 
 use super::external::ExternalFiles;
+use super::fields::{invalid, len, text, varint, wire_error};
+use super::notes::Notes;
 use super::quant::{QuantNode, QuantOp};
 use super::tensor::{self, Decoded};
 use super::wire::{Msg, Value};
-use super::{invalid, len, text, varint, wire_error, Notes, MAX_GRAPH_DEPTH};
+
+/// Deepest nesting of subgraphs we follow; real models nest two or three levels. A limit
+/// turns a recursion bomb (an `If` inside an `If`… thousands deep) into an error.
+const MAX_GRAPH_DEPTH: usize = 32;
 
 /// Inputs of a node we keep: `QLinearConv`, the widest operator we link, has nine.
 const KEPT_INPUTS: usize = 9;

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use crate::dtype::DType;
 use crate::parsed::{ParsedTensor, QuantLink};
 
-use super::Notes;
+use super::notes::Notes;
 
 /// An operator that turns a stored quantized tensor into real values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,8 +5,8 @@ use crate::error::ErrorKind;
 use crate::parsed::{ParsedTensor, TensorData};
 
 use super::external::ExternalFiles;
+use super::fields::{invalid, len, text, varint, wire_error};
 use super::wire::{Msg, Value};
-use super::{invalid, len, text, varint, wire_error};
 
 /// Largest rank we accept; ONNX sets none, numpy stops at 64.
 const MAX_RANK: usize = 64;
