@@ -1,7 +1,6 @@
 //! One memory-mapped weight file and the tensors it declares.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -11,6 +10,7 @@ use crate::dequant::DequantView;
 use crate::error::{Error, ErrorKind};
 use crate::format::Format;
 use crate::info::{Source, TensorInfo};
+use crate::map::map_file;
 use crate::meta::MetaValue;
 use crate::parsed::{ParsedFile, QuantLink, TensorData};
 use crate::readers::reader_for;
@@ -206,14 +206,6 @@ fn link_is_consistent(tensors: &[TensorInfo], l: &QuantLink) -> bool {
         Some(z) => find(z).is_some_and(|z| z.shape.iter().product::<usize>() == scales),
     };
     fits && zero_fits && s.dtype.decodable()
-}
-
-fn map_file(path: &Path) -> Result<Mmap, Error> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    // SAFETY: the map is read-only. Another process truncating or rewriting the file
-    // while we hold the map is outside what any mmap-based reader can defend against;
-    // like safetensors and llama.cpp, we accept that for zero-copy reads.
-    unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))
 }
 
 impl WeightFile {

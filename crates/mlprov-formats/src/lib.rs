@@ -11,6 +11,12 @@
 //! map, and [`TensorView::decode_f32_into`] converts any element range to `f32`
 //! without materializing the tensor. Parsers validate every length and offset they
 //! read against the mapped length before use.
+//!
+//! The crate's only `unsafe` is the memory map itself (`map.rs`, with what it relies on).
+
+// Maps need `unsafe`, so `forbid(unsafe_code)` cannot apply; any unsafe fn must still spell
+// out its unsafe operations.
+#![deny(unsafe_op_in_unsafe_fn)]
 
 mod convert;
 mod dequant;
@@ -20,6 +26,7 @@ mod file;
 mod format;
 mod ggml_type;
 mod info;
+mod map;
 mod meta;
 mod model;
 mod parsed;
