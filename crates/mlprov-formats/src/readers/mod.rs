@@ -4,8 +4,9 @@
 //! A reader takes the bytes of a whole file (and its path, which only ONNX uses to find
 //! external data beside it) and returns the one parsed-file type, [`ParsedFile`]. Readers
 //! depend on the shared modules below them (`parsed`, `format`, `error`, `dtype`, `meta`);
-//! nothing here depends on `file.rs`. Adding a format: a reader module, a [`Sniffed`]
-//! variant with its magic in `sniff.rs`, and one row in [`READERS`].
+//! nothing here depends on `file.rs`, which looks readers up in [`READERS`]. Adding a
+//! format: the reader module, its row in [`READERS`], and the variants the public enums
+//! need ([`Sniffed`] with its magic test in `sniff.rs`, `Format` in `format.rs`).
 
 use std::path::Path;
 
