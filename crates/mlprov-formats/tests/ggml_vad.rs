@@ -192,6 +192,16 @@ fn truncated_files_are_errors_naming_the_file() {
             );
         }
     }
+    // Cut inside the last tensor's data.
+    let p = write(dir.path(), "cut-vad.bin", &full[..full.len() - 5]);
+    let err = open(&p).unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "truncated: GGML lmgg (whisper.cpp VAD): tensor `_model.stft.forward_basis_buffer` \
+             (F16, shape [34, 1, 32]) needs bytes 13354..15530 but the file has 15525 bytes"
+        ),
+        "{err}"
+    );
     // Cut between two records: the tensor count gives it away.
     let bias = whole.tensor("_model.encoder.0.reparam_conv.bias").unwrap();
     let cut = bias.offset + bias.bytes.len();

@@ -87,9 +87,7 @@ pub(crate) fn read(buf: &[u8], _path: &Path) -> Result<ParsedFile, ErrorKind> {
         _ => headers.extend(llama_header(buf, after_magic, true, generation)),
     }
     let mut first_error: Option<ChainError> = None;
-    let mut counted = false;
     for h in headers {
-        counted |= h.tensor_count.is_some();
         let mut dead = HashSet::new();
         for &sizes in h.generation.sizes() {
             let rules = Rules {
@@ -102,18 +100,20 @@ pub(crate) fn read(buf: &[u8], _path: &Path) -> Result<ParsedFile, ErrorKind> {
                     let h = recognized(h, &records, generation);
                     return finish(variant, h, records, buf.len());
                 }
+                // A header that declares its tensor count (whisper.cpp VAD) is not followed by
+                // a scan: a scan could only find a tail of its records, which the count
+                // refuses anyway.
+                Err(e) if h.tensor_count.is_some() => {
+                    return Err(header_failed(h.variant.unwrap_or(variant), &e))
+                }
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
             }
         }
     }
-    // A header that declares its tensor count (whisper.cpp VAD) is not followed by a scan:
-    // a scan could only find a tail of its records, which the count would refuse anyway.
-    if !counted {
-        if let Some(found) = scan(buf, variant, generation, after_magic) {
-            return found;
-        }
+    if let Some(found) = scan(buf, variant, generation, after_magic) {
+        return found;
     }
     Err(no_table(
         buf.len(),
@@ -163,6 +163,19 @@ fn scan(
         }
     }
     None
+}
+
+/// Why the tensor records after a recognized header do not chain to the end of the file.
+fn header_failed(variant: GgmlVariant, e: &ChainError) -> ErrorKind {
+    if e.truncated() {
+        ErrorKind::Truncated(format!("GGML {}: {}", variant.name(), e.describe()))
+    } else {
+        invalid(format!(
+            "the tensor table after the {} header is inconsistent: {}",
+            variant.name(),
+            e.describe()
+        ))
+    }
 }
 
 /// Why no tensor table was found: the recognized header's chain failed, or nothing chains.
