@@ -1,109 +1,21 @@
 //! One memory-mapped weight file and the tensors it declares.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
 use crate::dequant::DequantView;
-use crate::dtype::DType;
 use crate::error::{Error, ErrorKind};
-use crate::ggml_legacy::GgmlVariant;
+use crate::format::Format;
+use crate::info::{Source, TensorInfo};
+use crate::map::map_file;
 use crate::meta::MetaValue;
-use crate::raw::{QuantLink, RawFile, RawTensor, TensorData};
-use crate::sniff::{hex_prefix, sniff_path, Sniffed};
+use crate::parsed::{ParsedFile, QuantLink, TensorData};
+use crate::readers::reader_for;
+use crate::readers::sniff::sniff_path;
 use crate::view::TensorView;
-
-/// A container format we can read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Format {
-    /// Hugging Face safetensors.
-    Safetensors,
-    /// GGUF (llama.cpp / ggml), versions 2 and 3.
-    Gguf {
-        /// The header's version field.
-        version: u32,
-    },
-    /// A legacy GGML container (before GGUF): ggml, ggmf, ggjt or ggla.
-    Ggml(GgmlVariant),
-    /// An ONNX model (weights in initializers, Constant nodes and subgraphs; maybe external data).
-    Onnx,
-    /// A `torch.save` checkpoint (zip format).
-    PyTorch,
-    /// A TorchScript archive (`torch.jit.save`).
-    TorchScript,
-    /// A NumPy `.npy` array.
-    Npy,
-    /// A NumPy `.npz` archive.
-    Npz,
-}
-
-impl Format {
-    /// Lower-case name used in output and manifests.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Safetensors => "safetensors",
-            Format::Gguf { .. } => "gguf",
-            Format::Ggml(_) => "ggml",
-            Format::Onnx => "onnx",
-            Format::PyTorch => "pytorch",
-            Format::TorchScript => "torchscript",
-            Format::Npy => "npy",
-            Format::Npz => "npz",
-        }
-    }
-
-    /// The name with the version or variant, e.g. `gguf v3`, `ggml (ggjt v3)`.
-    pub fn description(self) -> String {
-        match self {
-            Format::Gguf { version } => format!("gguf v{version}"),
-            Format::Ggml(v) => format!("ggml ({})", v.name()),
-            other => other.name().to_string(),
-        }
-    }
-}
-
-/// What a parser found in a file: its header, tensors (any order) and metadata.
-pub(crate) struct Parsed {
-    /// Byte range of the header (everything before the first tensor's data or record).
-    pub header: Range<usize>,
-    /// Tensors with absolute, checked byte ranges.
-    pub tensors: Vec<TensorInfo>,
-    /// Metadata as display strings.
-    pub metadata: BTreeMap<String, String>,
-    /// Metadata with types kept.
-    pub meta: BTreeMap<String, MetaValue>,
-}
-
-/// Where a tensor's bytes are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Source {
-    /// In the file itself (the memory map).
-    File,
-    /// In the `n`-th external data file ([`WeightFile::externals`]).
-    External(usize),
-    /// In the `n`-th buffer the reader decoded into memory: the stored form was not the
-    /// plain little-endian row-major bytes (varint-packed ONNX fields, deflated npz
-    /// members, strided PyTorch views).
-    Decoded(usize),
-}
-
-/// Where one tensor lives and what it holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TensorInfo {
-    /// Name as written in the file.
-    pub name: String,
-    /// Element type.
-    pub dtype: DType,
-    /// Dimensions, outermost first.
-    pub shape: Vec<usize>,
-    /// Which bytes hold it.
-    pub source: Source,
-    /// Byte range within its source, checked against the source's length.
-    pub range: Range<usize>,
-}
 
 /// An external data file a tensor's bytes live in (ONNX `data_location = EXTERNAL`).
 #[derive(Debug)]
@@ -145,146 +57,20 @@ pub fn open(path: impl AsRef<Path>) -> Result<WeightFile, Error> {
     if len == 0 {
         return Err(Error::new(path, ErrorKind::Empty));
     }
-    match sniffed {
-        Sniffed::KnownUnsupported(name) => {
-            return Err(Error::new(path, ErrorKind::Unsupported(name)))
-        }
-        Sniffed::Unknown => {
-            return Err(Error::new(
-                path,
-                ErrorKind::UnknownFormat(hex_prefix(&head)),
-            ))
-        }
-        _ => {}
-    }
+    let read = reader_for(sniffed, &head).map_err(|k| Error::new(path, k))?;
     let map = map_file(path)?;
-    let (format, raw) = parse_as(sniffed, &map, path).map_err(|k| Error::new(path, k))?;
-    assemble(path, format, map, raw)
-}
-
-/// Runs the parser for `sniffed` over the whole file's bytes.
-fn parse_as(sniffed: Sniffed, bytes: &[u8], path: &Path) -> Result<(Format, RawParts), ErrorKind> {
-    Ok(match sniffed {
-        Sniffed::Safetensors => (
-            Format::Safetensors,
-            crate::safetensors_format::parse(bytes)?.into(),
-        ),
-        Sniffed::Gguf => crate::gguf::parse(bytes).map(|(f, p)| (f, p.into()))?,
-        Sniffed::Ggml => crate::ggml_legacy::parse(bytes).map(|(f, p)| (f, p.into()))?,
-        Sniffed::Onnx => (Format::Onnx, crate::onnx::parse(bytes, path)?.into()),
-        Sniffed::Npy => (Format::Npy, crate::archive::parse_npy(bytes)?.into()),
-        Sniffed::Pickle => (
-            Format::PyTorch,
-            crate::archive::parse_legacy_torch(bytes)?.into(),
-        ),
-        Sniffed::Zip => {
-            let raw = crate::archive::parse_zip(bytes)?;
-            let format = match raw.metadata.get("archive").map(String::as_str) {
-                Some("torchscript") => Format::TorchScript,
-                Some("npz") => Format::Npz,
-                _ => Format::PyTorch,
-            };
-            (format, raw.into())
-        }
-        Sniffed::KnownUnsupported(name) => return Err(ErrorKind::Unsupported(name)),
-        Sniffed::Unknown => return Err(ErrorKind::UnknownFormat(hex_prefix(bytes))),
-    })
-}
-
-/// Fuzzing entry point: parses `bytes` as the given kind (no file, no external data) and
-/// decodes every tensor it can, checking each against the bytes present. Returns the
-/// number of tensors. Not a stable API.
-#[doc(hidden)]
-pub fn fuzz_parse(kind: Sniffed, bytes: &[u8]) -> Result<usize, ErrorKind> {
-    if kind == Sniffed::Pickle {
-        // The restricted unpickler itself (inside archives it sits behind the zip layer).
-        let policy = crate::pickle::Policy {
-            torchscript_classes: true,
-        };
-        return crate::pickle::unpickle(bytes, policy)
-            .map(|u| u.objs.len())
-            .map_err(|e| ErrorKind::InvalidHeader {
-                format: "pickle",
-                detail: e.to_string(),
-            });
-    }
-    let (_, raw) = parse_as(kind, bytes, Path::new("/nonexistent/fuzz.onnx"))?;
-    for t in &raw.tensors {
-        let data: &[u8] = match &t.data {
-            TensorData::Mapped(r) => bytes
-                .get(r.clone())
-                .ok_or(ErrorKind::Truncated("mapped range".into()))?,
-            TensorData::Owned(v) => v,
-            TensorData::External { .. } => continue,
-        };
-        let view = TensorView {
-            name: &t.name,
-            dtype: t.dtype,
-            shape: &t.shape,
-            source: Source::File,
-            offset: 0,
-            bytes: data,
-        };
-        let Some(n) = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else {
-            continue; // open() rejects such a tensor with an error
-        };
-        if t.dtype.decodable() && t.dtype.byte_len(n) == Some(data.len()) {
-            let mut out = vec![0f32; n.min(1 << 20)];
-            let _ = view.decode_f32_into(0..out.len(), &mut out);
-        }
-    }
-    Ok(raw.tensors.len())
-}
-
-/// Either parser result, normalized.
-struct RawParts {
-    header: Option<Range<usize>>,
-    tensors: Vec<RawTensor>,
-    quant_links: Vec<QuantLink>,
-    metadata: BTreeMap<String, String>,
-    meta: BTreeMap<String, MetaValue>,
-}
-
-impl From<Parsed> for RawParts {
-    fn from(p: Parsed) -> Self {
-        RawParts {
-            header: Some(p.header),
-            tensors: p
-                .tensors
-                .into_iter()
-                .map(|t| RawTensor {
-                    name: t.name,
-                    dtype: t.dtype,
-                    shape: t.shape,
-                    data: TensorData::Mapped(t.range),
-                })
-                .collect(),
-            quant_links: Vec::new(),
-            metadata: p.metadata,
-            meta: p.meta,
-        }
-    }
-}
-
-impl From<RawFile> for RawParts {
-    fn from(r: RawFile) -> Self {
-        RawParts {
-            header: r.header,
-            tensors: r.tensors,
-            quant_links: r.quant_links,
-            metadata: r.metadata,
-            meta: BTreeMap::new(),
-        }
-    }
+    let parsed = read(&map, path).map_err(|k| Error::new(path, k))?;
+    assemble(path, map, parsed)
 }
 
 /// Checks every tensor against its bytes, maps external files once each, and orders tensors.
-fn assemble(path: &Path, format: Format, map: Mmap, raw: RawParts) -> Result<WeightFile, Error> {
+fn assemble(path: &Path, map: Mmap, raw: ParsedFile) -> Result<WeightFile, Error> {
+    let format = raw.format;
     let invalid = |detail: String| {
         Error::new(
             path,
             ErrorKind::InvalidHeader {
-                format: format_label(format),
+                format: format.label(),
                 detail,
             },
         )
@@ -404,17 +190,6 @@ fn external_location(model: &Path, external: &Path) -> String {
     parts.join("/")
 }
 
-fn format_label(format: Format) -> &'static str {
-    match format {
-        Format::Safetensors => "safetensors",
-        Format::Gguf { .. } => "GGUF",
-        Format::Ggml(_) => "GGML",
-        Format::Onnx => "ONNX",
-        Format::PyTorch | Format::TorchScript => "PyTorch",
-        Format::Npy | Format::Npz => "NumPy",
-    }
-}
-
 /// A link is used only if its tensors exist and the scale fits the quantized tensor.
 fn link_is_consistent(tensors: &[TensorInfo], l: &QuantLink) -> bool {
     let find = |n: &str| tensors.iter().find(|t| t.name == n);
@@ -431,14 +206,6 @@ fn link_is_consistent(tensors: &[TensorInfo], l: &QuantLink) -> bool {
         Some(z) => find(z).is_some_and(|z| z.shape.iter().product::<usize>() == scales),
     };
     fits && zero_fits && s.dtype.decodable()
-}
-
-fn map_file(path: &Path) -> Result<Mmap, Error> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    // SAFETY: the map is read-only. Another process truncating or rewriting the file
-    // while we hold the map is outside what any mmap-based reader can defend against;
-    // like safetensors and llama.cpp, we accept that for zero-copy reads.
-    unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))
 }
 
 impl WeightFile {

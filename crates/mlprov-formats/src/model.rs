@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind};
 use crate::file::{open, WeightFile};
-use crate::sniff::{sniff_path, Sniffed};
+use crate::readers::sniff::{sniff_path, Sniffed};
 
 /// Hugging Face's index of a sharded safetensors checkpoint.
 const SHARD_INDEX: &str = "model.safetensors.index.json";

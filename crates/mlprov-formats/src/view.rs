@@ -3,7 +3,7 @@
 use std::ops::Range;
 
 use crate::dtype::{DType, DecodeError, MAX_BLOCK_ELEMENTS};
-use crate::file::Source;
+use crate::info::Source;
 
 /// One stored tensor, its bytes borrowed from the file's memory map.
 #[derive(Debug, Clone, Copy)]

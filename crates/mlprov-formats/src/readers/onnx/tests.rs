@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 
-use super::{looks_like_onnx, parse};
+use super::{looks_like_onnx, read as parse};
 use crate::dtype::DType;
-use crate::raw::{QuantLink, RawFile, RawTensor, TensorData};
+use crate::parsed::{ParsedFile, ParsedTensor, QuantLink, TensorData};
 
 pub(super) fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/onnx")
 }
 
-fn load(rel: &str) -> (Vec<u8>, RawFile) {
+fn load(rel: &str) -> (Vec<u8>, ParsedFile) {
     let path = fixtures().join(rel);
     let buf = std::fs::read(&path).unwrap();
     let raw = parse(&buf, &path).unwrap_or_else(|e| panic!("{rel}: {e}"));
@@ -24,7 +24,7 @@ fn load(rel: &str) -> (Vec<u8>, RawFile) {
 
 /// What every successful parse promises: byte lengths match dtype and shape, ranges are
 /// inside their files.
-pub(super) fn check_invariants(buf: &[u8], raw: &RawFile) {
+pub(super) fn check_invariants(buf: &[u8], raw: &ParsedFile) {
     for t in &raw.tensors {
         let n = t
             .shape
@@ -48,7 +48,7 @@ pub(super) fn check_invariants(buf: &[u8], raw: &RawFile) {
     }
 }
 
-fn bytes_of<'a>(buf: &'a [u8], t: &RawTensor) -> std::borrow::Cow<'a, [u8]> {
+fn bytes_of<'a>(buf: &'a [u8], t: &ParsedTensor) -> std::borrow::Cow<'a, [u8]> {
     match &t.data {
         TensorData::Mapped(r) => buf[r.clone()].into(),
         TensorData::Owned(v) => v.clone().into(),
@@ -61,7 +61,7 @@ fn bytes_of<'a>(buf: &'a [u8], t: &RawTensor) -> std::borrow::Cow<'a, [u8]> {
     }
 }
 
-pub(super) fn values(buf: &[u8], t: &RawTensor) -> Vec<f32> {
+pub(super) fn values(buf: &[u8], t: &ParsedTensor) -> Vec<f32> {
     let n = t.shape.iter().product();
     let mut out = vec![0f32; n];
     t.dtype.decode_f32(&bytes_of(buf, t), &mut out).unwrap();
@@ -88,7 +88,7 @@ fn expected(rel: &str) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
 
 /// Every tensor reported equals the expected one bit for bit (any NaN equals any NaN),
 /// and every expected tensor is reported.
-fn compare(rel: &str, expected_rel: &str) -> (Vec<u8>, RawFile) {
+fn compare(rel: &str, expected_rel: &str) -> (Vec<u8>, ParsedFile) {
     let (buf, raw) = load(rel);
     let want = expected(expected_rel);
     let mut seen = BTreeMap::new();
@@ -117,7 +117,7 @@ fn compare(rel: &str, expected_rel: &str) -> (Vec<u8>, RawFile) {
     (buf, raw)
 }
 
-pub(super) fn tensor<'a>(raw: &'a RawFile, name: &str) -> &'a RawTensor {
+pub(super) fn tensor<'a>(raw: &'a ParsedFile, name: &str) -> &'a ParsedTensor {
     raw.tensors.iter().find(|t| t.name == name).unwrap()
 }
 

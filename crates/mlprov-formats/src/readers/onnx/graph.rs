@@ -4,13 +4,18 @@ use std::path::Path;
 
 use crate::dtype::DType;
 use crate::error::ErrorKind;
-use crate::raw::{RawTensor, TensorData};
+use crate::parsed::{ParsedTensor, TensorData};
 
 use super::external::ExternalFiles;
+use super::fields::{invalid, len, text, varint, wire_error};
+use super::notes::Notes;
 use super::quant::{QuantNode, QuantOp};
 use super::tensor::{self, Decoded};
 use super::wire::{Msg, Value};
-use super::{invalid, len, text, varint, wire_error, Notes, MAX_GRAPH_DEPTH};
+
+/// Deepest nesting of subgraphs we follow; real models nest two or three levels. A limit
+/// turns a recursion bomb (an `If` inside an `If`… thousands deep) into an error.
+const MAX_GRAPH_DEPTH: usize = 32;
 
 /// Inputs of a node we keep: `QLinearConv`, the widest operator we link, has nine.
 const KEPT_INPUTS: usize = 9;
@@ -19,7 +24,7 @@ const KEPT_INPUTS: usize = 9;
 pub(super) struct Parser {
     file_len: usize,
     pub external: ExternalFiles,
-    pub tensors: Vec<RawTensor>,
+    pub tensors: Vec<ParsedTensor>,
     pub quant_nodes: Vec<QuantNode>,
     pub notes: Notes,
     /// `GraphProto.name` of the top-level graph.
@@ -199,7 +204,7 @@ impl Parser {
                 .filter_map(Result::ok)
                 .filter(|f| matches!(f.number, 2 | 3 | 5 | 7 | 8))
         };
-        let owned = |dtype, shape, bytes| RawTensor {
+        let owned = |dtype, shape, bytes| ParsedTensor {
             name: name.to_string(),
             dtype,
             shape,

@@ -7,12 +7,14 @@
 //! Object arrays (`|O`) are pickles and are refused, as are structured dtypes.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use crate::dtype::DType;
 use crate::error::ErrorKind;
-use crate::raw::{RawFile, RawTensor, TensorData};
-use crate::strided;
-use crate::zip_archive::{MemberBytes, ZipArchive};
+use crate::format::Format;
+use crate::parsed::{ParsedFile, ParsedTensor, TensorData};
+use crate::readers::strided;
+use crate::readers::zip::{MemberBytes, ZipArchive};
 
 const FORMAT: &str = "NumPy";
 const MAGIC: &[u8] = b"\x93NUMPY";
@@ -33,8 +35,13 @@ pub(crate) struct NpyHeader {
     pub version: (u8, u8),
 }
 
+/// Reads a standalone NumPy `.npy` file (one tensor, named `array`).
+pub(crate) fn read_npy(buf: &[u8], _path: &Path) -> Result<ParsedFile, ErrorKind> {
+    parse_npy(buf)
+}
+
 /// Reads a standalone `.npy` file as one tensor named `array`.
-pub(crate) fn parse_npy(buf: &[u8]) -> Result<RawFile, ErrorKind> {
+pub(crate) fn parse_npy(buf: &[u8]) -> Result<ParsedFile, ErrorKind> {
     let h = read_header(buf, "array")?;
     let data = mapped_or_converted(buf, 0, &h);
     let mut metadata = BTreeMap::new();
@@ -42,22 +49,22 @@ pub(crate) fn parse_npy(buf: &[u8]) -> Result<RawFile, ErrorKind> {
         "npy_version".to_string(),
         format!("{}.{}", h.version.0, h.version.1),
     );
-    Ok(RawFile {
+    Ok(ParsedFile {
         header: Some(0..h.data_start),
-        tensors: vec![RawTensor {
+        tensors: vec![ParsedTensor {
             name: "array".to_string(),
             dtype: h.dtype,
             shape: h.shape,
             data,
         }],
-        quant_links: Vec::new(),
         metadata,
+        ..ParsedFile::new(Format::Npy)
     })
 }
 
 /// Reads every `.npy` member of an `.npz` archive; tensor names are the member names
 /// without `.npy`. Other members are skipped.
-pub(crate) fn parse_npz(zip: &ZipArchive<'_>) -> Result<RawFile, ErrorKind> {
+pub(crate) fn parse_npz(zip: &ZipArchive<'_>) -> Result<ParsedFile, ErrorKind> {
     let mut tensors = Vec::new();
     for entry in zip.entries() {
         let Some(name) = entry.name.strip_suffix(".npy") else {
@@ -82,7 +89,7 @@ pub(crate) fn parse_npz(zip: &ZipArchive<'_>) -> Result<RawFile, ErrorKind> {
                 (h, data)
             }
         };
-        tensors.push(RawTensor {
+        tensors.push(ParsedTensor {
             name: name.to_string(),
             dtype: t.0.dtype,
             shape: t.0.shape,
@@ -91,11 +98,10 @@ pub(crate) fn parse_npz(zip: &ZipArchive<'_>) -> Result<RawFile, ErrorKind> {
     }
     let mut metadata = BTreeMap::new();
     metadata.insert("archive".to_string(), "npz".to_string());
-    Ok(RawFile {
-        header: None,
+    Ok(ParsedFile {
         tensors,
-        quant_links: Vec::new(),
         metadata,
+        ..ParsedFile::new(Format::Npz)
     })
 }
 

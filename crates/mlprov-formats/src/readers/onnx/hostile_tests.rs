@@ -2,11 +2,11 @@
 //! never writes, and hostile inputs (overruns, long varints, recursion bombs, escaping
 //! external paths, inconsistent dims), each of which must be an error that says what is wrong.
 
-use super::parse;
+use super::read as parse;
 use super::tests::{check_invariants, fixtures, link, tensor, values};
 use super::wire::put_varint;
 use crate::error::ErrorKind;
-use crate::raw::{RawFile, TensorData};
+use crate::parsed::{ParsedFile, TensorData};
 
 fn vfield(num: u32, v: u64) -> Vec<u8> {
     let mut out = Vec::new();
@@ -69,7 +69,7 @@ fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: &[Vec<u8>]) -> Vec<u
     n
 }
 
-fn parse_here(buf: &[u8]) -> Result<RawFile, ErrorKind> {
+fn parse_here(buf: &[u8]) -> Result<ParsedFile, ErrorKind> {
     parse(buf, &fixtures().join("hand-built.onnx"))
 }
 

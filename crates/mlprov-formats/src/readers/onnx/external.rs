@@ -5,9 +5,9 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::ErrorKind;
-use crate::raw::TensorData;
+use crate::parsed::TensorData;
 
-use super::invalid;
+use super::fields::invalid;
 
 /// The model's folder and the external files resolved so far (each checked once).
 pub(super) struct ExternalFiles {

@@ -1,13 +1,23 @@
 //! The model-specific headers of legacy GGML files that were common enough to recognize:
 //! they give the offset of the first tensor record, the hyperparameters and the vocabulary.
 
-use crate::cursor::Cursor;
 use crate::meta::MetaValue;
+use crate::readers::cursor::Cursor;
 
-use super::Generation;
+use crate::format::GgmlVariant;
+
+use super::blocks::Generation;
 
 /// Most vocabulary entries accepted in a recognized header.
 const MAX_VOCAB: u32 = 1 << 21;
+/// Longest VAD model-type string accepted (the converter writes `silero-16k`).
+const MAX_VAD_TYPE_LEN: i32 = 256;
+/// Largest part of a VAD model's version accepted.
+const MAX_VAD_VERSION: i32 = 9999;
+/// Largest VAD size or channel count accepted (silero's are 512 and below).
+const MAX_VAD_DIM: i32 = 1 << 16;
+/// Most VAD encoder layers accepted (silero has 4).
+const MAX_VAD_LAYERS: i32 = 64;
 /// Header label of llama.cpp files.
 pub(super) const LLAMA: &str = "llama.cpp";
 
@@ -21,6 +31,32 @@ pub(super) struct Header {
     pub generation: Generation,
     /// Hyperparameters and vocabulary, as metadata.
     pub meta: Vec<(String, MetaValue)>,
+    /// A record may have no dimensions (see [`super::records::Rules::scalars`]).
+    pub scalars: bool,
+    /// How many tensors the header implies, when it does: fewer means a truncated file.
+    pub tensor_count: Option<usize>,
+    /// The variant the header makes the file, when the magic alone does not say.
+    pub variant: Option<GgmlVariant>,
+}
+
+impl Header {
+    /// A header recognized by its layout alone: records with dimensions, any count.
+    fn plain(layout: &'static str, tensors_start: usize, generation: Generation) -> Self {
+        Header {
+            layout,
+            tensors_start,
+            generation,
+            meta: Vec::new(),
+            scalars: false,
+            tensor_count: None,
+            variant: None,
+        }
+    }
+
+    /// The header of a file whose tensor records were found without understanding it.
+    pub(super) fn unrecognized(tensors_start: usize, generation: Generation) -> Self {
+        Header::plain("unrecognized", tensors_start, generation)
+    }
 }
 
 /// `ggla`: version, then u32 r and u32 alpha.
@@ -29,13 +65,11 @@ pub(super) fn lora_header(buf: &[u8], after_magic: usize) -> Option<Header> {
     let r = c.u32().ok()?;
     let alpha = c.u32().ok()?;
     Some(Header {
-        layout: "llama.cpp LoRA adapter",
-        tensors_start: c.pos(),
-        generation: Generation::Current,
         meta: vec![
             ("lora.r".into(), MetaValue::U64(r.into())),
             ("lora.alpha".into(), MetaValue::U64(alpha.into())),
         ],
+        ..Header::plain("llama.cpp LoRA adapter", c.pos(), Generation::Current)
     })
 }
 
@@ -92,10 +126,8 @@ pub(super) fn llama_header(
         ));
     }
     Some(Header {
-        layout: LLAMA,
-        tensors_start: c.pos(),
-        generation,
         meta,
+        ..Header::plain(LLAMA, c.pos(), generation)
     })
 }
 
@@ -161,9 +193,90 @@ pub(super) fn whisper_header(buf: &[u8], after_magic: usize) -> Option<Header> {
     meta.push(("whisper.n_fft".into(), MetaValue::I64(n_fft.into())));
     meta.push(("tokenizer.ggml.tokens".into(), MetaValue::Array(tokens)));
     Some(Header {
-        layout: "whisper.cpp",
-        tensors_start: c.pos(),
-        generation,
         meta,
+        ..Header::plain("whisper.cpp", c.pos(), generation)
+    })
+}
+
+/// whisper.cpp's Silero VAD, as `models/convert-silero-vad-to-ggml.py` writes it and
+/// `whisper_vad_init_with_params` reads it (whisper.cpp since May 2025): i32 length and
+/// bytes of the model type (`silero-16k`), i32 major, minor and patch of the silero-vad
+/// release, i32 window and context sizes, i32 encoder layer count and per layer i32 in
+/// channels, out channels and kernel size, then i32 LSTM input and hidden sizes and i32
+/// final conv in and out channels. The loader expects two tensors per encoder layer, four
+/// LSTM tensors, the final conv weight and bias and the STFT basis, all f32 or f16; the
+/// converter squeezes the one-element final bias to no dimensions at all.
+pub(super) fn vad_header(buf: &[u8], after_magic: usize) -> Option<Header> {
+    let mut c = Cursor::new(buf, after_magic);
+    let type_len = c
+        .i32()
+        .ok()
+        .filter(|n| (1..=MAX_VAD_TYPE_LEN).contains(n))?;
+    let model_type = c.take(type_len as u64).ok()?;
+    let model_type = std::str::from_utf8(model_type)
+        .ok()
+        .filter(|t| t.bytes().all(|b| b.is_ascii_graphic()))?
+        .to_string();
+    let mut version = [0i32; 3];
+    for part in &mut version {
+        *part = c.i32().ok().filter(|v| (0..=MAX_VAD_VERSION).contains(v))?;
+    }
+    let size =
+        |c: &mut Cursor<'_>, min: i32| c.i32().ok().filter(|v| (min..=MAX_VAD_DIM).contains(v));
+    let n_window = size(&mut c, 1)?;
+    let n_context = size(&mut c, 0)?;
+    let n_layers = c.i32().ok().filter(|n| (1..=MAX_VAD_LAYERS).contains(n))?;
+    let mut layers: [Vec<MetaValue>; 3] = Default::default();
+    for _ in 0..n_layers {
+        for list in &mut layers {
+            list.push(MetaValue::I64(size(&mut c, 1)?.into()));
+        }
+    }
+    let mut tail = [0i32; 4];
+    for v in &mut tail {
+        *v = size(&mut c, 1)?;
+    }
+    let [ins, outs, kernels] = layers;
+    let mut meta = vec![
+        ("vad.model_type".to_string(), MetaValue::Str(model_type)),
+        (
+            "vad.version".to_string(),
+            MetaValue::Str(format!("{}.{}.{}", version[0], version[1], version[2])),
+        ),
+        ("vad.n_window".to_string(), MetaValue::I64(n_window.into())),
+        (
+            "vad.n_context".to_string(),
+            MetaValue::I64(n_context.into()),
+        ),
+        (
+            "vad.n_encoder_layers".to_string(),
+            MetaValue::I64(n_layers.into()),
+        ),
+        ("vad.encoder_in_channels".to_string(), MetaValue::Array(ins)),
+        (
+            "vad.encoder_out_channels".to_string(),
+            MetaValue::Array(outs),
+        ),
+        ("vad.kernel_sizes".to_string(), MetaValue::Array(kernels)),
+    ];
+    let names = [
+        "lstm_input_size",
+        "lstm_hidden_size",
+        "final_conv_in",
+        "final_conv_out",
+    ];
+    meta.extend(
+        names
+            .iter()
+            .zip(tail)
+            .map(|(n, v)| (format!("vad.{n}"), MetaValue::I64(v.into()))),
+    );
+    Some(Header {
+        meta,
+        scalars: true,
+        // Encoder weight and bias per layer, 4 LSTM, 2 final conv, 1 STFT basis.
+        tensor_count: Some(n_layers as usize * 2 + 7),
+        variant: Some(GgmlVariant::WhisperVad),
+        ..Header::plain("whisper.cpp VAD", c.pos(), Generation::Current)
     })
 }

@@ -1,7 +1,7 @@
 //! PyTorch zip checkpoints (`torch.save`) and TorchScript archives (`torch.jit.save`).
 //!
 //! Both are zip archives under one top folder: `data.pkl` (a pickle, read by
-//! [`crate::pickle`] under an allow-list), `data/<key>` (one member per storage, stored
+//! [`crate::readers::pickle`] under an allow-list), `data/<key>` (one member per storage, stored
 //! uncompressed and 64-byte aligned), `byteorder` and `version`. TorchScript adds
 //! `constants.pkl` with `constants/<key>` and `code/` (never read). A tensor is a window
 //! onto a storage (offset, shape, strides): dense row-major windows are mapped in
@@ -12,10 +12,11 @@ use std::rc::Rc;
 
 use crate::dtype::DType;
 use crate::error::ErrorKind;
-use crate::pickle::{self, Obj, Policy, TensorRef, Unpickled, Value};
-use crate::raw::{RawFile, RawTensor, TensorData};
-use crate::strided;
-use crate::zip_archive::{MemberBytes, ZipArchive};
+use crate::format::Format;
+use crate::parsed::{ParsedFile, ParsedTensor, TensorData};
+use crate::readers::pickle::{self, Obj, Policy, TensorRef, Unpickled, Value};
+use crate::readers::strided;
+use crate::readers::zip::{MemberBytes, ZipArchive};
 
 const FORMAT: &str = "PyTorch";
 
@@ -60,7 +61,7 @@ pub(crate) fn parse(
     zip: &ZipArchive<'_>,
     prefix: &str,
     kind: TorchKind,
-) -> Result<RawFile, ErrorKind> {
+) -> Result<ParsedFile, ErrorKind> {
     let mut metadata = BTreeMap::new();
     metadata.insert(
         "archive".to_string(),
@@ -94,11 +95,14 @@ pub(crate) fn parse(
     if kind == TorchKind::Script && zip.find(&format!("{prefix}constants.pkl")).is_some() {
         reader.archive("constants", "constants", policy)?;
     }
-    Ok(RawFile {
-        header: None,
+    let format = match kind {
+        TorchKind::Save => Format::PyTorch,
+        TorchKind::Script => Format::TorchScript,
+    };
+    Ok(ParsedFile {
         tensors: reader.tensors,
-        quant_links: Vec::new(),
         metadata,
+        ..ParsedFile::new(format)
     })
 }
 
@@ -112,7 +116,7 @@ struct Reader<'z, 'a> {
     zip: &'z ZipArchive<'a>,
     prefix: &'z str,
     storages: HashMap<String, Rc<Storage>>,
-    tensors: Vec<RawTensor>,
+    tensors: Vec<ParsedTensor>,
     names: HashMap<String, usize>,
 }
 
@@ -155,7 +159,7 @@ impl Reader<'_, '_> {
     }
 
     /// Keeps names unique: a repeated name gets `#2`, `#3`…
-    fn push(&mut self, mut t: RawTensor) {
+    fn push(&mut self, mut t: ParsedTensor) {
         let n = self.names.entry(t.name.clone()).or_insert(0);
         *n += 1;
         if *n > 1 {
@@ -182,7 +186,7 @@ impl Reader<'_, '_> {
         Ok(s)
     }
 
-    fn tensor(&mut self, stem: &str, name: &str, t: &TensorRef) -> Result<RawTensor, ErrorKind> {
+    fn tensor(&mut self, stem: &str, name: &str, t: &TensorRef) -> Result<ParsedTensor, ErrorKind> {
         let dtype = t.storage.dtype;
         let storage = self.storage(stem, name, &t.storage.key)?;
         let buf = self.zip.buf();
@@ -198,7 +202,7 @@ impl Reader<'_, '_> {
             (Window::Range(r), Storage::Owned(v)) => TensorData::Owned(v[r].to_vec()),
             (Window::Gathered(v), _) => TensorData::Owned(v),
         };
-        Ok(RawTensor {
+        Ok(ParsedTensor {
             name: name.to_string(),
             dtype,
             shape: to_usizes(&t.shape).unwrap_or_default(),

@@ -75,7 +75,7 @@ pub fn sniff(head: &[u8], file_len: u64) -> Sniffed {
     if file_len >= 9 && head.len() >= 9 && head[8] == b'{' {
         return Sniffed::Safetensors;
     }
-    if crate::onnx::looks_like_onnx(head) {
+    if crate::readers::onnx::looks_like_onnx(head) {
         return Sniffed::Onnx;
     }
     Sniffed::Unknown

@@ -2,18 +2,21 @@
 //! that say which tensor and which numbers are wrong.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors};
 
 use crate::dtype::DType;
 use crate::error::ErrorKind;
-use crate::file::{Parsed, Source, TensorInfo};
+use crate::format::Format;
 use crate::meta::MetaValue;
+use crate::parsed::{ParsedFile, ParsedTensor, TensorData};
 
 const FORMAT: &str = "safetensors";
 const LEN_BYTES: usize = 8;
 
-pub(crate) fn parse(buf: &[u8]) -> Result<Parsed, ErrorKind> {
+/// Reads a safetensors file held in `buf`.
+pub(crate) fn read(buf: &[u8], _path: &Path) -> Result<ParsedFile, ErrorKind> {
     let (n, meta) = SafeTensors::read_metadata(buf).map_err(|e| explain(buf, e))?;
     // The crate checked that 8 + n + data length == file length; keep our own checks
     // anyway so a change in the crate cannot hand us an out-of-range slice.
@@ -39,12 +42,11 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Parsed, ErrorKind> {
             .filter(|(a, b)| a <= b && *b <= buf.len())
             .map(|(a, b)| a..b)
             .ok_or_else(|| invalid(format!("tensor `{name}` lies outside the file")))?;
-        tensors.push(TensorInfo {
-            source: Source::File,
+        tensors.push(ParsedTensor {
             name,
             dtype,
             shape: info.shape.clone(),
-            range,
+            data: TensorData::Mapped(range),
         });
     }
     let metadata: BTreeMap<String, String> = meta
@@ -56,11 +58,12 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Parsed, ErrorKind> {
         .iter()
         .map(|(k, v)| (k.clone(), MetaValue::Str(v.clone())))
         .collect();
-    Ok(Parsed {
-        header: 0..data_start,
+    Ok(ParsedFile {
+        header: Some(0..data_start),
         tensors,
         metadata,
         meta: typed,
+        ..ParsedFile::new(Format::Safetensors)
     })
 }
 

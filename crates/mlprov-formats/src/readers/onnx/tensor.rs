@@ -2,11 +2,11 @@
 
 use crate::dtype::DType;
 use crate::error::ErrorKind;
-use crate::raw::{RawTensor, TensorData};
+use crate::parsed::{ParsedTensor, TensorData};
 
 use super::external::ExternalFiles;
+use super::fields::{invalid, len, text, varint, wire_error};
 use super::wire::{Msg, Value};
-use super::{invalid, len, text, varint, wire_error};
 
 /// Largest rank we accept; ONNX sets none, numpy stops at 64.
 const MAX_RANK: usize = 64;
@@ -29,7 +29,7 @@ const DATA_LOCATION: u32 = 14;
 
 /// What became of one `TensorProto`.
 pub(super) enum Decoded {
-    Tensor(RawTensor),
+    Tensor(ParsedTensor),
     /// Not a weight we can represent; the reason is kept as a note.
     Skipped {
         name: String,
@@ -207,7 +207,7 @@ pub(super) fn decode(
             )))
         }
     };
-    Ok(Decoded::Tensor(RawTensor {
+    Ok(Decoded::Tensor(ParsedTensor {
         name,
         dtype,
         shape,

@@ -1,10 +1,13 @@
 //! Zip-based weight files: which kind a zip archive is, by its member names.
 
+use std::path::Path;
+
 use crate::error::ErrorKind;
-use crate::numpy_format;
-use crate::raw::RawFile;
-use crate::torch_format::{self, TorchKind};
-use crate::zip_archive::ZipArchive;
+use crate::parsed::ParsedFile;
+
+use super::numpy;
+use super::torch::{self, TorchKind};
+use super::zip::ZipArchive;
 
 /// What a zip archive holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,24 +55,19 @@ pub(crate) fn classify(zip: &ZipArchive<'_>) -> Result<ZipKind, ErrorKind> {
 
 /// Reads a zip-based weight file: a `torch.save` checkpoint, a TorchScript archive or
 /// a NumPy `.npz`. The metadata entry `archive` says which.
-pub(crate) fn parse_zip(buf: &[u8]) -> Result<RawFile, ErrorKind> {
+pub(crate) fn read_zip(buf: &[u8], _path: &Path) -> Result<ParsedFile, ErrorKind> {
     let zip = ZipArchive::parse(buf)?;
     match classify(&zip)? {
-        ZipKind::Torch { prefix, kind } => torch_format::parse(&zip, &prefix, kind),
-        ZipKind::Npz => numpy_format::parse_npz(&zip),
+        ZipKind::Torch { prefix, kind } => torch::parse(&zip, &prefix, kind),
+        ZipKind::Npz => numpy::parse_npz(&zip),
     }
-}
-
-/// Reads a standalone NumPy `.npy` file (one tensor, named `array`).
-pub(crate) fn parse_npy(buf: &[u8]) -> Result<RawFile, ErrorKind> {
-    numpy_format::parse_npy(buf)
 }
 
 /// Reads a file that starts like a pickle: the legacy (non-zip) `torch.save` format is
 /// recognized and refused with advice; anything else is not a weight file we know.
-pub(crate) fn parse_legacy_torch(buf: &[u8]) -> Result<RawFile, ErrorKind> {
-    if torch_format::is_legacy(buf) {
-        Err(torch_format::legacy_error())
+pub(crate) fn read_pickle(buf: &[u8], _path: &Path) -> Result<ParsedFile, ErrorKind> {
+    if torch::is_legacy(buf) {
+        Err(torch::legacy_error())
     } else {
         Err(ErrorKind::InvalidHeader {
             format: "PyTorch",
@@ -84,7 +82,7 @@ pub(crate) fn parse_legacy_torch(buf: &[u8]) -> Result<RawFile, ErrorKind> {
 pub(crate) mod testing {
     use std::collections::BTreeMap;
 
-    use crate::raw::{RawFile, TensorData};
+    use crate::parsed::{ParsedFile, TensorData};
 
     /// Bytes of a fixture under the repository's `fixtures/`.
     pub(crate) fn fixture(rel: &str) -> Vec<u8> {
@@ -103,7 +101,7 @@ pub(crate) mod testing {
 
     /// Decodes every tensor of `raw` to f32 and compares it bit for bit, with its
     /// shape and name, to `<expected>.expected.safetensors`.
-    pub(crate) fn assert_matches_expected(buf: &[u8], raw: &RawFile, expected: &str) {
+    pub(crate) fn assert_matches_expected(buf: &[u8], raw: &ParsedFile, expected: &str) {
         let exp_bytes = fixture(&format!("{expected}.expected.safetensors"));
         let exp = safetensors::SafeTensors::deserialize(&exp_bytes).unwrap();
         let mut want: BTreeMap<String, (Vec<usize>, Vec<f32>)> = BTreeMap::new();

@@ -1,13 +1,17 @@
-//! What a format parser hands back, before it becomes a [`crate::WeightFile`]: tensors whose
-//! bytes live in the file's own map, in another file (ONNX external data), or in memory
-//! the parser had to produce (varint-packed ONNX fields, deflated npz members, strided
-//! PyTorch views gathered into row-major order).
+//! What every reader hands back, before it becomes a [`crate::WeightFile`]: the format,
+//! the header's byte range, and tensors whose bytes live in the file's own map, in another
+//! file (ONNX external data), or in memory the reader had to produce (varint-packed ONNX
+//! fields, deflated npz members, strided PyTorch views gathered into row-major order).
+//!
+//! Readers depend on this module; it depends on no reader.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::PathBuf;
 
 use crate::dtype::DType;
+use crate::format::Format;
+use crate::meta::MetaValue;
 
 /// Where a tensor's bytes are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,10 +26,10 @@ pub(crate) enum TensorData {
     Owned(Vec<u8>),
 }
 
-/// One tensor as a parser found it. `bytes` must hold exactly
+/// One tensor as a reader found it. `bytes` must hold exactly
 /// `dtype.byte_len(product(shape))` bytes, little-endian, row-major (outermost dim first).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct RawTensor {
+pub(crate) struct ParsedTensor {
     pub name: String,
     pub dtype: DType,
     pub shape: Vec<usize>,
@@ -46,13 +50,34 @@ pub struct QuantLink {
     pub axis: Option<usize>,
 }
 
-/// A parser's result.
-#[derive(Debug, Default)]
-pub(crate) struct RawFile {
-    /// Byte range of the format's header, when the format has one.
+/// A reader's result: the one parsed-file type every reader returns.
+#[derive(Debug)]
+pub(crate) struct ParsedFile {
+    /// The container format, with its version or variant.
+    pub format: Format,
+    /// Byte range of the format's header (everything before the first tensor's data or
+    /// record), when the format has one.
     pub header: Option<Range<usize>>,
-    pub tensors: Vec<RawTensor>,
+    /// Tensors in any order.
+    pub tensors: Vec<ParsedTensor>,
+    /// Quantized tensors and the scale (and zero-point) tensors that give their values.
     pub quant_links: Vec<QuantLink>,
     /// Free-form text metadata for display (producer, opset, archive kind…).
     pub metadata: BTreeMap<String, String>,
+    /// Metadata with types kept (GGUF key-values, legacy GGML hyperparameters).
+    pub meta: BTreeMap<String, MetaValue>,
+}
+
+impl ParsedFile {
+    /// An empty result for `format`, to be filled in by the reader.
+    pub fn new(format: Format) -> Self {
+        ParsedFile {
+            format,
+            header: None,
+            tensors: Vec::new(),
+            quant_links: Vec::new(),
+            metadata: BTreeMap::new(),
+            meta: BTreeMap::new(),
+        }
+    }
 }

@@ -9,12 +9,14 @@
 //! actually left before anything is allocated for it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
-use crate::cursor::{Cursor, Short};
 use crate::dtype::DType;
 use crate::error::ErrorKind;
-use crate::file::{Format, Parsed, Source, TensorInfo};
+use crate::format::Format;
 use crate::meta::MetaValue;
+use crate::parsed::{ParsedFile, ParsedTensor, TensorData};
+use crate::readers::cursor::{Cursor, Short};
 
 const FORMAT: &str = "GGUF";
 /// Data alignment when `general.alignment` is absent.
@@ -91,8 +93,8 @@ fn truncated(what: &str, short: Short) -> ErrorKind {
     ErrorKind::Truncated(format!("GGUF {what} {}", short.describe()))
 }
 
-/// Parses a GGUF file held in `buf`.
-pub(crate) fn parse(buf: &[u8]) -> Result<(Format, Parsed), ErrorKind> {
+/// Reads a GGUF file held in `buf`.
+pub(crate) fn read(buf: &[u8], _path: &Path) -> Result<ParsedFile, ErrorKind> {
     let mut c = Cursor::new(buf, 0);
     let magic: [u8; 4] = c.array().map_err(|s| truncated("magic", s))?;
     if &magic == b"FUGG" {
@@ -189,23 +191,20 @@ pub(crate) fn parse(buf: &[u8]) -> Result<(Format, Parsed), ErrorKind> {
                 t.name, t.dtype, t.shape, t.bytes, t.offset, range.start, range.end
             )));
         }
-        tensors.push(TensorInfo {
-            source: Source::File,
+        tensors.push(ParsedTensor {
             name: t.name,
             dtype: t.dtype,
             shape: t.shape,
-            range,
+            data: TensorData::Mapped(range),
         });
     }
-    Ok((
-        Format::Gguf { version },
-        Parsed {
-            header: 0..data_start.min(file_len),
-            tensors,
-            metadata,
-            meta,
-        },
-    ))
+    Ok(ParsedFile {
+        header: Some(0..data_start.min(file_len)),
+        tensors,
+        metadata,
+        meta,
+        ..ParsedFile::new(Format::Gguf { version })
+    })
 }
 
 fn check_version(version: u32) -> Result<(), ErrorKind> {

@@ -2,13 +2,23 @@
 
 use proptest::prelude::*;
 
-use crate::archive::testing::{assert_matches_expected, data, fixture};
-use crate::archive::{parse_legacy_torch, parse_zip};
 use crate::dtype::DType;
-use crate::raw::{RawFile, TensorData};
-use crate::zip_archive::tests::build_zip;
+use crate::parsed::{ParsedFile, TensorData};
+use crate::readers::archive::testing::{assert_matches_expected, data, fixture};
+use crate::readers::archive::{read_pickle, read_zip};
+use crate::readers::zip::tests::build_zip;
 
-fn parse_fixture(name: &str) -> (Vec<u8>, RawFile) {
+/// The zip reader, on bytes alone.
+fn parse_zip(buf: &[u8]) -> Result<crate::parsed::ParsedFile, crate::error::ErrorKind> {
+    read_zip(buf, std::path::Path::new(""))
+}
+
+/// The bare-pickle reader, on bytes alone.
+fn parse_legacy_torch(buf: &[u8]) -> Result<crate::parsed::ParsedFile, crate::error::ErrorKind> {
+    read_pickle(buf, std::path::Path::new(""))
+}
+
+fn parse_fixture(name: &str) -> (Vec<u8>, ParsedFile) {
     let buf = fixture(&format!("torch/{name}"));
     let raw = parse_zip(&buf).unwrap_or_else(|e| panic!("{name}: {e}"));
     (buf, raw)

@@ -8,9 +8,9 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::dtype::DType;
-use crate::raw::{QuantLink, RawTensor};
+use crate::parsed::{ParsedTensor, QuantLink};
 
-use super::Notes;
+use super::notes::Notes;
 
 /// An operator that turns a stored quantized tensor into real values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,11 +54,11 @@ const NAMING: [(&str, &str, &[&str]); 3] = [
 
 /// Every link the nodes and names support, nodes first, each quantized tensor once.
 pub(super) fn link(
-    tensors: &[RawTensor],
+    tensors: &[ParsedTensor],
     nodes: &[QuantNode],
     notes: &mut Notes,
 ) -> Vec<QuantLink> {
-    let mut by_name: HashMap<&str, &RawTensor> = HashMap::new();
+    let mut by_name: HashMap<&str, &ParsedTensor> = HashMap::new();
     for t in tensors {
         by_name.entry(t.name.as_str()).or_insert(t);
     }
@@ -198,8 +198,8 @@ enum Axis {
 /// against the shapes.
 fn node_axis(
     n: &QuantNode,
-    q: &RawTensor,
-    scale: &RawTensor,
+    q: &ParsedTensor,
+    scale: &ParsedTensor,
     hint: Axis,
 ) -> Result<Option<usize>, String> {
     let count: usize = scale.shape.iter().product();

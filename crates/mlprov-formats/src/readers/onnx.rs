@@ -11,7 +11,9 @@
 //! Field numbers follow `onnx/onnx.proto` (onnx 1.23, IR version 11).
 
 mod external;
+mod fields;
 mod graph;
+mod notes;
 mod quant;
 mod tensor;
 mod wire;
@@ -25,22 +27,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::ErrorKind;
-use crate::raw::RawFile;
+use crate::format::Format;
+use crate::parsed::ParsedFile;
 
-use self::wire::{Field, Msg, Value, WireError};
-
-const FORMAT: &str = "ONNX";
-/// Deepest nesting of subgraphs we follow; real models nest two or three levels. A limit
-/// turns a recursion bomb (an `If` inside an `If`… thousands deep) into an error.
-const MAX_GRAPH_DEPTH: usize = 32;
-/// Notes of one kind (skipped tensors, unlinked quantized tensors) kept in the metadata.
-const MAX_NOTES: usize = 64;
-/// Characters kept of free text (doc strings, metadata values) shown for display.
-const MAX_TEXT_CHARS: usize = 256;
+use self::fields::{invalid, len, varint, wire_error};
+use self::notes::{clip, Notes, MAX_NOTES};
+use self::wire::{Field, Msg};
 
 /// Parses a whole ONNX file. `model_path` is where it was read from: external data is
 /// resolved against its folder and must stay inside it.
-pub(crate) fn parse(buf: &[u8], model_path: &Path) -> Result<RawFile, ErrorKind> {
+pub(crate) fn read(buf: &[u8], model_path: &Path) -> Result<ParsedFile, ErrorKind> {
     let file_len = buf.len();
     let model = Msg::new(buf, 0);
     let mut metadata = BTreeMap::new();
@@ -133,11 +129,11 @@ pub(crate) fn parse(buf: &[u8], model_path: &Path) -> Result<RawFile, ErrorKind>
         metadata.insert("external_data".into(), locations.join(", "));
     }
     notes.finish(&mut metadata);
-    Ok(RawFile {
-        header: None,
+    Ok(ParsedFile {
         tensors,
         quant_links,
         metadata,
+        ..ParsedFile::new(Format::Onnx)
     })
 }
 
@@ -178,91 +174,6 @@ pub(crate) fn looks_like_onnx(head: &[u8]) -> bool {
         0x3a | 0x42 => !rest.is_empty(),
         _ => false,
     }
-}
-
-/// Notes for display: tensors skipped and why, quantized tensors left unlinked.
-#[derive(Default)]
-struct Notes {
-    entries: BTreeMap<String, String>,
-    counts: BTreeMap<&'static str, usize>,
-}
-
-impl Notes {
-    /// Records `text` under `<kind>.<subject>`; only the first [`MAX_NOTES`] of a kind are kept,
-    /// and `<kind>_count` says how many there were.
-    fn add(&mut self, kind: &'static str, subject: &str, text: String) {
-        let n = self.counts.entry(kind).or_insert(0);
-        *n += 1;
-        if *n <= MAX_NOTES {
-            self.entries
-                .insert(format!("{kind}.{}", clip(subject)), text);
-        }
-    }
-
-    fn merge(&mut self, other: Notes) {
-        for (k, v) in other.entries {
-            self.entries.entry(k).or_insert(v);
-        }
-        for (k, n) in other.counts {
-            *self.counts.entry(k).or_insert(0) += n;
-        }
-    }
-
-    fn finish(self, metadata: &mut BTreeMap<String, String>) {
-        metadata.extend(self.entries);
-        for (kind, n) in self.counts {
-            metadata.insert(format!("{kind}_count"), n.to_string());
-        }
-    }
-}
-
-fn invalid(detail: impl Into<String>) -> ErrorKind {
-    ErrorKind::InvalidHeader {
-        format: FORMAT,
-        detail: detail.into(),
-    }
-}
-
-/// A wire error inside `what`: a value running past the end of the file is truncation,
-/// anything else is a malformed message.
-fn wire_error(e: WireError, file_len: usize, what: &str) -> ErrorKind {
-    match e {
-        WireError::Overrun { at, need, end } if end == file_len => ErrorKind::Truncated(format!(
-            "{what}: a value at byte {at} needs {need} bytes but the file ends at byte {end}"
-        )),
-        e => invalid(format!("{what}: {e}")),
-    }
-}
-
-/// The field's payload, which must be length-delimited.
-fn len<'a>(f: &Field<'a>, what: &str) -> Result<Msg<'a>, ErrorKind> {
-    match f.value {
-        Value::Len(m) => Ok(m),
-        v => Err(wrong_wire_type(f, v, what, "length-delimited")),
-    }
-}
-
-/// The field's value, which must be a varint.
-fn varint(f: &Field<'_>, what: &str) -> Result<u64, ErrorKind> {
-    match f.value {
-        Value::Varint(v) => Ok(v),
-        v => Err(wrong_wire_type(f, v, what, "varint")),
-    }
-}
-
-/// The field's payload as UTF-8 text (names must be exact, so no lossy conversion).
-fn text<'a>(f: &Field<'a>, what: &str) -> Result<&'a str, ErrorKind> {
-    let m = len(f, what)?;
-    m.as_str()
-        .ok_or_else(|| invalid(format!("{what} at byte {} is not valid UTF-8", f.at)))
-}
-
-fn wrong_wire_type(f: &Field<'_>, v: Value<'_>, what: &str, want: &str) -> ErrorKind {
-    invalid(format!(
-        "{what} at byte {} is {}, expected {want}",
-        f.at,
-        v.wire_name()
-    ))
 }
 
 fn put(metadata: &mut BTreeMap<String, String>, key: &str, value: impl ToString) {
@@ -311,12 +222,4 @@ fn key_value(m: Msg<'_>, file_len: usize) -> Result<(String, String), ErrorKind>
         }
     }
     Ok((k, v))
-}
-
-/// `s` cut to [`MAX_TEXT_CHARS`] characters, with an ellipsis when cut.
-fn clip(s: &str) -> String {
-    match s.char_indices().nth(MAX_TEXT_CHARS) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
 }

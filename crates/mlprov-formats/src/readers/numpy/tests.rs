@@ -3,9 +3,14 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::archive::parse_zip;
-use crate::archive::testing::{assert_matches_expected, data, fixture};
-use crate::zip_archive::tests::build_zip;
+use crate::readers::archive::read_zip;
+use crate::readers::archive::testing::{assert_matches_expected, data, fixture};
+use crate::readers::zip::tests::build_zip;
+
+/// The zip reader, on bytes alone.
+fn parse_zip(buf: &[u8]) -> Result<crate::parsed::ParsedFile, crate::error::ErrorKind> {
+    read_zip(buf, std::path::Path::new(""))
+}
 
 fn npy(header: &str, data: &[u8]) -> Vec<u8> {
     let mut out = b"\x93NUMPY\x01\x00".to_vec();

@@ -1,6 +1,7 @@
 //! Tests of the restricted pickle reader.
 
 use super::*;
+use crate::dtype::DType;
 
 const SD: Policy = Policy {
     torchscript_classes: false,
