@@ -22,6 +22,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod convert;
+mod decode;
 mod dequant;
 mod dtype;
 mod error;
