@@ -14,6 +14,7 @@ use mlprov_fingerprint::{
 use mlprov_formats::Model;
 use mlprov_hash::HashOptions;
 
+use crate::error::Result;
 use crate::progress::Progress;
 
 /// A model ready to be compared, whose fingerprints are computed once, when first needed:
@@ -83,7 +84,8 @@ impl<'m> Comparable<'m> {
 }
 
 /// Is B (or part of it) derived from A? The staged lineage test (see the module docs).
-pub fn compare(a: &Model, b: &Model, progress: &dyn Progress) -> Comparison {
+/// Fails when a file of either model changed while it was read.
+pub fn compare(a: &Model, b: &Model, progress: &dyn Progress) -> Result<Comparison> {
     compare_prepared(&Comparable::borrowed(a), &Comparable::borrowed(b), progress)
 }
 
@@ -92,7 +94,7 @@ pub fn compare_prepared(
     a: &Comparable<'_>,
     b: &Comparable<'_>,
     progress: &dyn Progress,
-) -> Comparison {
+) -> Result<Comparison> {
     let mut result = compare_models(&a.model, a.sketches(), &b.model, b.sketches());
     if !matches!(result.verdict, Verdict::SameWeights | Verdict::ReEncoded) {
         progress.stage("not a whole copy: computing the invariants of both models");
@@ -103,7 +105,9 @@ pub fn compare_prepared(
     if same_bytes(&a.model, &b.model) {
         result.verdict = Verdict::Identical;
     }
-    result
+    a.model.check_unchanged()?;
+    b.model.check_unchanged()?;
+    Ok(result)
 }
 
 /// Same files with the same bytes (sizes first, then plain digests).

@@ -53,7 +53,7 @@ pub fn convert(
             "is the model being converted; choose another output",
         ));
     }
-    let digests = crate::hash(model, false, progress);
+    let digests = crate::hash(model, false, progress)?;
     let formats: Vec<String> = model
         .files
         .iter()

@@ -158,7 +158,7 @@ pub fn eval(
                 models.insert(path.clone(), Comparable::new(crate::open(path)?));
             }
         }
-        let result = compare_prepared(&models[&case.a], &models[&case.b], progress);
+        let result = compare_prepared(&models[&case.a], &models[&case.b], progress)?;
         let row = EvalRow {
             a: case.a.clone(),
             b: case.b.clone(),

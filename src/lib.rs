@@ -19,7 +19,7 @@
 //! # fn main() -> mlprov::Result<()> {
 //! let a = mlprov::open("licensed.safetensors".as_ref())?;
 //! let b = mlprov::open("suspect.gguf".as_ref())?;
-//! let result = mlprov::compare(&a, &b, &mlprov::Quiet);
+//! let result = mlprov::compare(&a, &b, &mlprov::Quiet)?;
 //! println!("{} (p = 1e{:.1})", result.verdict, result.log10_p);
 //! # Ok(())
 //! # }
@@ -69,8 +69,17 @@ pub fn open(path: &Path) -> Result<Model> {
 }
 
 /// Exact digests of a model: per file, per tensor and the Merkle root; `plain` adds each
-/// file's plain BLAKE3 (what `b3sum` prints), which reads the files a second time.
-pub fn hash(model: &Model, plain: bool, progress: &dyn Progress) -> ModelDigest {
+/// file's plain BLAKE3 (what `b3sum` prints), which reads the files a second time. Fails
+/// when a file changed while it was read.
+pub fn hash(model: &Model, plain: bool, progress: &dyn Progress) -> Result<ModelDigest> {
+    let digests = hash_unchecked(model, plain, progress);
+    model.check_unchanged()?;
+    Ok(digests)
+}
+
+/// [`hash`] without the final check that the files did not change (verify reports such a
+/// file as a difference instead).
+pub(crate) fn hash_unchecked(model: &Model, plain: bool, progress: &dyn Progress) -> ModelDigest {
     let bytes = mlprov_hash::bytes_to_hash(model);
     progress.bytes("hashing", if plain { bytes * 2 } else { bytes });
     let tick = |n: u64| progress.advance(n);
@@ -86,8 +95,13 @@ pub fn hash(model: &Model, plain: bool, progress: &dyn Progress) -> ModelDigest 
 }
 
 /// The robust fingerprint of a model: every tensor's sketch and SimHash key (reads samples
-/// only); with `invariants`, also the permutation- and rotation-robust invariants.
-pub fn fingerprint(model: &Model, invariants: bool, progress: &dyn Progress) -> ModelFingerprint {
+/// only); with `invariants`, also the permutation- and rotation-robust invariants. Fails
+/// when a file changed while it was read.
+pub fn fingerprint(
+    model: &Model,
+    invariants: bool,
+    progress: &dyn Progress,
+) -> Result<ModelFingerprint> {
     if invariants {
         progress.stage("computing the invariants");
     }
@@ -95,5 +109,6 @@ pub fn fingerprint(model: &Model, invariants: bool, progress: &dyn Progress) -> 
     if invariants {
         progress.done();
     }
-    fp
+    model.check_unchanged()?;
+    Ok(fp)
 }

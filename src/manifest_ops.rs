@@ -60,8 +60,9 @@ pub fn write_manifest(
 ) -> Result<ManifestWritten> {
     check_target(output, force)?;
     let created = created_now()?;
-    let digests = crate::hash(model, false, progress);
+    let digests = crate::hash(model, false, progress)?;
     let fingerprint = ModelFingerprint::of(model);
+    model.check_unchanged()?;
     let manifest = build_manifest(model, &digests, &fingerprint, created);
     write_bytes(output, manifest.to_pretty_json().as_bytes())?;
     Ok(ManifestWritten {

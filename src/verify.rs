@@ -64,12 +64,29 @@ pub fn verify(
     }
     let mut model = open_model(&target, OpenOptions { keep_going: true })?;
     apply_single_file_rename(&mut model, &manifest);
-    let digests = crate::hash(&model, false, progress);
-    let unreadable: Vec<(String, String)> = model
+    let mut digests = crate::hash_unchecked(&model, false, progress);
+    let mut unreadable: Vec<(String, String)> = model
         .unreadable
         .iter()
         .map(|u| (u.rel_path.clone(), u.error.kind.to_string()))
         .collect();
+    // A file that changed while it was hashed is a difference (its digest means nothing).
+    let changed: Vec<(String, String)> = model
+        .files
+        .iter()
+        .filter_map(|f| {
+            let err = f.file.check_unchanged().err()?;
+            Some((f.rel_path.clone(), err.kind.to_string()))
+        })
+        .collect();
+    if !changed.is_empty() {
+        let files = std::mem::take(&mut digests.files)
+            .into_iter()
+            .filter(|d| !changed.iter().any(|(p, _)| *p == d.path))
+            .collect();
+        digests = mlprov_hash::ModelDigest::from_files(files);
+        unreadable.extend(changed);
+    }
     let report = mlprov_manifest::verify(&manifest, &digests, &unreadable);
     Ok(Verification {
         manifest,

@@ -574,7 +574,7 @@ impl Suite {
         let prepared = t0.elapsed().as_secs_f64();
         for (i, base) in against.iter().enumerate() {
             let t1 = Instant::now();
-            let c = compare_prepared(&base.model, &model, &Quiet);
+            let c = compare_prepared(&base.model, &model, &Quiet).unwrap();
             let secs = t1.elapsed().as_secs_f64() + if i == 0 { prepared } else { 0.0 };
             self.record(format!("{case} vs {}", base.label), &c, want, labels, secs);
         }
@@ -585,7 +585,7 @@ impl Suite {
     /// Compares two opened models.
     fn pair(&mut self, case: &str, a: &Base, b: &Base, want: &[Verdict], labels: &[&str]) {
         let t0 = Instant::now();
-        let c = compare_prepared(&a.model, &b.model, &Quiet);
+        let c = compare_prepared(&a.model, &b.model, &Quiet).unwrap();
         let secs = t0.elapsed().as_secs_f64();
         self.record(
             format!("{case}: {} vs {}", a.label, b.label),

@@ -52,7 +52,7 @@ fn run(a: &[T], b: &[T]) -> Comparison {
         write_in(dir.path(), "b.safetensors", b),
     );
     let (ma, mb) = (mlprov::open(&pa).unwrap(), mlprov::open(&pb).unwrap());
-    mlprov::compare(&ma, &mb, &mlprov::Quiet)
+    mlprov::compare(&ma, &mb, &mlprov::Quiet).unwrap()
 }
 
 fn map_values(m: &[T], mut f: impl FnMut(&T) -> Vec<f32>) -> Vec<T> {

@@ -11,7 +11,7 @@ use crate::Outcome;
 
 pub fn run(a: &Path, b: &Path, show_pairs: bool, json: bool) -> Result<Outcome> {
     let (ma, mb) = (super::open(a)?, super::open(b)?);
-    let result = mlprov::compare(&ma, &mb, &Terminal::default());
+    let result = mlprov::compare(&ma, &mb, &Terminal::default())?;
     if json {
         print_json(&json!({
             "a": a.display().to_string(),

@@ -11,7 +11,7 @@ use crate::Outcome;
 
 pub fn run(path: &Path, invariants: bool, json: bool) -> Result<Outcome> {
     let model = super::open(path)?;
-    let fp = mlprov::fingerprint(&model, invariants, &Terminal::default());
+    let fp = mlprov::fingerprint(&model, invariants, &Terminal::default())?;
     if json {
         print_json(&json!({
             "path": path.display().to_string(),

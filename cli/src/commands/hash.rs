@@ -10,7 +10,7 @@ use crate::Outcome;
 
 pub fn run(path: &Path, plain: bool, proof: Option<&str>, json: bool) -> Result<Outcome> {
     let model = super::open(path)?;
-    let digests = mlprov::hash(&model, plain, &Terminal::default());
+    let digests = mlprov::hash(&model, plain, &Terminal::default())?;
 
     if let Some(name) = proof {
         let p = digests

@@ -44,6 +44,13 @@ pub enum ErrorKind {
     /// A directory holds no weight file we can read.
     #[error("no weight files found{0}")]
     NoWeights(String),
+    /// The file was truncated, grown or rewritten while it was being read: what was read
+    /// may mix old and new bytes.
+    #[error("changed while being read")]
+    Changed,
+    /// A FIFO, device, socket or folder where a regular file is needed.
+    #[error("not a regular file")]
+    NotRegular,
     /// A file name that is not UTF-8 (manifests record paths as UTF-8 text).
     #[error("file name is not valid UTF-8")]
     NonUtf8Name,

@@ -4,13 +4,11 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
-
 use crate::dequant::DequantView;
 use crate::error::{Error, ErrorKind};
 use crate::format::Format;
 use crate::info::{Source, TensorInfo};
-use crate::map::map_file;
+use crate::map::{map_file, FileMap};
 use crate::meta::MetaValue;
 use crate::parsed::{ParsedFile, QuantLink, TensorData};
 use crate::readers::reader_for;
@@ -24,7 +22,7 @@ pub struct ExternalFile {
     pub path: PathBuf,
     /// Its location as written in the model, relative to the model file's folder.
     pub location: String,
-    map: Mmap,
+    map: FileMap,
 }
 
 impl ExternalFile {
@@ -40,7 +38,7 @@ impl ExternalFile {
 pub struct WeightFile {
     path: PathBuf,
     format: Format,
-    map: Mmap,
+    map: FileMap,
     header: Range<usize>,
     tensors: Vec<TensorInfo>,
     metadata: BTreeMap<String, String>,
@@ -64,7 +62,7 @@ pub fn open(path: impl AsRef<Path>) -> Result<WeightFile, Error> {
 }
 
 /// Checks every tensor against its bytes, maps external files once each, and orders tensors.
-fn assemble(path: &Path, map: Mmap, raw: ParsedFile) -> Result<WeightFile, Error> {
+fn assemble(path: &Path, map: FileMap, raw: ParsedFile) -> Result<WeightFile, Error> {
     let format = raw.format;
     let invalid = |detail: String| {
         Error::new(
@@ -209,6 +207,16 @@ fn link_is_consistent(tensors: &[TensorInfo], l: &QuantLink) -> bool {
 }
 
 impl WeightFile {
+    /// `Ok` unless the file (or one of its external data files) was truncated, grown or
+    /// rewritten since it was opened: then an error "PATH changed while being read". Call it
+    /// after reading tensor bytes, to refuse a result computed from a file in flux.
+    pub fn check_unchanged(&self) -> Result<(), Error> {
+        self.map.check_unchanged()?;
+        self.externals
+            .iter()
+            .try_for_each(|e| e.map.check_unchanged())
+    }
+
     /// The path the file was opened from.
     pub fn path(&self) -> &Path {
         &self.path

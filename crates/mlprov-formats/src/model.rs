@@ -326,3 +326,11 @@ fn check_shard_index(root: &Path, model: &Model) -> Result<(), Error> {
     }
     Ok(())
 }
+
+impl Model {
+    /// `Ok` unless one of the model's files changed since it was opened (see
+    /// [`WeightFile::check_unchanged`](crate::WeightFile::check_unchanged)).
+    pub fn check_unchanged(&self) -> Result<(), Error> {
+        self.files.iter().try_for_each(|f| f.file.check_unchanged())
+    }
+}
