@@ -12,7 +12,7 @@ use mlprov_testkit::Tensor;
 /// Writes a one-tensor safetensors model of about `mib` MiB.
 fn big_model(path: &Path, mib: usize) {
     let n = mib << 18; // f32 values
-    // Cheap to make in a debug build; the values do not matter here.
+                       // Cheap to make in a debug build; the values do not matter here.
     let values = (0..n).map(|i| (i % 1009) as f32).collect();
     mlprov_testkit::write_safetensors(path, &[Tensor::f32("w", &[n / 1024, 1024], values)]);
 }
