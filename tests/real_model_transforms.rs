@@ -387,21 +387,7 @@ fn int8_per_row(m: &[T]) -> Vec<T> {
 /// Symmetric 4-bit in blocks of 32 with an absmax scale, written back as f32 values.
 fn q4_blocks(m: &[T]) -> Vec<T> {
     map_real(m, |t| {
-        let values = t
-            .values
-            .chunks(32)
-            .flat_map(|b| {
-                let s = b.iter().fold(0f32, |a, v| a.max(v.abs())) / 7.0;
-                b.iter().map(move |v| {
-                    if s > 0.0 {
-                        (v / s).round().clamp(-8.0, 7.0) * s
-                    } else {
-                        0.0
-                    }
-                })
-            })
-            .collect();
-        t.with_values(values)
+        t.with_values(mlprov_testkit::q4_round_trip(&t.values))
     })
 }
 

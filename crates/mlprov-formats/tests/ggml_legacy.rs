@@ -354,10 +354,16 @@ proptest! {
 
     #[test]
     fn mutations_never_panic(
-        which in 0usize..4,
+        which in 0usize..5,
         edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
     ) {
-        let name = ["llama-ggjt-v3.bin", "whisper-q8_0.bin", "lora.ggla", "gptj-ggml.bin"][which];
+        let name = [
+            "llama-ggjt-v3.bin",
+            "whisper-q8_0.bin",
+            "lora.ggla",
+            "gptj-ggml.bin",
+            "silero-vad-tiny-ggml.bin",
+        ][which];
         let mut bytes = fs::read(fixture(name)).unwrap();
         let n = bytes.len();
         for (i, b) in &edits {
