@@ -366,15 +366,12 @@ proptest! {
 
 // ---- real files (opt-in) ----------------------------------------------------------------
 
-/// `MLPROV_CORPUS=/path/to/corpus cargo test -p mlprov-formats onnx::tests::real -- --nocapture`
+/// `MLPROV_CORPUS=/path/to/corpus cargo test -p mlprov-formats onnx::tests::real -- --ignored`
 /// with the development corpus (`fetch_dev_models.sh`) checks the published ONNX files.
-/// `compare` joins paths onto the fixture folder, so absolute paths pass through unchanged.
 #[test]
+#[ignore = "needs the real corpus: set MLPROV_CORPUS and run with --ignored"]
 fn real_corpus_files_parse() {
-    let Some(dir) = std::env::var_os("MLPROV_CORPUS") else {
-        return;
-    };
-    let dir = PathBuf::from(dir);
+    let dir = PathBuf::from(std::env::var_os("MLPROV_CORPUS").expect("MLPROV_CORPUS is set"));
     // (file, tensors: initializers + Constant values + subgraph tensors, as onnx counts them)
     for (name, want) in [
         ("akiki-s1730.onnx", 52),
@@ -384,11 +381,7 @@ fn real_corpus_files_parse() {
         ("silero-v6.2.onnx", 341),
     ] {
         let path = dir.join(name);
-        if !path.exists() {
-            eprintln!("{name}: not in the corpus folder, skipped");
-            continue;
-        }
-        let buf = std::fs::read(&path).unwrap();
+        let buf = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let t0 = std::time::Instant::now();
         let raw = parse(&buf, &path).unwrap_or_else(|e| panic!("{name}: {e}"));
         let took = t0.elapsed();
@@ -424,13 +417,6 @@ fn real_corpus_files_parse() {
             .unwrap();
         }
         assert_eq!(raw.tensors.len(), want, "{name}");
-        // `<file>.expected.safetensors` beside it (numpy's f32 conversion of every tensor)
-        // checks the values too.
-        let truth = dir.join(format!("{name}.expected.safetensors"));
-        if truth.exists() {
-            compare(path.to_str().unwrap(), truth.to_str().unwrap());
-            eprintln!("{name}: values equal numpy's");
-        }
         if name.starts_with("minilm") {
             assert_eq!(raw.quant_links.len(), 38);
             let axis = |n: &str| {
