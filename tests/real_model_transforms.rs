@@ -675,7 +675,7 @@ impl Suite {
             problems.push(format!("p-value 1e{:.1} is not below 1e-6", c.log10_p));
         }
         for l in labels {
-            if !c.transforms.iter().any(|t| t.starts_with(l)) {
+            if !c.transforms.iter().any(|t| t.to_string().starts_with(l)) {
                 problems.push(format!("transform `{l}` not reported"));
             }
         }
@@ -684,7 +684,7 @@ impl Suite {
         for p in &c.pairs {
             *kinds.entry(format!("{:?}", p.kind)).or_default() += 1;
             if p.kind != PairKind::Unrelated {
-                *channels.entry(p.channel).or_default() += 1;
+                *channels.entry(p.channel.word()).or_default() += 1;
             }
         }
         println!(

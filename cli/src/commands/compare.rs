@@ -103,7 +103,8 @@ fn print_human(r: &Comparison, show_pairs: bool) {
         100.0 * r.covered_share
     );
     if !r.transforms.is_empty() {
-        println!("transforms: {}", r.transforms.join(", "));
+        let words: Vec<String> = r.transforms.iter().map(ToString::to_string).collect();
+        println!("transforms: {}", words.join(", "));
     }
     if !r.layer_map.is_empty() {
         let map: Vec<String> = r

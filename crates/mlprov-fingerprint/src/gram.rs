@@ -13,12 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::index_hash::select_indices;
 use crate::sketch::{pearson, GRID};
+use crate::thresholds::INVARIANT_MIN_CELLS as MIN_CELLS;
 
 /// Cap on the vectors summed over for a column Gram: beyond it, a consistent sample of
 /// rows is used (bounded reads; the cosines are then estimates).
 pub const GRAM_MAX_LEN: usize = 4096;
-/// Fewer common off-diagonal cells than this cannot support a correlation.
-const MIN_CELLS: usize = 45;
 
 /// Off-diagonal cosines among `GRID` sampled lines (rows or columns) of a matrix.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -31,20 +31,20 @@ mod simhash;
 mod sketch;
 mod stats;
 mod structure;
+pub mod thresholds;
 mod values;
 
 pub use anchored::{compare_kernels, AnchorSet, AnchoredKernel, ANCHORS};
 pub use gram::{compare_gram, GramSketch, GRAM_MAX_LEN};
 pub use index_hash::{index_hash, select_indices};
-pub use lineage::{
-    compare_models, ANCHORED_NULL_CORRELATION, GRAM_NULL_CORRELATION, NULL_HYPOTHESIS,
-    SIGNIFICANT_LOG10_P, UNRELATED_LOG10_P,
-};
+pub use lineage::{compare_models, NULL_HYPOTHESIS};
 pub use model::{
     FingerprintOptions, LookupEntry, ModelFingerprint, TensorFingerprint, Unsketched,
     LOOKUP_TENSORS, MIN_ELEMENTS,
 };
-pub use report::{Comparison, PairKind, TensorPair, TensorRef, Verdict};
+pub use report::{
+    Channel, Comparison, PairKind, TensorPair, TensorRef, Transform, UnknownVerdict, Verdict,
+};
 pub use simhash::SimHash;
 pub use sketch::{
     common_grid, compare, compare_along, compare_prepared, normalized_correlation, permutation_z,

@@ -6,13 +6,12 @@ use crate::values::Values;
 use serde::{Deserialize, Serialize};
 
 use crate::index_hash::select_indices;
+use crate::thresholds::SKETCH_MIN_CELLS as MIN_CELLS;
 
 /// Rows and columns sampled from a matrix (a 32 × 32 grid: 1 KiB of values).
 pub const GRID: usize = 32;
 /// Positions sampled from a vector.
 pub const VECTOR_SAMPLES: usize = 256;
-/// Fewer common cells than this cannot support a correlation worth reporting.
-const MIN_CELLS: usize = 48;
 
 /// Values of one tensor at positions chosen from its indices alone.
 ///

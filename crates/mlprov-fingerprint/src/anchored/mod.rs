@@ -29,6 +29,7 @@ use crate::index_hash::select_indices;
 use crate::model::TensorFingerprint;
 use crate::names::{gain_for, is_gain};
 use crate::sketch::matrix_shape;
+use crate::thresholds::INVARIANT_MIN_CELLS as MIN_CELLS;
 use crate::values::Values;
 
 mod kernel;
@@ -36,8 +37,6 @@ use kernel::kernel;
 
 /// Anchor tokens per model (fewer when the residual stream is narrow).
 pub const ANCHORS: usize = 32;
-/// Fewer common kernel cells than this cannot support a correlation.
-const MIN_CELLS: usize = 45;
 /// Widest residual stream considered (real models stay under 32K): bounds the anchor
 /// buffers whatever shapes a file declares.
 const MAX_WIDTH: usize = 1 << 16;
