@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use mlprov::fingerprint::index_hash;
+use mlprov::fingerprint::testing::index_hash;
 use serde_json::Value;
 
 fn mlprov() -> Command {

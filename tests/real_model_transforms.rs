@@ -21,9 +21,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use mlprov::fingerprint::testing::{index_hash, Values};
 use mlprov::fingerprint::{
-    compare_models, index_hash, Comparison, FingerprintOptions, ModelFingerprint, PairKind, Values,
-    Verdict,
+    compare_models, Comparison, FingerprintOptions, ModelFingerprint, PairKind, Verdict,
 };
 use mlprov::formats::{open_model, safetensors_dtype, DType, Model, OpenOptions};
 use safetensors::tensor::{Dtype, TensorView};

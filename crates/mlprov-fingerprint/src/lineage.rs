@@ -1,8 +1,8 @@
 //! The lineage test: is model B (or part of it) derived from model A?
 //!
 //! 1. Every tensor of B is compared with every shape-compatible tensor of A (same shape,
-//!    transposed, or one dimension cut) through their sketches, Gram sketches and anchored
-//!    kernels; names are never evidence.
+//!    transposed, or one dimension cut or extended) through their sketches, Gram sketches
+//!    and anchored kernels; names are never evidence.
 //! 2. Where both models number their layers, B's layers are aligned to A's in order
 //!    ([`crate::align`]) and each tensor's candidates restricted to its aligned layer.
 //! 3. Tensors are paired greedily by strength of evidence, one-to-one (then repeats).

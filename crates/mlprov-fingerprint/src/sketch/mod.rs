@@ -68,7 +68,7 @@ pub enum Exchangeable {
 pub struct SketchMatch {
     /// Pearson correlation of the normalized values at common positions, in [-1, 1].
     pub correlation: f64,
-    /// Permutation z statistic: about N(0, 1) for independent tensors (see [`permutation_z`]).
+    /// Permutation z statistic: about N(0, 1) for independent tensors (see [`shuffled_columns_z`]).
     pub z: f64,
     /// Orientations tried (direct, transposed): the best of them is reported.
     pub orientations: usize,
@@ -76,13 +76,6 @@ pub struct SketchMatch {
     pub cells: usize,
     /// Whether the second tensor matched in transposed orientation.
     pub transposed: bool,
-}
-
-impl SketchMatch {
-    /// The permutation z statistic: about N(0, 1) for independent tensors.
-    pub fn z_score(&self) -> f64 {
-        self.z
-    }
 }
 
 /// Logical matrix shape: size-1 dims dropped, then (first, product of the rest).
@@ -257,17 +250,9 @@ impl CommonGrid {
 
 /// Compares two sketches on their common positions, trying the transposed orientation
 /// where the shapes allow it. `None` when they share too few positions.
-pub fn compare(a: &TensorSketch, b: &TensorSketch) -> Option<SketchMatch> {
-    compare_along(a, b, Exchangeable::Either)
-}
-
-/// [`compare`], with the permutation test shuffling `axis` of `a` (see [`Exchangeable`]).
-pub fn compare_along(
-    a: &TensorSketch,
-    b: &TensorSketch,
-    axis: Exchangeable,
-) -> Option<SketchMatch> {
-    compare_prepared(a, None, b, None, axis)
+#[cfg(test)]
+pub(crate) fn compare(a: &TensorSketch, b: &TensorSketch) -> Option<SketchMatch> {
+    compare_prepared(a, None, b, None, Exchangeable::Either)
 }
 
 /// A sketch's grid z-scored within rows and within columns, computed once per tensor for
@@ -292,7 +277,8 @@ impl PreparedSketch {
     }
 }
 
-/// [`compare_along`], using prepared grids where both sketches sampled the same positions.
+/// Compares two sketches (see [`TensorSketch`]), with the permutation test shuffling
+/// `axis` of `a` (see [`Exchangeable`]), using prepared grids where both sketches sampled the same positions.
 pub fn compare_prepared(
     a: &TensorSketch,
     pa: Option<&PreparedSketch>,
@@ -389,8 +375,8 @@ fn grid_match(
     (r, z)
 }
 
-/// The permutation test of two `nr × nc` grids along one axis (columns when
-/// `permute_cols`), as a z statistic.
+/// The permutation test of two `nr × nc` grids along their columns, as a z statistic
+/// (grids already z-scored within rows; [`shuffled_rows_z`] is the same along rows).
 ///
 /// Under the null, B's labels along an exchangeable axis are arbitrary, so every ordering
 /// of B's sampled lines is as likely as the observed one. With each line of both grids
@@ -400,19 +386,6 @@ fn grid_match(
 /// other axis (a token direction every column carries) enlarges `M` off the diagonal, so
 /// the variance is honest where a per-cell count is not. The z is capped at the normal
 /// quantile of `1/n!`, the smallest p-value a permutation test of n lines can give.
-pub fn permutation_z(x: &[f64], y: &[f64], nr: usize, nc: usize, permute_cols: bool) -> f64 {
-    let (xs, ys) = (
-        normalized(x, nr, nc, permute_cols),
-        normalized(y, nr, nc, permute_cols),
-    );
-    if permute_cols {
-        shuffled_columns_z(&xs, &ys, nr, nc)
-    } else {
-        shuffled_rows_z(&xs, &ys, nr, nc)
-    }
-}
-
-/// [`permutation_z`] over columns, of grids already z-scored within rows.
 fn shuffled_columns_z(xs: &[f64], ys: &[f64], nr: usize, nc: usize) -> f64 {
     if nc < 3 {
         return 0.0;
@@ -444,7 +417,7 @@ fn shuffled_columns_z(xs: &[f64], ys: &[f64], nr: usize, nc: usize) -> f64 {
     trace_z(&m, nc)
 }
 
-/// [`permutation_z`] over rows, of grids already z-scored within columns.
+/// [`shuffled_columns_z`] over rows, of grids already z-scored within columns.
 fn shuffled_rows_z(xs: &[f64], ys: &[f64], nr: usize, nc: usize) -> f64 {
     if nr < 3 {
         return 0.0;
@@ -526,14 +499,6 @@ fn stratified_z(x: &[f64], y: &[f64], strata: &[usize]) -> f64 {
     }
 }
 
-/// Correlation of an `nr × nc` grid pair after per-row and after per-column z-scoring,
-/// the larger of the two: each survives rescaling along its own axis.
-pub fn normalized_correlation(x: &[f64], y: &[f64], nr: usize, nc: usize) -> f64 {
-    let by_row = pearson(&normalized(x, nr, nc, true), &normalized(y, nr, nc, true));
-    let by_col = pearson(&normalized(x, nr, nc, false), &normalized(y, nr, nc, false));
-    by_row.max(by_col)
-}
-
 /// Z-scores each row (`by_row`) or each column of an `nr × nc` grid; constant lines become 0.
 fn normalized(v: &[f64], nr: usize, nc: usize, by_row: bool) -> Vec<f64> {
     let mut out = v.to_vec();
@@ -587,3 +552,6 @@ pub(crate) fn pearson(x: &[f64], y: &[f64]) -> f64 {
     }
     sxy / (sxx * syy).sqrt()
 }
+
+#[cfg(test)]
+mod invariance_tests;
