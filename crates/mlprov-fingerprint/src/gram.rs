@@ -9,6 +9,7 @@
 //! unrelated ones look alike.
 
 use crate::values::Values;
+use ndarray::{Array2, ArrayView1, Axis, Slice};
 use serde::{Deserialize, Serialize};
 
 use crate::index_hash::select_indices;
@@ -41,37 +42,32 @@ impl GramSketch {
             return None;
         }
         let idx = select_indices(lines, GRID);
-        let mut vecs: Vec<Vec<f32>> = Vec::with_capacity(idx.len());
-        for &i in &idx {
-            let mut v = vec![0f32; len];
-            if !fill(i as usize, &mut v) {
+        // The sampled lines, each scaled to unit length, as the rows of one matrix: the
+        // cosines are its Gram matrix, one product.
+        let mut vecs = Array2::<f64>::zeros((idx.len(), len));
+        let mut buf = vec![0f32; len];
+        for (mut line, &i) in vecs.rows_mut().into_iter().zip(&idx) {
+            if !fill(i as usize, &mut buf) {
                 return None;
             }
-            v.iter_mut().for_each(|x| {
-                if !x.is_finite() {
-                    *x = 0.0
-                }
+            line.zip_mut_with(&ArrayView1::from(&buf[..]), |o, &x| {
+                *o = if x.is_finite() { x as f64 } else { 0.0 };
             });
-            let norm = v
-                .iter()
-                .map(|&x| (x as f64) * (x as f64))
-                .sum::<f64>()
-                .sqrt();
+            let norm = line.dot(&line).sqrt();
             if norm > 0.0 {
-                v.iter_mut().for_each(|x| *x = (*x as f64 / norm) as f32);
+                line /= norm;
             }
-            vecs.push(v);
         }
-        let mut cosines = Vec::with_capacity(idx.len() * (idx.len() - 1) / 2);
-        for i in 0..vecs.len() {
-            for j in i + 1..vecs.len() {
-                let dot: f64 = vecs[i]
+        let gram = vecs.dot(&vecs.t());
+        let n = idx.len();
+        let mut cosines = Vec::with_capacity(n * (n - 1) / 2);
+        for i in 0..n {
+            cosines.extend(
+                gram.row(i)
+                    .slice_axis(Axis(0), Slice::from(i + 1..))
                     .iter()
-                    .zip(&vecs[j])
-                    .map(|(&a, &b)| a as f64 * b as f64)
-                    .sum();
-                cosines.push(dot as f32);
-            }
+                    .map(|&c| c as f32),
+            );
         }
         Some(GramSketch {
             lines: lines as u64,

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Robust identity of weights: fingerprints that survive re-encoding, quantization,
 //! fine-tuning, renaming, transposition, rescaling and row truncation.
 //!
@@ -50,4 +51,24 @@ pub use sketch::TensorSketch;
 pub mod testing {
     pub use crate::index_hash::index_hash;
     pub use crate::values::Values;
+
+    /// The anchored kernel of an in-memory `rows × cols` matrix over `k` anchor rows (for
+    /// the bench).
+    pub fn anchored_kernel(
+        w: &[f32],
+        (rows, cols): (usize, usize),
+        anchors: &[f32],
+        k: usize,
+        writes: bool,
+    ) -> Option<Vec<f32>> {
+        use crate::anchored::kernel::kernel;
+        let fill = |r: usize, out: &mut [f32]| match w.get(r * cols..(r + 1) * cols) {
+            Some(line) => {
+                out.copy_from_slice(line);
+                true
+            }
+            None => false,
+        };
+        kernel(&fill, (rows, cols), anchors, k, writes)
+    }
 }
