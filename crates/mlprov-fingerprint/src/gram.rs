@@ -9,7 +9,7 @@
 //! unrelated ones look alike.
 
 use crate::values::Values;
-use ndarray::{Array2, ArrayView1, Axis, Slice};
+use ndarray::{Array1, Array2, ArrayView1, Axis, Slice};
 use serde::{Deserialize, Serialize};
 
 use crate::index_hash::select_indices;
@@ -163,5 +163,6 @@ pub fn compare_gram(a: &GramSketch, b: &GramSketch) -> Option<(f64, usize)> {
     if x.len() < MIN_CELLS {
         return None;
     }
-    Some((pearson(&x, &y), x.len()))
+    let n = x.len();
+    Some((pearson(&Array1::from(x), &Array1::from(y)), n))
 }
