@@ -1,6 +1,8 @@
 //! The exact-value check of a matched pair: the same bits, the same bits in another block
 //! order, or the same weights within the error of the lossier encoding.
 
+use ndarray::{Array2, ArrayView2, Axis, Zip};
+
 use crate::model::TensorFingerprint;
 use crate::sketch::common_grid;
 use crate::thresholds::{
@@ -113,19 +115,20 @@ pub(crate) fn exact_check(
     let grid = common_grid(&ta.sketch, &tb.sketch, transposed)?;
     let (cols_a, cols_b) = (ta.sketch.cols as usize, tb.sketch.cols as usize);
     let get = |v: &Values<'_>, cols: usize, (r, c): (usize, usize)| v.value_at(r * cols + c);
-    let nc = grid.cols.len();
-    let mut x = Vec::new();
-    let mut y = Vec::new();
+    let (nr, nc) = (grid.rows.len(), grid.cols.len());
+    let mut x = Vec::with_capacity(nr * nc);
+    let mut y = Vec::with_capacity(nr * nc);
     for (pa, pb) in grid.positions(&ta.sketch, &tb.sketch) {
         x.push(get(va, cols_a, pa)?);
         y.push(get(vb, cols_b, pb)?);
     }
-    let equal = x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits());
+    let x = Array2::from_shape_vec((nr, nc), x).ok()?;
+    let y = Array2::from_shape_vec((nr, nc), y).ok()?;
+    let equal = Zip::from(&x).and(&y).all(|p, q| p.to_bits() == q.to_bits());
     // A scale per line needs lines of several values: a vector gets one scale, never one
     // per value (short lines fit anything and would call noise rescaling).
-    let nr = grid.rows.len();
-    let by_row = scaled_error(&x, &y, nr, nc, true);
-    let by_col = scaled_error(&x, &y, nr, nc, false);
+    let by_row = scaled_error(x.view(), y.view(), Axis(1));
+    let by_col = scaled_error(x.view(), y.view(), Axis(0));
     let (err, spread) = if nr < MIN_LINE || (nc >= MIN_LINE && by_row.0 <= by_col.0) {
         by_row
     } else {
@@ -169,16 +172,15 @@ pub(crate) fn bit_exact_log10_p(equal: usize, nonzero_share: f64) -> f64 {
     (values * BIT_EXACT_LOG10_P_PER_VALUE).max(BIT_EXACT_LOG10_P_CAP) + 0.0
 }
 
-/// Fits y ≈ s·x per row (or column), returns (RMS residual / RMS y, CV of the scales).
-fn scaled_error(x: &[f32], y: &[f32], nr: usize, nc: usize, by_row: bool) -> (f64, f64) {
-    let (lines, len) = if by_row { (nr, nc) } else { (nc, nr) };
-    let at = |line: usize, k: usize| if by_row { line * nc + k } else { k * nc + line };
+/// Fits y ≈ s·x per line (rows: lanes along `Axis(1)`; columns: along `Axis(0)`), returns
+/// (RMS residual / RMS y, CV of the scales).
+fn scaled_error(x: ArrayView2<'_, f32>, y: ArrayView2<'_, f32>, lanes: Axis) -> (f64, f64) {
     let (mut resid, mut total) = (0.0, 0.0);
-    let mut scales = Vec::with_capacity(lines);
-    for line in 0..lines {
+    let mut scales = Vec::new();
+    for (xl, yl) in x.lanes(lanes).into_iter().zip(y.lanes(lanes)) {
         let (mut sxy, mut sxx, mut syy) = (0.0f64, 0.0f64, 0.0f64);
-        for k in 0..len {
-            let (p, q) = (x[at(line, k)] as f64, y[at(line, k)] as f64);
+        for (&p, &q) in xl.iter().zip(&yl) {
+            let (p, q) = (p as f64, q as f64);
             if p.is_finite() && q.is_finite() {
                 sxy += p * q;
                 sxx += p * p;
