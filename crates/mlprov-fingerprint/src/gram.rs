@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::index_hash::select_indices;
 use crate::sketch::{pearson, GRID};
-use crate::thresholds::INVARIANT_MIN_CELLS as MIN_CELLS;
+use crate::thresholds::{GRAM_MAX_LINE_RATIO as MAX_LINE_RATIO, INVARIANT_MIN_CELLS as MIN_CELLS};
 
 /// Cap on the vectors summed over for a column Gram: beyond it, a consistent sample of
 /// rows is used (bounded reads; the cosines are then estimates).
@@ -132,7 +132,7 @@ impl GramSketch {
 /// Correlation of two Gram sketches over the off-diagonal cells both sampled, with the
 /// number of cells; `None` if they share too few.
 pub fn compare_gram(a: &GramSketch, b: &GramSketch) -> Option<(f64, usize)> {
-    if a.lines != b.lines && a.lines.min(b.lines) * 2 < a.lines.max(b.lines) {
+    if a.lines != b.lines && a.lines.min(b.lines) * MAX_LINE_RATIO < a.lines.max(b.lines) {
         return None; // neither equal nor a plausible truncation
     }
     if a.idx == b.idx {

@@ -138,6 +138,9 @@ pub const SKETCH_MIN_CELLS: usize = 48;
 /// Fewer common off-diagonal Gram or kernel cells than this cannot support a correlation
 /// (10 common lines). Chosen, not measured.
 pub const INVARIANT_MIN_CELLS: usize = 45;
+/// Gram sketches of matrices whose line counts differ by more than this factor are not
+/// compared (neither equal nor a plausible cut or extension). Chosen, not measured.
+pub const GRAM_MAX_LINE_RATIO: u64 = 2;
 
 // ---- layer alignment (decides the layer map and the layer labels) ---------------------------
 
@@ -153,3 +156,18 @@ pub const ALIGN_SKIP: f64 = 1.0;
 pub const ALIGN_REPEAT: f64 = 5.0;
 /// Penalty for going back in A's order. Chosen, not measured.
 pub const ALIGN_BACK: f64 = 10.0;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The null hypothesis states the invariants' margins in words: they must be these.
+    #[test]
+    fn null_hypothesis_text_names_the_margins() {
+        let text = crate::NULL_HYPOTHESIS;
+        assert!(text.contains(&format!("Gram cosines below {GRAM_NULL_CORRELATION}")));
+        assert!(text.contains(&format!(
+            "anchored kernels below {ANCHORED_NULL_CORRELATION}"
+        )));
+    }
+}
