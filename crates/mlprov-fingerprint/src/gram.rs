@@ -33,7 +33,7 @@ pub struct GramSketch {
 
 impl GramSketch {
     /// Builds from `lines` vectors given as a function filling line `i` into a buffer of `len`.
-    pub fn from_lines(
+    pub(crate) fn from_lines(
         lines: usize,
         len: usize,
         mut fill: impl FnMut(usize, &mut [f32]) -> bool,
@@ -78,7 +78,11 @@ impl GramSketch {
 
     /// Row Gram (cosines among sampled rows, over all columns) and column Gram (among
     /// sampled columns, over all rows or a consistent sample of them) of a 2-D tensor.
-    pub fn of_view(view: &Values<'_>, rows: usize, cols: usize) -> (Option<Self>, Option<Self>) {
+    pub(crate) fn of_view(
+        view: &Values<'_>,
+        rows: usize,
+        cols: usize,
+    ) -> (Option<Self>, Option<Self>) {
         let row_gram = Self::from_lines(rows, cols, |r, out| {
             view.decode_f32_into(r * cols..(r + 1) * cols, out).is_ok()
         });

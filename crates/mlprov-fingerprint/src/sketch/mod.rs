@@ -94,7 +94,7 @@ pub(crate) fn matrix_shape(shape: &[usize]) -> (usize, usize) {
 
 impl TensorSketch {
     /// Sketches a stored tensor, decoding only the sampled elements.
-    pub fn from_view(view: &Values<'_>) -> Result<Self, SketchError> {
+    pub(crate) fn from_view(view: &Values<'_>) -> Result<Self, SketchError> {
         if view.elements() == 0 {
             return Err(SketchError::Empty);
         }
