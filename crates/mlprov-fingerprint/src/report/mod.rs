@@ -61,7 +61,8 @@ pub struct TensorPair {
     pub row_blocks: Option<Vec<usize>>,
     /// Shape-compatible candidates in A the match was chosen from.
     pub candidates: usize,
-    /// log10 of the pair's Šidák-corrected p-value.
+    /// log10 of the pair's Šidák-corrected p-value (for a bit-exact pair, the stronger of
+    /// that and the evidence of its equal values: see `docs/lineage.md`, step 7).
     pub log10_p: f64,
     /// log10 of the Šidák-corrected p-value of the strongest evidence for B's tensor
     /// against any tensor of A (usually this pair): the term of the combined p-value.
