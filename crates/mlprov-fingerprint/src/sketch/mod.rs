@@ -21,8 +21,8 @@ type Grid<'a> = ArrayView2<'a, f64>;
 ///
 /// The tensor is viewed as a matrix: size-1 dimensions are dropped, the first remaining
 /// dimension is the rows and the product of the others the columns (a vector is one row).
-/// Rows and columns are sampled with [`select_indices`]; the grid is stored row by row as
-/// `i8` with one scale per row (`value ≈ q * row_scale`).
+/// Rows and columns are sampled by consistent index hashing (`docs/lineage.md`); the grid
+/// is stored row by row as `i8` with one scale per row (`value ≈ q * row_scale`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TensorSketch {
     /// Rows of the logical matrix.
