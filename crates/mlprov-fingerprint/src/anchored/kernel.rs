@@ -61,7 +61,10 @@ pub(crate) fn kernel(
         r += n;
     }
     if writes {
-        add_normalized(&mut sum, resp.t());
+        // In blocks of units, so the double-precision copy stays small.
+        for units in resp.axis_chunks_iter(Axis(1), BLOCK_ROWS) {
+            add_normalized(&mut sum, units.t());
+        }
     }
     cosines(&sum)
 }

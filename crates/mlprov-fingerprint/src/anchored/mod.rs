@@ -302,6 +302,58 @@ fn kernel_of(
 mod tests {
     use super::*;
 
+    /// The matrix-product kernel (blocks of rows, blocks of units) against the definition
+    /// computed one unit at a time in double precision.
+    #[test]
+    fn kernels_match_their_definition_across_blocks() {
+        let (k, d, h) = (8, 16, 600);
+        let anchors: Vec<f32> = (0..k * d)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
+            .collect();
+        let w: Vec<f32> = (0..h * d)
+            .map(|i| ((i * 101 % 53) as f32 - 26.0) / 19.0)
+            .collect();
+        for writes in [false, true] {
+            let (rows, cols) = if writes { (d, h) } else { (h, d) };
+            let fill = |r: usize, out: &mut [f32]| {
+                out.copy_from_slice(&w[r * cols..(r + 1) * cols]);
+                true
+            };
+            let got = kernel(&fill, (rows, cols), &anchors, k, writes).unwrap();
+            let mut sum = vec![0f64; k * k];
+            for u in 0..h {
+                let m: Vec<f64> = (0..k)
+                    .map(|a| {
+                        (0..d)
+                            .map(|c| {
+                                let wv = if writes { w[c * h + u] } else { w[u * d + c] };
+                                anchors[a * d + c] as f64 * wv as f64
+                            })
+                            .sum()
+                    })
+                    .collect();
+                let n2: f64 = m.iter().map(|v| v * v).sum();
+                for i in 0..k {
+                    for j in 0..k {
+                        sum[i * k + j] += m[i] * m[j] / n2;
+                    }
+                }
+            }
+            let mut want = Vec::new();
+            for i in 0..k {
+                for j in i + 1..k {
+                    want.push(sum[i * k + j] / (sum[i * k + i] * sum[j * k + j]).sqrt());
+                }
+            }
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(&g, &w)| (g as f64 - w).abs())
+                .fold(0f64, f64::max);
+            assert!(worst < 1e-4, "writes {writes}: {worst}");
+        }
+    }
+
     #[test]
     fn whitened_anchors_are_orthonormal() {
         let (k, d) = (6, 10);
