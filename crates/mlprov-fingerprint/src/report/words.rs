@@ -59,12 +59,24 @@ impl fmt::Display for Verdict {
 }
 
 /// A word that is not a verdict.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown verdict {given:?}: expected one of identical, same-weights, re-encoded, derived, partial-reuse, unrelated, inconclusive")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownVerdict {
     /// The word given.
     pub given: String,
 }
+
+impl fmt::Display for UnknownVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown verdict {:?}: expected one of ", self.given)?;
+        for (i, v) in Verdict::ALL.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{}", v.word())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for UnknownVerdict {}
 
 impl FromStr for Verdict {
     type Err = UnknownVerdict;
