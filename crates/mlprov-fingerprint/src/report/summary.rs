@@ -294,3 +294,85 @@ fn layer_transforms(fa: &ModelFingerprint, layer_map: &[(u32, u32)]) -> Vec<Tran
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Channel, TensorRef};
+
+    fn pair(
+        name: &str,
+        a_shape: &[usize],
+        b_shape: &[usize],
+        kind: PairKind,
+        ev: f64,
+    ) -> TensorPair {
+        let r = |shape: &[usize]| TensorRef {
+            file: "m.safetensors".into(),
+            name: name.into(),
+            dtype: "F32".into(),
+            shape: shape.to_vec(),
+        };
+        TensorPair {
+            a: r(a_shape),
+            b: r(b_shape),
+            elements: b_shape.iter().product::<usize>() as u64,
+            correlation: 0.0,
+            cells: 1024,
+            transposed: false,
+            channel: Channel::Values,
+            row_blocks: None,
+            candidates: 1,
+            log10_p: ev,
+            evidence_log10_p: ev,
+            relative_error: 0.0,
+            scale_spread: 0.0,
+            kind,
+        }
+    }
+
+    #[test]
+    fn one_strong_term_is_not_diluted() {
+        let mut pairs = vec![pair(
+            "emb",
+            &[100, 10],
+            &[100, 10],
+            PairKind::SameValues,
+            -300.0,
+        )];
+        for i in 0..20 {
+            let name = format!("w{i}");
+            pairs.push(pair(
+                &name,
+                &[100, 100],
+                &[100, 100],
+                PairKind::Unrelated,
+                -0.3,
+            ));
+        }
+        let (log10_p, cells) = combined_log10_p(&pairs, 21);
+        assert_eq!(cells, 21 * 1024);
+        assert!(
+            (log10_p - (-300.0 + 21f64.log10())).abs() < 1e-9,
+            "{log10_p}"
+        );
+    }
+
+    #[test]
+    fn added_rows_are_not_explained_and_make_a_derivative() {
+        let pairs = vec![
+            pair("emb", &[100, 10], &[110, 10], PairKind::SameValues, -300.0),
+            pair("w", &[100, 10], &[100, 10], PairKind::SameValues, -300.0),
+        ];
+        let p = &pairs[0];
+        assert!(p.grew() && p.explained_elements() == 1000);
+        assert_eq!(pair_transforms(p), vec![Transform::RowsAdded]);
+        let shares = Shares {
+            b_learned: 2100.0,
+            explained: 2000.0 / 2100.0,
+            covered: 1.0,
+        };
+        assert!((shares.of_kinds(&pairs, &[PairKind::SameValues]) - 2000.0 / 2100.0).abs() < 1e-12);
+        assert_eq!(verdict(&pairs, &shares, -300.0, 2048), Verdict::Derived);
+    }
+}
