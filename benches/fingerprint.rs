@@ -73,5 +73,31 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The anchored kernel of one residual matrix (width 512, 2048 units, 32 anchors), read and
+/// written side, as matrix products. Measured once against the hand-written AVX2 loops it
+/// replaced (2 cores, `--quick`): reading 8.3 ms -> 1.7 ms, writing 4.9 ms -> 3.0 ms.
+fn anchored_kernels(c: &mut Criterion) {
+    use mlprov::fingerprint::testing::anchored_kernel;
+    let (k, d, h) = (32usize, 512usize, 2048usize);
+    let mut x: u32 = 11;
+    let mut noise = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (x >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect()
+    };
+    let (anchors, w) = (noise(k * d), noise(h * d));
+    let mut g = c.benchmark_group("anchored-kernel-512x2048");
+    g.sample_size(10);
+    for (side, shape, writes) in [("reads", (h, d), false), ("writes", (d, h), true)] {
+        g.bench_function(format!("{side}, ndarray"), |b| {
+            b.iter(|| anchored_kernel(black_box(&w), shape, &anchors, k, writes))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, anchored_kernels);
 criterion_main!(benches);

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use mlprov_fingerprint::{Verdict, SIGNIFICANT_LOG10_P, UNRELATED_LOG10_P};
+use mlprov_fingerprint::thresholds::{SIGNIFICANT_LOG10_P, UNRELATED_LOG10_P};
+use mlprov_fingerprint::Verdict;
 use serde::Serialize;
 
 use crate::compare::{compare_prepared, Comparable};
@@ -127,7 +128,12 @@ pub fn read_pairs(list: &Path, root: &Path) -> Result<Vec<EvalCase>> {
                 "expected three tab-separated columns: A, B, verdict",
             ));
         };
-        let expected: Verdict = expected.parse().map_err(|e| Error::input(at_line(), e))?;
+        let expected: Verdict =
+            expected
+                .parse()
+                .map_err(|e: mlprov_fingerprint::UnknownVerdict| {
+                    Error::input(at_line(), e.to_string())
+                })?;
         cases.push(EvalCase {
             a: root.join(a),
             b: root.join(b),

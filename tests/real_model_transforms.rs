@@ -21,11 +21,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use mlprov::fingerprint::{Comparison, PairKind, Values, Verdict};
+use mlprov::fingerprint::testing::Values;
+use mlprov::fingerprint::{Comparison, PairKind, Verdict};
 use mlprov::formats::{safetensors_dtype, DType, Model};
 use mlprov::{compare_prepared, Comparable, Quiet};
-use mlprov_testkit::Rng;
-use safetensors::tensor::{Dtype, TensorView};
+use mlprov_testkit::Dtype;
+use mlprov_testkit::{Rng, Tensor};
 
 const MINILM: &str = "minilm-l6-v2.fp32.safetensors";
 const MINILM_L3: &str = "paraphrase-minilm-l3-v2.vital.onnx";
@@ -162,44 +163,14 @@ fn load(model: &Model) -> Vec<T> {
 }
 
 fn write(path: &Path, tensors: &[T]) {
-    let encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = tensors
+    let tensors: Vec<Tensor> = tensors
         .iter()
-        .map(|t| {
-            let (dtype, bytes) = match &t.raw {
-                Some((d, b)) => (*d, b.clone()),
-                None => (
-                    t.store,
-                    match t.store {
-                        Dtype::F32 => t.values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                        Dtype::F16 => t
-                            .values
-                            .iter()
-                            .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
-                            .collect(),
-                        Dtype::BF16 => t
-                            .values
-                            .iter()
-                            .flat_map(|v| half::bf16::from_f32(*v).to_le_bytes())
-                            .collect(),
-                        other => panic!("{}: cannot store as {other:?}", t.name),
-                    },
-                ),
-            };
-            (t.name.clone(), dtype, t.shape.clone(), bytes)
+        .map(|t| match &t.raw {
+            Some((dtype, bytes)) => Tensor::raw(t.name.clone(), *dtype, &t.shape, bytes.clone()),
+            None => Tensor::f32(t.name.clone(), &t.shape, t.values.clone()).stored_as(t.store),
         })
         .collect();
-    let views: Vec<(String, TensorView)> = encoded
-        .iter()
-        .map(|(n, d, s, b)| {
-            (
-                n.clone(),
-                TensorView::new(*d, s.clone(), b)
-                    .unwrap_or_else(|e| panic!("{n}: {e:?} (shape {s:?})")),
-            )
-        })
-        .collect();
-    safetensors::serialize_to_file(views, None, path)
-        .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+    mlprov_testkit::write_safetensors(path, &tensors);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -603,7 +574,7 @@ impl Suite {
             problems.push(format!("p-value 1e{:.1} is not below 1e-6", c.log10_p));
         }
         for l in labels {
-            if !c.transforms.iter().any(|t| t.starts_with(l)) {
+            if !c.transforms.iter().any(|t| t.to_string().starts_with(l)) {
                 problems.push(format!("transform `{l}` not reported"));
             }
         }
@@ -612,7 +583,7 @@ impl Suite {
         for p in &c.pairs {
             *kinds.entry(format!("{:?}", p.kind)).or_default() += 1;
             if p.kind != PairKind::Unrelated {
-                *channels.entry(p.channel).or_default() += 1;
+                *channels.entry(p.channel.word()).or_default() += 1;
             }
         }
         println!(

@@ -11,17 +11,10 @@
 
 use std::collections::BTreeMap;
 
-/// Evidence one tensor can contribute to a layer's score (z units): stops a single exact
-/// copy from outweighing the rest of a layer.
-const TENSOR_CAP: f64 = 40.0;
-/// Evidence a tensor needs before it counts for a layer (z ≈ 3: p ≈ 1e-3).
-const TENSOR_FLOOR: f64 = 3.0;
-/// Penalty per A layer skipped between consecutive B layers.
-const SKIP: f64 = 1.0;
-/// Penalty for mapping two consecutive B layers to the same A layer.
-const REPEAT: f64 = 5.0;
-/// Penalty for going back in A's order.
-const BACK: f64 = 10.0;
+use crate::thresholds::{
+    ALIGN_BACK as BACK, ALIGN_REPEAT as REPEAT, ALIGN_SKIP as SKIP, ALIGN_TENSOR_CAP as TENSOR_CAP,
+    ALIGN_TENSOR_FLOOR as TENSOR_FLOOR,
+};
 
 /// The score of mapping B's layer to A's: the sum over B's tensors in that layer of the
 /// best evidence (Fisher z) for any tensor of A's layer, floored and capped.

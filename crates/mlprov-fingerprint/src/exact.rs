@@ -1,10 +1,13 @@
 //! The exact-value check of a matched pair: the same bits, the same bits in another block
 //! order, or the same weights within the error of the lossier encoding.
 
-use mlprov_formats::DType;
+use ndarray::{Array2, ArrayView2, Axis, Zip};
 
 use crate::model::TensorFingerprint;
 use crate::sketch::common_grid;
+use crate::thresholds::{
+    dtype_tolerance, BIT_EXACT_LOG10_P_CAP, BIT_EXACT_LOG10_P_PER_VALUE, MIN_LINE,
+};
 use crate::values::Values;
 
 /// Whether B's tensor holds A's values with its rows in k equal blocks reordered
@@ -75,50 +78,109 @@ fn permutations(k: usize) -> Vec<Vec<usize>> {
     out
 }
 
+/// What the exact check of a pair found at their common sampled positions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ExactCheck {
+    /// Bit-equal at every compared position.
+    pub equal: bool,
+    /// RMS difference after the best per-line scale, relative to RMS of B.
+    pub relative_error: f64,
+    /// Coefficient of variation of those scales.
+    pub scale_spread: f64,
+    /// Positions compared.
+    pub cells: usize,
+    /// Of them, positions where B's value is finite and not zero.
+    pub nonzero: usize,
+}
+
+impl ExactCheck {
+    /// What a pair that could not be checked gets.
+    pub const NONE: ExactCheck = ExactCheck {
+        equal: false,
+        relative_error: f64::INFINITY,
+        scale_spread: 0.0,
+        cells: 0,
+        nonzero: 0,
+    };
+}
+
 /// Decodes both tensors at their common sampled positions in full precision.
-/// Returns (bit-equal everywhere, relative error after the best per-line scale, scale spread).
 pub(crate) fn exact_check(
     ta: &TensorFingerprint,
     va: &Values<'_>,
     tb: &TensorFingerprint,
     vb: &Values<'_>,
     transposed: bool,
-) -> Option<(bool, f64, f64)> {
+) -> Option<ExactCheck> {
     let grid = common_grid(&ta.sketch, &tb.sketch, transposed)?;
     let (cols_a, cols_b) = (ta.sketch.cols as usize, tb.sketch.cols as usize);
     let get = |v: &Values<'_>, cols: usize, (r, c): (usize, usize)| v.value_at(r * cols + c);
-    let nc = grid.cols.len();
-    let mut x = Vec::new();
-    let mut y = Vec::new();
+    let (nr, nc) = (grid.rows.len(), grid.cols.len());
+    let mut x = Vec::with_capacity(nr * nc);
+    let mut y = Vec::with_capacity(nr * nc);
     for (pa, pb) in grid.positions(&ta.sketch, &tb.sketch) {
         x.push(get(va, cols_a, pa)?);
         y.push(get(vb, cols_b, pb)?);
     }
-    let equal = x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits());
+    let x = Array2::from_shape_vec((nr, nc), x).ok()?;
+    let y = Array2::from_shape_vec((nr, nc), y).ok()?;
+    let equal = Zip::from(&x).and(&y).all(|p, q| p.to_bits() == q.to_bits());
     // A scale per line needs lines of several values: a vector gets one scale, never one
     // per value (short lines fit anything and would call noise rescaling).
-    const MIN_LINE: usize = 8;
-    let nr = grid.rows.len();
-    let by_row = scaled_error(&x, &y, nr, nc, true);
-    let by_col = scaled_error(&x, &y, nr, nc, false);
+    let by_row = scaled_error(x.view(), y.view(), Axis(1));
+    let by_col = scaled_error(x.view(), y.view(), Axis(0));
     let (err, spread) = if nr < MIN_LINE || (nc >= MIN_LINE && by_row.0 <= by_col.0) {
         by_row
     } else {
         by_col
     };
-    Some((equal, err, spread))
+    let nonzero = y.iter().filter(|v| v.is_finite() && **v != 0.0).count();
+    Some(ExactCheck {
+        equal,
+        relative_error: err,
+        scale_spread: spread,
+        cells: y.len(),
+        nonzero,
+    })
 }
 
-/// Fits y ≈ s·x per row (or column), returns (RMS residual / RMS y, CV of the scales).
-fn scaled_error(x: &[f32], y: &[f32], nr: usize, nc: usize, by_row: bool) -> (f64, f64) {
-    let (lines, len) = if by_row { (nr, nc) } else { (nc, nr) };
-    let at = |line: usize, k: usize| if by_row { line * nc + k } else { k * nc + line };
+/// How many of B's values are A's bit for bit, as far as the stored bytes can show it:
+/// every element when both tensors store the same bytes, A's elements when B's bytes
+/// begin with A's (rows appended), B's when A's begin with B's (rows cut); `None` when
+/// the bytes cannot be compared (other dtypes, orders, or dequantized views).
+pub(crate) fn equal_elements(va: &Values<'_>, vb: &Values<'_>) -> Option<usize> {
+    let (Values::Plain(a), Values::Plain(b)) = (va, vb) else {
+        return None;
+    };
+    if a.dtype != b.dtype || a.bytes.is_empty() || b.bytes.is_empty() {
+        return None;
+    }
+    let (short, long, elements) = if a.bytes.len() <= b.bytes.len() {
+        (a.bytes, b.bytes, a.elements())
+    } else {
+        (b.bytes, a.bytes, b.elements())
+    };
+    long.starts_with(short).then_some(elements)
+}
+
+/// log10 of the chance, under the null, that `equal` values of B (a share `nonzero` of
+/// them not zero) are A's bit for bit: each non-zero value is credited with at most one
+/// bit ([`BIT_EXACT_LOG10_P_PER_VALUE`]), zeros with nothing (independently trained
+/// models share zeros: pruned weights, padding rows), capped at [`BIT_EXACT_LOG10_P_CAP`].
+pub(crate) fn bit_exact_log10_p(equal: usize, nonzero_share: f64) -> f64 {
+    let values = equal as f64 * nonzero_share.clamp(0.0, 1.0);
+    (values * BIT_EXACT_LOG10_P_PER_VALUE).max(BIT_EXACT_LOG10_P_CAP) + 0.0
+}
+
+/// Fits y ≈ s·x per line (rows: lanes along `Axis(1)`; columns: along `Axis(0)`), returns
+/// (RMS residual / RMS y, CV of the scales).
+fn scaled_error(x: ArrayView2<'_, f32>, y: ArrayView2<'_, f32>, lanes: Axis) -> (f64, f64) {
     let (mut resid, mut total) = (0.0, 0.0);
-    let mut scales = Vec::with_capacity(lines);
-    for line in 0..lines {
+    let mut scales = Vec::new();
+    for (xl, yl) in x.lanes(lanes).into_iter().zip(y.lanes(lanes)) {
         let (mut sxy, mut sxx, mut syy) = (0.0f64, 0.0f64, 0.0f64);
-        for k in 0..len {
-            let (p, q) = (x[at(line, k)] as f64, y[at(line, k)] as f64);
+        for (&p, &q) in xl.iter().zip(&yl) {
+            let (p, q) = (p as f64, q as f64);
             if p.is_finite() && q.is_finite() {
                 sxy += p * q;
                 sxx += p * p;
@@ -147,25 +209,21 @@ fn scaled_error(x: &[f32], y: &[f32], nr: usize, nc: usize, by_row: bool) -> (f6
     (err, spread)
 }
 
-/// Largest relative RMS error an encoding into `dtype` introduces (generous bounds).
-fn dtype_tolerance(dtype: &str) -> f64 {
-    match DType::from_name(dtype) {
-        Some(DType::F64) | Some(DType::F32) => 1e-6,
-        Some(DType::F16) => 2e-3,
-        Some(DType::BF16) => 1e-2,
-        Some(DType::F8E4M3) | Some(DType::F8E5M2) => 0.12,
-        Some(DType::I8) | Some(DType::U8) | Some(DType::I16) | Some(DType::U16) => 0.05,
-        _ => match dtype {
-            "Q8_0" | "Q8_1" | "Q8_K" => 0.03,
-            "Q6_K" | "Q5_0" | "Q5_1" | "Q5_K" => 0.08,
-            "Q4_0" | "Q4_1" | "Q4_K" | "IQ4_NL" | "IQ4_XS" => 0.2,
-            "Q3_K" => 0.3,
-            "Q2_K" => 0.45,
-            _ => 0.2,
-        },
-    }
-}
-
+/// Largest relative RMS error the lossier of two encodings introduces.
 pub(crate) fn encoding_tolerance(a: &str, b: &str) -> f64 {
     dtype_tolerance(a).max(dtype_tolerance(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_exact_evidence_grows_with_the_values_and_stays_finite() {
+        assert_eq!(bit_exact_log10_p(0, 1.0), 0.0);
+        assert!((bit_exact_log10_p(1000, 1.0) - -301.03).abs() < 0.01);
+        // Zeros count for nothing.
+        assert!((bit_exact_log10_p(1000, 0.5) - -150.51).abs() < 0.01);
+        assert_eq!(bit_exact_log10_p(10_000_000, 1.0), BIT_EXACT_LOG10_P_CAP);
+    }
 }

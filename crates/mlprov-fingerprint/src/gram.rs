@@ -9,16 +9,16 @@
 //! unrelated ones look alike.
 
 use crate::values::Values;
+use ndarray::{Array1, Array2, ArrayView1, Axis, Slice};
 use serde::{Deserialize, Serialize};
 
 use crate::index_hash::select_indices;
 use crate::sketch::{pearson, GRID};
+use crate::thresholds::{GRAM_MAX_LINE_RATIO as MAX_LINE_RATIO, INVARIANT_MIN_CELLS as MIN_CELLS};
 
 /// Cap on the vectors summed over for a column Gram: beyond it, a consistent sample of
 /// rows is used (bounded reads; the cosines are then estimates).
 pub const GRAM_MAX_LEN: usize = 4096;
-/// Fewer common off-diagonal cells than this cannot support a correlation.
-const MIN_CELLS: usize = 45;
 
 /// Off-diagonal cosines among `GRID` sampled lines (rows or columns) of a matrix.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,7 +33,7 @@ pub struct GramSketch {
 
 impl GramSketch {
     /// Builds from `lines` vectors given as a function filling line `i` into a buffer of `len`.
-    pub fn from_lines(
+    pub(crate) fn from_lines(
         lines: usize,
         len: usize,
         mut fill: impl FnMut(usize, &mut [f32]) -> bool,
@@ -42,37 +42,32 @@ impl GramSketch {
             return None;
         }
         let idx = select_indices(lines, GRID);
-        let mut vecs: Vec<Vec<f32>> = Vec::with_capacity(idx.len());
-        for &i in &idx {
-            let mut v = vec![0f32; len];
-            if !fill(i as usize, &mut v) {
+        // The sampled lines, each scaled to unit length, as the rows of one matrix: the
+        // cosines are its Gram matrix, one product.
+        let mut vecs = Array2::<f64>::zeros((idx.len(), len));
+        let mut buf = vec![0f32; len];
+        for (mut line, &i) in vecs.rows_mut().into_iter().zip(&idx) {
+            if !fill(i as usize, &mut buf) {
                 return None;
             }
-            v.iter_mut().for_each(|x| {
-                if !x.is_finite() {
-                    *x = 0.0
-                }
+            line.zip_mut_with(&ArrayView1::from(&buf[..]), |o, &x| {
+                *o = if x.is_finite() { x as f64 } else { 0.0 };
             });
-            let norm = v
-                .iter()
-                .map(|&x| (x as f64) * (x as f64))
-                .sum::<f64>()
-                .sqrt();
+            let norm = line.dot(&line).sqrt();
             if norm > 0.0 {
-                v.iter_mut().for_each(|x| *x = (*x as f64 / norm) as f32);
+                line /= norm;
             }
-            vecs.push(v);
         }
-        let mut cosines = Vec::with_capacity(idx.len() * (idx.len() - 1) / 2);
-        for i in 0..vecs.len() {
-            for j in i + 1..vecs.len() {
-                let dot: f64 = vecs[i]
+        let gram = vecs.dot(&vecs.t());
+        let n = idx.len();
+        let mut cosines = Vec::with_capacity(n * (n - 1) / 2);
+        for i in 0..n {
+            cosines.extend(
+                gram.row(i)
+                    .slice_axis(Axis(0), Slice::from(i + 1..))
                     .iter()
-                    .zip(&vecs[j])
-                    .map(|(&a, &b)| a as f64 * b as f64)
-                    .sum();
-                cosines.push(dot as f32);
-            }
+                    .map(|&c| c as f32),
+            );
         }
         Some(GramSketch {
             lines: lines as u64,
@@ -83,7 +78,11 @@ impl GramSketch {
 
     /// Row Gram (cosines among sampled rows, over all columns) and column Gram (among
     /// sampled columns, over all rows or a consistent sample of them) of a 2-D tensor.
-    pub fn of_view(view: &Values<'_>, rows: usize, cols: usize) -> (Option<Self>, Option<Self>) {
+    pub(crate) fn of_view(
+        view: &Values<'_>,
+        rows: usize,
+        cols: usize,
+    ) -> (Option<Self>, Option<Self>) {
         let row_gram = Self::from_lines(rows, cols, |r, out| {
             view.decode_f32_into(r * cols..(r + 1) * cols, out).is_ok()
         });
@@ -137,7 +136,7 @@ impl GramSketch {
 /// Correlation of two Gram sketches over the off-diagonal cells both sampled, with the
 /// number of cells; `None` if they share too few.
 pub fn compare_gram(a: &GramSketch, b: &GramSketch) -> Option<(f64, usize)> {
-    if a.lines != b.lines && a.lines.min(b.lines) * 2 < a.lines.max(b.lines) {
+    if a.lines != b.lines && a.lines.min(b.lines) * MAX_LINE_RATIO < a.lines.max(b.lines) {
         return None; // neither equal nor a plausible truncation
     }
     if a.idx == b.idx {
@@ -168,5 +167,6 @@ pub fn compare_gram(a: &GramSketch, b: &GramSketch) -> Option<(f64, usize)> {
     if x.len() < MIN_CELLS {
         return None;
     }
-    Some((pearson(&x, &y), x.len()))
+    let n = x.len();
+    Some((pearson(&Array1::from(x), &Array1::from(y)), n))
 }

@@ -1,10 +1,11 @@
+#![forbid(unsafe_code)]
 //! Robust identity of weights: fingerprints that survive re-encoding, quantization,
 //! fine-tuning, renaming, transposition, rescaling and row truncation.
 //!
 //! Works on values only, never on names or byte layout.
 //!
 //! * [`TensorSketch`]: values of a tensor at positions chosen by consistent hashing of
-//!   row and column indices, about 1 KiB, compared by correlation ([`compare`]).
+//!   row and column indices, about 1 KiB, compared by correlation.
 //! * [`GramSketch`]: cosines among sampled rows or columns, which survive permutation,
 //!   rotation and rescaling of the other axis (the permutation-robust invariants).
 //! * [`AnchoredKernel`]: similarities among a few token embeddings as every residual-stream
@@ -12,7 +13,8 @@
 //!   permutation, rescaling and norm-gain folding together (architecture-level invariants).
 //! * [`SimHash`]: a 256-bit key of a sketch, for index lookup by Hamming distance.
 //! * [`ModelFingerprint`]: every tensor's sketch and key, and a compact lookup key.
-//! * [`compare_models`]: the lineage test, with a p-value against a stated null and a verdict.
+//! * [`compare_models`]: the lineage test, with a p-value against a stated null and a verdict
+//!   ([`Comparison`]); every threshold it applies is in [`thresholds`].
 
 /// Identifier of the sketch definition (sampling, quantization, SimHash projections);
 /// it changes whenever a sketch of the same tensor would.
@@ -31,26 +33,42 @@ mod simhash;
 mod sketch;
 mod stats;
 mod structure;
+pub mod thresholds;
 mod values;
 
-pub use anchored::{compare_kernels, AnchorSet, AnchoredKernel, ANCHORS};
-pub use gram::{compare_gram, GramSketch, GRAM_MAX_LEN};
-pub use index_hash::{index_hash, select_indices};
-pub use lineage::{
-    compare_models, ANCHORED_NULL_CORRELATION, GRAM_NULL_CORRELATION, NULL_HYPOTHESIS,
-    SIGNIFICANT_LOG10_P, UNRELATED_LOG10_P,
+pub use anchored::{AnchorSet, AnchoredKernel};
+pub use gram::GramSketch;
+pub use lineage::{compare_models, NULL_HYPOTHESIS};
+pub use model::{FingerprintOptions, LookupEntry, ModelFingerprint, TensorFingerprint, Unsketched};
+pub use report::{
+    Channel, Comparison, PairKind, TensorPair, TensorRef, Transform, UnknownVerdict, Verdict,
 };
-pub use model::{
-    FingerprintOptions, LookupEntry, ModelFingerprint, TensorFingerprint, Unsketched,
-    LOOKUP_TENSORS, MIN_ELEMENTS,
-};
-pub use report::{Comparison, PairKind, TensorPair, TensorRef, Verdict};
 pub use simhash::SimHash;
-pub use sketch::{
-    common_grid, compare, compare_along, compare_prepared, normalized_correlation, permutation_z,
-    CommonGrid, Exchangeable, PreparedSketch, SketchError, SketchMatch, TensorSketch, GRID,
-    VECTOR_SAMPLES,
-};
-pub use stats::{log10_normal_tail, z_of_log10_tail};
-pub use structure::looks_fixed;
-pub use values::Values;
+pub use sketch::TensorSketch;
+
+/// Internals the workspace's own integration tests and benches use; not a stable API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::index_hash::index_hash;
+    pub use crate::values::Values;
+
+    /// The anchored kernel of an in-memory `rows × cols` matrix over `k` anchor rows (for
+    /// the bench).
+    pub fn anchored_kernel(
+        w: &[f32],
+        (rows, cols): (usize, usize),
+        anchors: &[f32],
+        k: usize,
+        writes: bool,
+    ) -> Option<Vec<f32>> {
+        use crate::anchored::kernel::kernel;
+        let fill = |r: usize, out: &mut [f32]| match w.get(r * cols..(r + 1) * cols) {
+            Some(line) => {
+                out.copy_from_slice(line);
+                true
+            }
+            None => false,
+        };
+        kernel(&fill, (rows, cols), anchors, k, writes)
+    }
+}

@@ -1,8 +1,8 @@
 //! The lineage test: is model B (or part of it) derived from model A?
 //!
 //! 1. Every tensor of B is compared with every shape-compatible tensor of A (same shape,
-//!    transposed, or one dimension cut) through their sketches, Gram sketches and anchored
-//!    kernels; names are never evidence.
+//!    transposed, or one dimension cut or extended) through their sketches, Gram sketches
+//!    and anchored kernels; names are never evidence.
 //! 2. Where both models number their layers, B's layers are aligned to A's in order
 //!    ([`crate::align`]) and each tensor's candidates restricted to its aligned layer.
 //! 3. Tensors are paired greedily by strength of evidence, one-to-one (then repeats).
@@ -11,8 +11,12 @@
 //!    correlated.
 //! 5. Evidence: each pair's correlation gives a Fisher z; a Šidák correction for the
 //!    candidates it was picked from turns it into a conservative p-value; pairs combine by
-//!    Stouffer's method weighted by √(elements), so large learned tensors count most.
-//!    Exact copies of fixed buffers (see [`crate::structure`]) are left out. The verdict,
+//!    Stouffer's method weighted by √(elements), so large learned tensors count most, or
+//!    by Bonferroni's min-p where one tensor's evidence is stronger than the sum (a copied
+//!    embedding in a new model). A bit-exact copy is credited with what exact equality
+//!    of its values means ([`crate::exact::bit_exact_log10_p`]). Integer index buffers are
+//!    paired only with each other. Exact copies of fixed buffers (see
+//!    [`crate::structure`]) are left out. The verdict,
 //!    shares, transforms and layer map follow in [`crate::report`].
 
 use std::collections::BTreeMap;
@@ -22,14 +26,21 @@ use rayon::prelude::*;
 
 use crate::align::{align_layers, LayerScores};
 use crate::anchored::{compare_kernels, residual_width};
-use crate::exact::{encoding_tolerance, equal_up_to_row_blocks, exact_check};
+use crate::exact::{
+    bit_exact_log10_p, encoding_tolerance, equal_elements, equal_up_to_row_blocks, exact_check,
+    ExactCheck,
+};
 use crate::gram::compare_gram;
 use crate::model::{ModelFingerprint, TensorFingerprint};
 use crate::names::layer_of;
-use crate::report::{summarize, Comparison, PairKind, TensorPair, TensorRef};
+use crate::report::{summarize, Channel, Comparison, PairKind, TensorPair, TensorRef};
 use crate::sketch::{compare_prepared, Exchangeable, PreparedSketch};
 use crate::stats::{log10_normal_tail, log10_sidak};
 use crate::structure::looks_fixed;
+use crate::thresholds::{
+    is_index_dtype, ANCHORED_NULL_CORRELATION, FIXED_BUFFER_CORRELATION, GRAM_NULL_CORRELATION,
+    RE_ENCODED_MIN_CORRELATION, SIGNIFICANT_LOG10_P, VALUES_AGREE_CORRELATION,
+};
 use crate::values::Values;
 
 /// The stated null hypothesis behind every p-value the test reports.
@@ -40,21 +51,6 @@ convergent learning makes them (Gram cosines below 0.97, anchored kernels below 
 Šidák-corrected for the candidates and statistics its best evidence was chosen from, and the \
 sqrt(elements)-weighted Stouffer combination over B's tensors is about standard normal.";
 
-/// Largest correlation of Gram cosines the null allows: basis-free similarities of
-/// independently trained models are not zero where an axis means the same thing in both
-/// (tokens, input features), so Gram evidence must clear this margin.
-pub const GRAM_NULL_CORRELATION: f64 = 0.97;
-/// Largest correlation of anchored kernels the null allows. Whitening the anchors removes
-/// the similarity convergent learning gives token embeddings: over 792 kernel pairs of
-/// independently trained models (`benches/calibration.sh`) the correlation had standard
-/// deviation 0.048 (Fisher's 1/√cells is 0.045) and never exceeded 0.28; the margin
-/// guards against convergence in larger models that could not be trained here.
-pub const ANCHORED_NULL_CORRELATION: f64 = 0.5;
-
-/// p below this: the relation is established.
-pub const SIGNIFICANT_LOG10_P: f64 = -6.0;
-/// p above this: no evidence of a relation.
-pub const UNRELATED_LOG10_P: f64 = -3.0;
 fn tensor_ref(t: &TensorFingerprint) -> TensorRef {
     TensorRef {
         file: t.file.clone(),
@@ -185,11 +181,13 @@ pub fn compare_models(
                 .fold(0.0, f64::min);
             let views = (view(a, ta), view(b, tb));
             let check = match (&views, h.channel) {
-                ((Some(va), Some(vb)), "values") => exact_check(ta, va, tb, vb, h.transposed),
+                ((Some(va), Some(vb)), Channel::Values) => {
+                    exact_check(ta, va, tb, vb, h.transposed)
+                }
                 _ => None,
-            };
-            let (mut equal, relative_error, scale_spread) =
-                check.unwrap_or((false, f64::INFINITY, 0.0));
+            }
+            .unwrap_or(ExactCheck::NONE);
+            let mut equal = check.equal;
             let mut gates = None;
             if !equal {
                 if let (Some(va), Some(vb)) = &views {
@@ -203,13 +201,13 @@ pub fn compare_models(
             };
             // A computed table (an STFT basis) recomputed elsewhere may differ in the last
             // bit; near-identical structured tensors are fixed buffers all the same.
-            let kind = if (equal || h.correlation > 0.999) && structured() {
+            let kind = if (equal || h.correlation > FIXED_BUFFER_CORRELATION) && structured() {
                 PairKind::FixedBuffer
             } else if equal {
                 PairKind::SameValues
             } else if ta.dtype != tb.dtype
-                && relative_error <= encoding_tolerance(&ta.dtype, &tb.dtype)
-                && (log10_p < SIGNIFICANT_LOG10_P || h.correlation > 0.95)
+                && check.relative_error <= encoding_tolerance(&ta.dtype, &tb.dtype)
+                && (log10_p < SIGNIFICANT_LOG10_P || h.correlation > RE_ENCODED_MIN_CORRELATION)
             {
                 PairKind::ReEncoded
             } else if log10_p < SIGNIFICANT_LOG10_P {
@@ -217,6 +215,20 @@ pub fn compare_models(
             } else {
                 PairKind::Unrelated
             };
+            // A bit-exact copy is evidence by the number of values that agree, not by the
+            // sampled grid's correlation: all of them where the stored bytes show it.
+            let (mut log10_p, mut evidence_log10_p) = (log10_p, evidence_log10_p);
+            if kind == PairKind::SameValues && check.equal && check.cells > 0 {
+                let n = match &views {
+                    (Some(va), Some(vb)) => equal_elements(va, vb),
+                    _ => None,
+                }
+                .unwrap_or(check.cells);
+                let share = check.nonzero as f64 / check.cells as f64;
+                let exact = log10_sidak(bit_exact_log10_p(n, share), candidates[ib] as f64);
+                log10_p = log10_p.min(exact);
+                evidence_log10_p = evidence_log10_p.min(exact);
+            }
             TensorPair {
                 a: tensor_ref(ta),
                 b: tensor_ref(tb),
@@ -229,8 +241,8 @@ pub fn compare_models(
                 candidates: candidates[ib],
                 log10_p,
                 evidence_log10_p,
-                relative_error,
-                scale_spread,
+                relative_error: check.relative_error,
+                scale_spread: check.scale_spread,
                 kind,
             }
         })
@@ -296,7 +308,7 @@ struct Hit {
     correlation: f64,
     cells: usize,
     transposed: bool,
-    channel: &'static str,
+    channel: Channel,
 }
 
 /// A pair's p-value: Šidák-corrected for every statistic it was the best of. Under the
@@ -332,6 +344,10 @@ fn best_hit(
     anchored: bool,
     width: Option<usize>,
 ) -> Option<Hit> {
+    // Index buffers (position ids, masks) and weights are different things: never paired.
+    if is_index_dtype(&ta.dtype) != is_index_dtype(&tb.dtype) {
+        return None;
+    }
     let axis = exchangeable(ta, width);
     let value = compare_prepared(&ta.sketch, Some(pa), &tb.sketch, Some(pb), axis);
     let value_tests = value.map_or(0.0, |m| m.orientations as f64);
@@ -341,13 +357,18 @@ fn best_hit(
         correlation: m.correlation,
         cells: m.cells,
         transposed: m.transposed,
-        channel: "values",
+        channel: Channel::Values,
     });
     let grams = [
-        (&ta.row_gram, &tb.row_gram, false, "row-gram"),
-        (&ta.col_gram, &tb.col_gram, false, "column-gram"),
-        (&ta.row_gram, &tb.col_gram, true, "row-gram (transposed)"),
-        (&ta.col_gram, &tb.row_gram, true, "column-gram (transposed)"),
+        (&ta.row_gram, &tb.row_gram, false, Channel::RowGram),
+        (&ta.col_gram, &tb.col_gram, false, Channel::ColumnGram),
+        (&ta.row_gram, &tb.col_gram, true, Channel::RowGramTransposed),
+        (
+            &ta.col_gram,
+            &tb.row_gram,
+            true,
+            Channel::ColumnGramTransposed,
+        ),
     ];
     let gram_hits = grams
         .into_iter()
@@ -364,25 +385,25 @@ fn best_hit(
             ka.and_then(|k| k.reads.as_ref()),
             kb.and_then(|k| k.reads.as_ref()),
             false,
-            "anchored kernel",
+            Channel::AnchoredKernel,
         ),
         (
             ka.and_then(|k| k.writes.as_ref()),
             kb.and_then(|k| k.writes.as_ref()),
             false,
-            "anchored kernel (output side)",
+            Channel::AnchoredKernelOutput,
         ),
         (
             ka.and_then(|k| k.reads.as_ref()),
             kb.and_then(|k| k.writes.as_ref()),
             true,
-            "anchored kernel (transposed)",
+            Channel::AnchoredKernelTransposed,
         ),
         (
             ka.and_then(|k| k.writes.as_ref()),
             kb.and_then(|k| k.reads.as_ref()),
             true,
-            "anchored kernel (output side, transposed)",
+            Channel::AnchoredKernelOutputTransposed,
         ),
     ];
     let kernel_hits = kernels
@@ -397,7 +418,9 @@ fn best_hit(
         let z = fisher_z(r, null, cells);
         // When the values themselves agree, keep that channel: only it gets the
         // exact-value check that tells a copy from a derivative.
-        if best.is_none_or(|b| z > b.z && !(b.channel == "values" && b.correlation > 0.99)) {
+        if best.is_none_or(|b| {
+            z > b.z && !(b.channel == Channel::Values && b.correlation > VALUES_AGREE_CORRELATION)
+        }) {
             best = Some(Hit {
                 z,
                 charge: all_tests,

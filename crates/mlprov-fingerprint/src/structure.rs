@@ -13,14 +13,10 @@ const PROBE_ROWS: usize = 8;
 const PROBE_LEN: usize = 256;
 /// Largest lag whose autocorrelation is examined.
 const MAX_LAG: usize = 8;
-/// Mean of the per-run maximum |autocorrelation| above which a tensor counts as structured.
-/// White noise of 256 samples stays near 0.15; learned filters over a smooth input axis
-/// (a first convolution over spectrogram bins) reach 0.75; an STFT basis scores 0.99.
-const STRUCTURED: f64 = 0.9;
-/// A computed table repeats values (symmetries of cos and sin); learned weights almost
-/// never do. Below this share of distinct values, a weaker autocorrelation suffices.
-const REPEATING: f64 = 0.6;
-const STRUCTURED_IF_REPEATING: f64 = 0.5;
+use crate::thresholds::{
+    FIXED_MAX_DISTINCT, FIXED_REPEATING as REPEATING, FIXED_STRUCTURED as STRUCTURED,
+    FIXED_STRUCTURED_IF_REPEATING as STRUCTURED_IF_REPEATING,
+};
 
 /// Whether the tensor looks like a fixed buffer rather than learned weights.
 pub fn looks_fixed(view: &Values<'_>) -> bool {
@@ -46,7 +42,7 @@ pub fn looks_fixed(view: &Values<'_>) -> bool {
     }
     let score = score / runs as f64;
     let distinct_share = distinct.len() as f64 / seen.max(1) as f64;
-    distinct.len() <= 3
+    distinct.len() <= FIXED_MAX_DISTINCT
         || score > STRUCTURED
         || (distinct_share < REPEATING && score > STRUCTURED_IF_REPEATING)
 }

@@ -88,6 +88,9 @@ pub struct Tensor {
     pub values: Vec<f32>,
     /// How the values are stored: F32, F16, BF16, I8 (values rounded toward zero), I64.
     pub dtype: Dtype,
+    /// Stored bytes to write as they are instead of `values` (a tensor copied from a real
+    /// file that no transform touches).
+    pub raw: Option<Vec<u8>>,
 }
 
 impl Tensor {
@@ -104,6 +107,18 @@ impl Tensor {
             shape: shape.to_vec(),
             values,
             dtype: Dtype::F32,
+            raw: None,
+        }
+    }
+
+    /// A tensor of stored bytes, written as they are.
+    pub fn raw(name: impl Into<String>, dtype: Dtype, shape: &[usize], bytes: Vec<u8>) -> Self {
+        Tensor {
+            name: name.into(),
+            shape: shape.to_vec(),
+            values: Vec::new(),
+            dtype,
+            raw: Some(bytes),
         }
     }
 
@@ -115,6 +130,9 @@ impl Tensor {
 
     /// The stored little-endian bytes.
     pub fn bytes(&self) -> Vec<u8> {
+        if let Some(raw) = &self.raw {
+            return raw.clone();
+        }
         let v = &self.values;
         match self.dtype {
             Dtype::F32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),

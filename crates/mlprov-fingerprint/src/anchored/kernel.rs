@@ -1,198 +1,101 @@
 //! The multiply-adds of the anchored kernels: every unit's response to the anchors,
-//! normalized and summed as outer products. Compiled for AVX2 where the CPU has it.
+//! normalized and summed as outer products, as matrix products.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, Axis, Slice};
 
 /// Fills row `r` of a matrix into the buffer (finite values only); false when it cannot
 /// be decoded.
-pub(super) type Rows<'a> = &'a dyn Fn(usize, &mut [f32]) -> bool;
+pub(crate) type Rows<'a> = &'a dyn Fn(usize, &mut [f32]) -> bool;
+
+/// Most values of a matrix decoded at once (4 MiB of f32): rows are read in blocks of
+/// this size so each block's responses are one matrix product.
+const BLOCK_VALUES: usize = 1 << 20;
+/// Most rows per block.
+const BLOCK_ROWS: usize = 256;
 
 /// The kernel of a matrix read (`writes == false`: its columns are the residual width)
-/// or written side, compiled for AVX2 when the CPU has it: the multiply-adds are the
-/// dominant cost of the invariants.
-pub(super) fn kernel(
+/// or written side, as matrix products (`ndarray`, `matrixmultiply`): the responses of a
+/// block of rows to every anchor are one product, and the sum of the normalized
+/// responses' outer products another.
+///
+/// (Replaced hand-written loops compiled for AVX2: `cargo bench --bench fingerprint --
+/// anchored-kernel --quick`, width 512, 2048 units, 32 anchors, 2 cores: reading side
+/// 8.3 ms hand-written against 1.7 ms as products, writing side 4.9 ms against 3.0 ms.)
+pub(crate) fn kernel(
     row: Rows<'_>,
     (rows, cols): (usize, usize),
     anchors: &[f32],
     k: usize,
     writes: bool,
 ) -> Option<Vec<f32>> {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports the feature the function is compiled for (checked above).
-        return unsafe { kernel_avx2(row, (rows, cols), anchors, k, writes) };
+    let width = if writes { rows } else { cols };
+    let anchors = ArrayView2::from_shape((k, width), anchors).ok()?;
+    let per_block = (BLOCK_VALUES / cols.max(1))
+        .clamp(1, BLOCK_ROWS)
+        .min(rows.max(1));
+    let mut buf = vec![0f32; per_block * cols];
+    let mut sum = Array2::<f64>::zeros((k, k));
+    // Writing side: every unit's responses at once (k × units), summed over row blocks.
+    let mut resp = Array2::<f32>::zeros((if writes { k } else { 0 }, cols));
+    let mut r = 0;
+    while r < rows {
+        let n = per_block.min(rows - r);
+        for (i, line) in buf.chunks_exact_mut(cols).take(n).enumerate() {
+            if !row(r + i, line) {
+                return None;
+            }
+        }
+        let block = ArrayView2::from_shape((n, cols), &buf[..n * cols]).ok()?;
+        if writes {
+            general_mat_mul(
+                1.0,
+                &anchors.slice_axis(Axis(1), Slice::from(r..r + n)),
+                &block,
+                1.0,
+                &mut resp,
+            );
+        } else {
+            add_normalized(&mut sum, block.dot(&anchors.t()).view());
+        }
+        r += n;
     }
-    kernel_portable(row, (rows, cols), anchors, k, writes)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn kernel_avx2(
-    row: Rows<'_>,
-    shape: (usize, usize),
-    anchors: &[f32],
-    k: usize,
-    writes: bool,
-) -> Option<Vec<f32>> {
-    kernel_portable(row, shape, anchors, k, writes)
-}
-
-#[inline(always)]
-fn kernel_portable(
-    row: Rows<'_>,
-    (rows, cols): (usize, usize),
-    anchors: &[f32],
-    k: usize,
-    writes: bool,
-) -> Option<Vec<f32>> {
     if writes {
-        writing_kernel(row, rows, cols, anchors, k)
-    } else {
-        reading_kernel(row, rows, cols, anchors, k)
+        // In blocks of units, so the double-precision copy stays small.
+        for units in resp.axis_chunks_iter(Axis(1), BLOCK_ROWS) {
+            add_normalized(&mut sum, units.t());
+        }
     }
+    cosines(&sum)
 }
 
-/// `out[a] = anchors[a] · row` for every anchor (rows of `anchors`, each `row.len()` long).
-/// Four anchors at a time share each load of `row`, with eight lanes each (vectorizes).
-#[inline(always)]
-fn responses(anchors: &[f32], row: &[f32], out: &mut [f32]) {
-    let d = row.len();
-    let mut a = 0;
-    while a + 4 <= out.len() {
-        let lanes = |i: usize| &anchors[(a + i) * d..(a + i + 1) * d];
-        let (x0, x1, x2, x3) = (lanes(0), lanes(1), lanes(2), lanes(3));
-        let mut acc = [[0f32; 8]; 4];
-        let chunks = d / 8 * 8;
-        let blocks = row
-            .chunks_exact(8)
-            .zip(x0.chunks_exact(8))
-            .zip(x1.chunks_exact(8).zip(x2.chunks_exact(8)))
-            .zip(x3.chunks_exact(8));
-        for (((w, a0), (a1, a2)), a3) in blocks {
-            let as8 = |v: &[f32]| -> [f32; 8] { v.try_into().unwrap_or([0.0; 8]) };
-            let (w, a0, a1, a2, a3) = (as8(w), as8(a0), as8(a1), as8(a2), as8(a3));
-            for l in 0..8 {
-                acc[0][l] += a0[l] * w[l];
-                acc[1][l] += a1[l] * w[l];
-                acc[2][l] += a2[l] * w[l];
-                acc[3][l] += a3[l] * w[l];
-            }
+/// Adds `Σ_u m̂_u·m̂_uᵀ` over the rows `m_u` of `m` (one unit's responses each; rows of
+/// zero or non-finite norm are left out), as one product of the normalized rows.
+fn add_normalized(sum: &mut Array2<f64>, m: ArrayView2<'_, f32>) {
+    let mut unit = m.mapv(f64::from);
+    for mut line in unit.rows_mut() {
+        let norm2 = line.dot(&line);
+        if norm2.is_finite() && norm2 > 0.0 {
+            line /= norm2.sqrt();
+        } else {
+            line.fill(0.0);
         }
-        for (i, xs) in [x0, x1, x2, x3].into_iter().enumerate() {
-            let tail: f32 = (chunks..d).map(|c| xs[c] * row[c]).sum();
-            out[a + i] = acc[i].iter().sum::<f32>() + tail;
-        }
-        a += 4;
     }
-    for (i, o) in out.iter_mut().enumerate().skip(a) {
-        *o = anchors[i * d..(i + 1) * d]
-            .iter()
-            .zip(row)
-            .map(|(x, y)| x * y)
-            .sum();
-    }
+    general_mat_mul(1.0, &unit.t(), &unit, 1.0, sum);
 }
 
-/// Accumulates normalized responses into an upper-triangle sum and returns the cosines.
-struct Accumulator {
-    k: usize,
-    sum: Vec<f64>,
-}
-
-impl Accumulator {
-    fn new(k: usize) -> Self {
-        Accumulator {
-            k,
-            sum: vec![0.0; k * (k + 1) / 2],
+/// Off-diagonal cosines of a summed kernel, upper triangle row-major.
+fn cosines(sum: &Array2<f64>) -> Option<Vec<f32>> {
+    let k = sum.nrows();
+    let diag = sum.diag();
+    if diag.iter().any(|&v| v.is_nan() || v <= 0.0) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(k * k.saturating_sub(1) / 2);
+    for i in 0..k {
+        for j in i + 1..k {
+            out.push((sum[[i, j]] / (diag[i] * diag[j]).sqrt()) as f32);
         }
     }
-
-    #[inline(always)]
-    fn add(&mut self, m: &[f32]) {
-        let norm2: f64 = m.iter().map(|&v| v as f64 * v as f64).sum();
-        if !norm2.is_finite() || norm2 <= 0.0 {
-            return;
-        }
-        let inv = 1.0 / norm2;
-        let mut p = 0;
-        for i in 0..self.k {
-            let mi = m[i] as f64 * inv;
-            for &mj in &m[i..] {
-                self.sum[p] += mi * mj as f64;
-                p += 1;
-            }
-        }
-    }
-
-    /// Off-diagonal cosines, upper triangle row-major.
-    fn cosines(&self) -> Option<Vec<f32>> {
-        let k = self.k;
-        // Position of (i, j), i ≤ j, in the packed upper triangle with diagonal.
-        let pos = |i: usize, j: usize| i * (2 * k - i + 1) / 2 + (j - i);
-        let diag: Vec<f64> = (0..k).map(|i| self.sum[pos(i, i)]).collect();
-        if diag.iter().any(|&v| v.is_nan() || v <= 0.0) {
-            return None;
-        }
-        let mut out = Vec::with_capacity(k * (k - 1) / 2);
-        for i in 0..k {
-            for j in i + 1..k {
-                out.push((self.sum[pos(i, j)] / (diag[i] * diag[j]).sqrt()) as f32);
-            }
-        }
-        Some(out)
-    }
-}
-
-/// Kernel of a matrix whose columns are the residual width: unit `u` is row `u`.
-#[inline(always)]
-fn reading_kernel(
-    row: Rows<'_>,
-    rows: usize,
-    cols: usize,
-    anchors: &[f32],
-    k: usize,
-) -> Option<Vec<f32>> {
-    let mut acc = Accumulator::new(k);
-    let mut line = vec![0f32; cols];
-    let mut m = vec![0f32; k];
-    for r in 0..rows {
-        if !row(r, &mut line) {
-            return None;
-        }
-        responses(anchors, &line, &mut m);
-        acc.add(&m);
-    }
-    acc.cosines()
-}
-
-/// Kernel of a matrix whose rows are the residual width: unit `u` is column `u`.
-#[inline(always)]
-fn writing_kernel(
-    row: Rows<'_>,
-    rows: usize,
-    cols: usize,
-    anchors: &[f32],
-    k: usize,
-) -> Option<Vec<f32>> {
-    // Responses for every unit at once (k × cols), built one residual row at a time.
-    let mut resp = vec![0f32; k * cols];
-    let mut line = vec![0f32; cols];
-    for r in 0..rows {
-        if !row(r, &mut line) {
-            return None;
-        }
-        for a in 0..k {
-            let s = anchors[a * rows + r];
-            for (o, &w) in resp[a * cols..(a + 1) * cols].iter_mut().zip(&line) {
-                *o += s * w;
-            }
-        }
-    }
-    let mut acc = Accumulator::new(k);
-    let mut m = vec![0f32; k];
-    for u in 0..cols {
-        for (a, out) in m.iter_mut().enumerate() {
-            *out = resp[a * cols + u];
-        }
-        acc.add(&m);
-    }
-    acc.cosines()
+    Some(out)
 }

@@ -22,6 +22,7 @@
 use std::collections::BTreeMap;
 
 use mlprov_formats::Model;
+use ndarray::{Array1, Array2, ArrayView2, Axis, Slice};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -29,15 +30,14 @@ use crate::index_hash::select_indices;
 use crate::model::TensorFingerprint;
 use crate::names::{gain_for, is_gain};
 use crate::sketch::matrix_shape;
+use crate::thresholds::INVARIANT_MIN_CELLS as MIN_CELLS;
 use crate::values::Values;
 
-mod kernel;
+pub(crate) mod kernel;
 use kernel::kernel;
 
 /// Anchor tokens per model (fewer when the residual stream is narrow).
 pub const ANCHORS: usize = 32;
-/// Fewer common kernel cells than this cannot support a correlation.
-const MIN_CELLS: usize = 45;
 /// Widest residual stream considered (real models stay under 32K): bounds the anchor
 /// buffers whatever shapes a file declares.
 const MAX_WIDTH: usize = 1 << 16;
@@ -225,65 +225,55 @@ fn embedding(tensors: &[TensorFingerprint], width: usize) -> Option<usize> {
 /// Orthonormalizes the anchor rows (`k × d`) by the Cholesky factor of their Gram matrix:
 /// `L⁻¹·X` with `X·Xᵀ = L·Lᵀ` (plus a small ridge). Depends on `X` only through `X·Xᵀ`,
 /// so a rotated copy of the embedding gives the rotated whitened anchors.
-/// (Hand-written: a k ≤ 48 Cholesky does not justify a linear-algebra dependency.)
+/// (The k ≤ 32 Cholesky itself is a few loops: no LAPACK dependency for it.)
 fn whiten(x: &[f32], k: usize, d: usize) -> Option<Vec<f32>> {
-    let mut gram = vec![0f64; k * k];
-    for i in 0..k {
-        for j in 0..=i {
-            let dot: f64 = x[i * d..(i + 1) * d]
-                .iter()
-                .zip(&x[j * d..(j + 1) * d])
-                .map(|(&a, &b)| a as f64 * b as f64)
-                .sum();
-            gram[i * k + j] = dot;
-            gram[j * k + i] = dot;
-        }
-    }
-    let trace: f64 = (0..k).map(|i| gram[i * k + i]).sum();
+    let x = ArrayView2::from_shape((k, d), x).ok()?.mapv(f64::from);
+    let mut gram = x.dot(&x.t());
+    let trace = gram.diag().sum();
     if trace.is_nan() || trace <= 0.0 {
         return None;
     }
-    for i in 0..k {
-        gram[i * k + i] += 1e-6 * trace / k as f64;
-    }
+    gram.diag_mut()
+        .iter_mut()
+        .for_each(|v| *v += 1e-6 * trace / k as f64);
     // Cholesky, lower triangle.
-    let mut l = vec![0f64; k * k];
+    let mut l = Array2::<f64>::zeros((k, k));
     for i in 0..k {
         for j in 0..=i {
-            let s: f64 = gram[i * k + j] - (0..j).map(|p| l[i * k + p] * l[j * k + p]).sum::<f64>();
+            let s = gram[[i, j]]
+                - l.row(i)
+                    .slice_axis(Axis(0), Slice::from(..j))
+                    .dot(&l.row(j).slice_axis(Axis(0), Slice::from(..j)));
             if i == j {
                 if s <= 0.0 {
                     return None;
                 }
-                l[i * k + i] = s.sqrt();
+                l[[i, i]] = s.sqrt();
             } else {
-                l[i * k + j] = s / l[j * k + j];
+                l[[i, j]] = s / l[[j, j]];
             }
         }
     }
-    // Forward substitution, one residual coordinate at a time.
-    let mut out = vec![0f32; k * d];
-    let mut col = vec![0f64; k];
-    for c in 0..d {
-        for i in 0..k {
-            let s: f64 = x[i * d + c] as f64 - (0..i).map(|p| l[i * k + p] * col[p]).sum::<f64>();
-            col[i] = s / l[i * k + i];
-        }
-        for i in 0..k {
-            out[i * d + c] = col[i] as f32;
-        }
+    // Forward substitution, one anchor row at a time: Y_i = (X_i − L_i,<i · Y_<i) / L_ii.
+    let mut y = Array2::<f64>::zeros((k, d));
+    for i in 0..k {
+        let row = (&x.row(i)
+            - &l.row(i)
+                .slice_axis(Axis(0), Slice::from(..i))
+                .dot(&y.slice_axis(Axis(0), Slice::from(..i))))
+            / l[[i, i]];
+        y.row_mut(i).assign(&row);
     }
-    Some(out)
+    Some(y.iter().map(|&v| v as f32).collect())
 }
 
+/// The anchor rows (`k × d`) with column `c` scaled by the gain `g[c]` (non-finite: 0).
 fn scale_columns(x: &[f32], k: usize, d: usize, g: &[f32]) -> Vec<f32> {
-    let mut out = x.to_vec();
-    for a in 0..k {
-        for (v, &s) in out[a * d..(a + 1) * d].iter_mut().zip(g) {
-            *v *= if s.is_finite() { s } else { 0.0 };
-        }
+    let gain = Array1::from_iter(g.iter().map(|&s| if s.is_finite() { s } else { 0.0 }));
+    match ArrayView2::from_shape((k, d), x) {
+        Ok(x) => (&x * &gain).iter().copied().collect(),
+        Err(_) => x.to_vec(),
     }
-    out
 }
 
 /// The kernels of an in-memory matrix over raw anchor rows (tests of the invariances).
@@ -311,6 +301,58 @@ fn kernel_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The matrix-product kernel (blocks of rows, blocks of units) against the definition
+    /// computed one unit at a time in double precision.
+    #[test]
+    fn kernels_match_their_definition_across_blocks() {
+        let (k, d, h) = (8, 16, 600);
+        let anchors: Vec<f32> = (0..k * d)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
+            .collect();
+        let w: Vec<f32> = (0..h * d)
+            .map(|i| ((i * 101 % 53) as f32 - 26.0) / 19.0)
+            .collect();
+        for writes in [false, true] {
+            let (rows, cols) = if writes { (d, h) } else { (h, d) };
+            let fill = |r: usize, out: &mut [f32]| {
+                out.copy_from_slice(&w[r * cols..(r + 1) * cols]);
+                true
+            };
+            let got = kernel(&fill, (rows, cols), &anchors, k, writes).unwrap();
+            let mut sum = vec![0f64; k * k];
+            for u in 0..h {
+                let m: Vec<f64> = (0..k)
+                    .map(|a| {
+                        (0..d)
+                            .map(|c| {
+                                let wv = if writes { w[c * h + u] } else { w[u * d + c] };
+                                anchors[a * d + c] as f64 * wv as f64
+                            })
+                            .sum()
+                    })
+                    .collect();
+                let n2: f64 = m.iter().map(|v| v * v).sum();
+                for i in 0..k {
+                    for j in 0..k {
+                        sum[i * k + j] += m[i] * m[j] / n2;
+                    }
+                }
+            }
+            let mut want = Vec::new();
+            for i in 0..k {
+                for j in i + 1..k {
+                    want.push(sum[i * k + j] / (sum[i * k + i] * sum[j * k + j]).sqrt());
+                }
+            }
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(&g, &w)| (g as f64 - w).abs())
+                .fold(0f64, f64::max);
+            assert!(worst < 1e-4, "writes {writes}: {worst}");
+        }
+    }
 
     #[test]
     fn whitened_anchors_are_orthonormal() {

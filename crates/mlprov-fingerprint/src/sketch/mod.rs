@@ -1,25 +1,28 @@
 //! The tensor sketch: a small grid of a tensor's values at consistently hashed positions.
 
 use mlprov_formats::DecodeError;
+use ndarray::{Array2, ArrayBase, ArrayView1, ArrayView2, Axis, Data, Dimension, Zip};
 
 use crate::values::Values;
 use serde::{Deserialize, Serialize};
 
 use crate::index_hash::select_indices;
+use crate::thresholds::SKETCH_MIN_CELLS as MIN_CELLS;
 
 /// Rows and columns sampled from a matrix (a 32 × 32 grid: 1 KiB of values).
 pub const GRID: usize = 32;
 /// Positions sampled from a vector.
 pub const VECTOR_SAMPLES: usize = 256;
-/// Fewer common cells than this cannot support a correlation worth reporting.
-const MIN_CELLS: usize = 48;
+
+/// A sampled grid (or its z-scored form), rows by columns.
+type Grid<'a> = ArrayView2<'a, f64>;
 
 /// Values of one tensor at positions chosen from its indices alone.
 ///
 /// The tensor is viewed as a matrix: size-1 dimensions are dropped, the first remaining
 /// dimension is the rows and the product of the others the columns (a vector is one row).
-/// Rows and columns are sampled with [`select_indices`]; the grid is stored row by row as
-/// `i8` with one scale per row (`value ≈ q * row_scale`).
+/// Rows and columns are sampled by consistent index hashing (`docs/lineage.md`); the grid
+/// is stored row by row as `i8` with one scale per row (`value ≈ q * row_scale`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TensorSketch {
     /// Rows of the logical matrix.
@@ -69,7 +72,7 @@ pub enum Exchangeable {
 pub struct SketchMatch {
     /// Pearson correlation of the normalized values at common positions, in [-1, 1].
     pub correlation: f64,
-    /// Permutation z statistic: about N(0, 1) for independent tensors (see [`permutation_z`]).
+    /// Permutation z statistic: about N(0, 1) for independent tensors (see [`shuffled_columns_z`]).
     pub z: f64,
     /// Orientations tried (direct, transposed): the best of them is reported.
     pub orientations: usize,
@@ -77,13 +80,6 @@ pub struct SketchMatch {
     pub cells: usize,
     /// Whether the second tensor matched in transposed orientation.
     pub transposed: bool,
-}
-
-impl SketchMatch {
-    /// The permutation z statistic: about N(0, 1) for independent tensors.
-    pub fn z_score(&self) -> f64 {
-        self.z
-    }
 }
 
 /// Logical matrix shape: size-1 dims dropped, then (first, product of the rest).
@@ -98,7 +94,7 @@ pub(crate) fn matrix_shape(shape: &[usize]) -> (usize, usize) {
 
 impl TensorSketch {
     /// Sketches a stored tensor, decoding only the sampled elements.
-    pub fn from_view(view: &Values<'_>) -> Result<Self, SketchError> {
+    pub(crate) fn from_view(view: &Values<'_>) -> Result<Self, SketchError> {
         if view.elements() == 0 {
             return Err(SketchError::Empty);
         }
@@ -258,42 +254,34 @@ impl CommonGrid {
 
 /// Compares two sketches on their common positions, trying the transposed orientation
 /// where the shapes allow it. `None` when they share too few positions.
-pub fn compare(a: &TensorSketch, b: &TensorSketch) -> Option<SketchMatch> {
-    compare_along(a, b, Exchangeable::Either)
-}
-
-/// [`compare`], with the permutation test shuffling `axis` of `a` (see [`Exchangeable`]).
-pub fn compare_along(
-    a: &TensorSketch,
-    b: &TensorSketch,
-    axis: Exchangeable,
-) -> Option<SketchMatch> {
-    compare_prepared(a, None, b, None, axis)
+#[cfg(test)]
+pub(crate) fn compare(a: &TensorSketch, b: &TensorSketch) -> Option<SketchMatch> {
+    compare_prepared(a, None, b, None, Exchangeable::Either)
 }
 
 /// A sketch's grid z-scored within rows and within columns, computed once per tensor for
 /// the many comparisons of the lineage test (used when two grids coincide).
 #[derive(Debug, Clone)]
 pub struct PreparedSketch {
-    by_row: Vec<f64>,
-    by_col: Vec<f64>,
+    by_row: Array2<f64>,
+    by_col: Array2<f64>,
 }
 
 impl PreparedSketch {
     /// Prepares a sketch.
     pub fn of(s: &TensorSketch) -> Self {
         let (nr, nc) = (s.row_idx.len(), s.col_idx.len());
-        let grid: Vec<f64> = (0..nr)
-            .flat_map(|i| (0..nc).map(move |j| s.value(i, j) as f64))
-            .collect();
+        let grid = Array2::from_shape_fn((nr, nc), |(i, j)| s.value(i, j) as f64);
         PreparedSketch {
-            by_row: normalized(&grid, nr, nc, true),
-            by_col: normalized(&grid, nr, nc, false),
+            by_row: normalized(grid.view(), true),
+            by_col: normalized(grid.view(), false),
         }
     }
 }
 
-/// [`compare_along`], using prepared grids where both sketches sampled the same positions.
+/// Compares two sketches (see [`TensorSketch`]), with the permutation test shuffling
+/// `axis` of `a` (see [`Exchangeable`]), using prepared grids where both sketches sampled
+/// the same positions.
 pub fn compare_prepared(
     a: &TensorSketch,
     pa: Option<&PreparedSketch>,
@@ -310,28 +298,25 @@ pub fn compare_prepared(
         let same_grid = !transposed && a.row_idx == b.row_idx && a.col_idx == b.col_idx;
         let m = match (pa, pb) {
             (Some(pa), Some(pb)) if same_grid && !matches!(axis, Exchangeable::BlocksOf(_)) => {
-                let (nr, nc) = (a.row_idx.len(), a.col_idx.len());
                 grid_match(
-                    (&pa.by_row, &pb.by_row),
-                    (&pa.by_col, &pb.by_col),
-                    (nr, nc),
+                    (pa.by_row.view(), pb.by_row.view()),
+                    (pa.by_col.view(), pb.by_col.view()),
                     axis,
                 )
             }
             _ => {
                 let (nr, nc) = (grid.rows.len(), grid.cols.len());
-                let mut x = Vec::with_capacity(nr * nc);
-                let mut y = Vec::with_capacity(nr * nc);
-                for &(ra, rb) in &grid.rows {
-                    for &(ca, cb) in &grid.cols {
-                        x.push(a.value(ra, ca) as f64);
-                        y.push(if transposed {
-                            b.value(cb, rb)
-                        } else {
-                            b.value(rb, cb)
-                        } as f64);
+                let x = Array2::from_shape_fn((nr, nc), |(i, j)| {
+                    a.value(grid.rows[i].0, grid.cols[j].0) as f64
+                });
+                let y = Array2::from_shape_fn((nr, nc), |(i, j)| {
+                    let (rb, cb) = (grid.rows[i].1, grid.cols[j].1);
+                    if transposed {
+                        b.value(cb, rb) as f64
+                    } else {
+                        b.value(rb, cb) as f64
                     }
-                }
+                });
                 match (axis, nr) {
                     (Exchangeable::BlocksOf(len), 1) if len > 0 => {
                         let strata: Vec<usize> = grid
@@ -339,17 +324,15 @@ pub fn compare_prepared(
                             .iter()
                             .map(|&(ca, _)| a.col_idx[ca] as usize / len)
                             .collect();
-                        let r =
-                            pearson(&normalized(&x, nr, nc, true), &normalized(&y, nr, nc, true));
-                        (r, stratified_z(&x, &y, &strata))
+                        let r = pearson(&normalized(x.view(), true), &normalized(y.view(), true));
+                        (r, stratified_z(x.row(0), y.row(0), &strata))
                     }
                     _ => {
                         // Each grid z-scored within rows and within columns, once: the
                         // correlation and the permutation statistic share them.
-                        let (xr, yr) = (normalized(&x, nr, nc, true), normalized(&y, nr, nc, true));
-                        let (xc, yc) =
-                            (normalized(&x, nr, nc, false), normalized(&y, nr, nc, false));
-                        grid_match((&xr, &yr), (&xc, &yc), (nr, nc), axis)
+                        let (xr, yr) = (normalized(x.view(), true), normalized(y.view(), true));
+                        let (xc, yc) = (normalized(x.view(), false), normalized(y.view(), false));
+                        grid_match((xr.view(), yr.view()), (xc.view(), yc.view()), axis)
                     }
                 }
             }
@@ -372,26 +355,23 @@ pub fn compare_prepared(
 /// columns: the permutation test shuffles columns of row-scored grids, rows of
 /// column-scored ones.
 fn grid_match(
-    (xr, yr): (&[f64], &[f64]),
-    (xc, yc): (&[f64], &[f64]),
-    (nr, nc): (usize, usize),
+    (xr, yr): (Grid<'_>, Grid<'_>),
+    (xc, yc): (Grid<'_>, Grid<'_>),
     axis: Exchangeable,
 ) -> (f64, f64) {
-    let r = pearson(xr, yr).max(pearson(xc, yc));
-    let z = match (axis, nr) {
+    let r = pearson(&xr, &yr).max(pearson(&xc, &yc));
+    let z = match (axis, xr.nrows()) {
         (_, 1) | (Exchangeable::Columns | Exchangeable::BlocksOf(_), _) => {
-            shuffled_columns_z(xr, yr, nr, nc)
+            shuffled_columns_z(xr, yr)
         }
-        (Exchangeable::Rows, _) => shuffled_rows_z(xc, yc, nr, nc),
-        (Exchangeable::Either, _) => {
-            shuffled_columns_z(xr, yr, nr, nc).min(shuffled_rows_z(xc, yc, nr, nc))
-        }
+        (Exchangeable::Rows, _) => shuffled_rows_z(xc, yc),
+        (Exchangeable::Either, _) => shuffled_columns_z(xr, yr).min(shuffled_rows_z(xc, yc)),
     };
     (r, z)
 }
 
-/// The permutation test of two `nr × nc` grids along one axis (columns when
-/// `permute_cols`), as a z statistic.
+/// The permutation test of two `nr × nc` grids along their columns, as a z statistic
+/// (grids already z-scored within rows; [`shuffled_rows_z`] is the same along rows).
 ///
 /// Under the null, B's labels along an exchangeable axis are arbitrary, so every ordering
 /// of B's sampled lines is as likely as the observed one. With each line of both grids
@@ -401,77 +381,39 @@ fn grid_match(
 /// other axis (a token direction every column carries) enlarges `M` off the diagonal, so
 /// the variance is honest where a per-cell count is not. The z is capped at the normal
 /// quantile of `1/n!`, the smallest p-value a permutation test of n lines can give.
-pub fn permutation_z(x: &[f64], y: &[f64], nr: usize, nc: usize, permute_cols: bool) -> f64 {
-    let (xs, ys) = (
-        normalized(x, nr, nc, permute_cols),
-        normalized(y, nr, nc, permute_cols),
-    );
-    if permute_cols {
-        shuffled_columns_z(&xs, &ys, nr, nc)
-    } else {
-        shuffled_rows_z(&xs, &ys, nr, nc)
-    }
-}
-
-/// [`permutation_z`] over columns, of grids already z-scored within rows.
-fn shuffled_columns_z(xs: &[f64], ys: &[f64], nr: usize, nc: usize) -> f64 {
+fn shuffled_columns_z(x: Grid<'_>, y: Grid<'_>) -> f64 {
+    let (nr, nc) = x.dim();
     if nc < 3 {
         return 0.0;
     }
     if nr == 1 {
         // M = x·yᵀ: tr M = x·y and ‖M‖² = |x|²·|y|², no matrix needed.
-        let dot: f64 = xs.iter().zip(ys).map(|(a, b)| a * b).sum();
-        let (xx, yy): (f64, f64) = (
-            xs.iter().map(|a| a * a).sum(),
-            ys.iter().map(|b| b * b).sum(),
-        );
+        let (x, y) = (x.row(0), y.row(0));
+        let (dot, xx, yy) = (x.dot(&y), x.dot(&x), y.dot(&y));
         if xx <= 0.0 || yy <= 0.0 {
             return 0.0;
         }
         return (dot / (xx * yy / (nc as f64 - 1.0)).sqrt()).min(permutation_z_cap(nc));
     }
-    // M = Xᵀ·Y, accumulated row by row (the inner loop runs along contiguous memory).
-    let mut m = vec![0f32; nc * nc];
-    for i in 0..nr {
-        let (xi, yi) = (&xs[i * nc..(i + 1) * nc], &ys[i * nc..(i + 1) * nc]);
-        let yi: Vec<f32> = yi.iter().map(|&v| v as f32).collect();
-        for (j, &a) in xi.iter().enumerate() {
-            let a = a as f32;
-            for (o, &b) in m[j * nc..(j + 1) * nc].iter_mut().zip(&yi) {
-                *o += a * b;
-            }
-        }
-    }
-    trace_z(&m, nc)
+    // M = Xᵀ·Y (single precision: the statistic needs no more).
+    let (xf, yf) = (x.mapv(|v| v as f32), y.mapv(|v| v as f32));
+    trace_z(xf.t().dot(&yf).view())
 }
 
-/// [`permutation_z`] over rows, of grids already z-scored within columns.
-fn shuffled_rows_z(xs: &[f64], ys: &[f64], nr: usize, nc: usize) -> f64 {
-    if nr < 3 {
+/// [`shuffled_columns_z`] over rows, of grids already z-scored within columns.
+fn shuffled_rows_z(x: Grid<'_>, y: Grid<'_>) -> f64 {
+    if x.nrows() < 3 {
         return 0.0;
     }
-    // M = X·Yᵀ: dot products of contiguous rows.
-    let (xf, yf): (Vec<f32>, Vec<f32>) = (
-        xs.iter().map(|&v| v as f32).collect(),
-        ys.iter().map(|&v| v as f32).collect(),
-    );
-    let mut m = vec![0f32; nr * nr];
-    for j in 0..nr {
-        let xj = &xf[j * nc..(j + 1) * nc];
-        for k in 0..nr {
-            m[j * nr + k] = xj
-                .iter()
-                .zip(&yf[k * nc..(k + 1) * nc])
-                .map(|(a, b)| a * b)
-                .sum();
-        }
-    }
-    trace_z(&m, nr)
+    // M = X·Yᵀ: dot products of rows.
+    let (xf, yf) = (x.mapv(|v| v as f32), y.mapv(|v| v as f32));
+    trace_z(xf.dot(&yf.t()).view())
 }
 
 /// `tr(M) / √(‖M‖² / (n − 1))`, capped at the quantile of `1/n!`.
-fn trace_z(m: &[f32], n: usize) -> f64 {
-    let trace: f64 = (0..n).map(|j| m[j * n + j] as f64).sum();
+fn trace_z(m: ArrayView2<'_, f32>) -> f64 {
+    let n = m.nrows();
+    let trace: f64 = m.diag().iter().map(|&v| v as f64).sum();
     let sumsq: f64 = m.iter().map(|&v| v as f64 * v as f64).sum();
     if sumsq <= 0.0 {
         return 0.0;
@@ -493,9 +435,9 @@ fn permutation_z_cap(n: usize) -> f64 {
 /// The permutation test of two vectors whose positions are shuffled only within their
 /// stratum, as a z statistic: `T = Σ x·y` has permutation mean `Σ_b n_b·x̄_b·ȳ_b` and
 /// variance `Σ_b SSx_b·SSy_b / (n_b − 1)` (strata of one position carry nothing).
-fn stratified_z(x: &[f64], y: &[f64], strata: &[usize]) -> f64 {
+fn stratified_z(x: ArrayView1<'_, f64>, y: ArrayView1<'_, f64>, strata: &[usize]) -> f64 {
     let mut groups: std::collections::BTreeMap<usize, Vec<(f64, f64)>> = Default::default();
-    for ((&a, &b), &s) in x.iter().zip(y).zip(strata) {
+    for ((&a, &b), &s) in x.iter().zip(&y).zip(strata) {
         groups.entry(s).or_default().push((a, b));
     }
     let (mut num, mut var, mut log10_count) = (0.0f64, 0.0f64, 0.0f64);
@@ -527,64 +469,43 @@ fn stratified_z(x: &[f64], y: &[f64], strata: &[usize]) -> f64 {
     }
 }
 
-/// Correlation of an `nr × nc` grid pair after per-row and after per-column z-scoring,
-/// the larger of the two: each survives rescaling along its own axis.
-pub fn normalized_correlation(x: &[f64], y: &[f64], nr: usize, nc: usize) -> f64 {
-    let by_row = pearson(&normalized(x, nr, nc, true), &normalized(y, nr, nc, true));
-    let by_col = pearson(&normalized(x, nr, nc, false), &normalized(y, nr, nc, false));
-    by_row.max(by_col)
-}
-
-/// Z-scores each row (`by_row`) or each column of an `nr × nc` grid; constant lines become 0.
-fn normalized(v: &[f64], nr: usize, nc: usize, by_row: bool) -> Vec<f64> {
-    let mut out = v.to_vec();
-    let scale = |line: &mut dyn Iterator<Item = &mut f64>, mean: f64, sd: f64| {
-        for x in line {
-            *x = if sd > 0.0 { (*x - mean) / sd } else { 0.0 };
-        }
-    };
-    if by_row {
-        for row in out.chunks_exact_mut(nc.max(1)) {
-            let mean = row.iter().sum::<f64>() / nc as f64;
-            let var = row.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / nc as f64;
-            scale(&mut row.iter_mut(), mean, var.sqrt());
-        }
-    } else {
-        // Column sums in one pass over the rows, then the same for squares.
-        let mut mean = vec![0f64; nc];
-        for row in v.chunks_exact(nc.max(1)) {
-            mean.iter_mut().zip(row).for_each(|(m, x)| *m += x);
-        }
-        mean.iter_mut().for_each(|m| *m /= nr as f64);
-        let mut var = vec![0f64; nc];
-        for row in v.chunks_exact(nc.max(1)) {
-            for ((s, x), m) in var.iter_mut().zip(row).zip(&mean) {
-                *s += (x - m) * (x - m);
-            }
-        }
-        let sd: Vec<f64> = var.iter().map(|s| (s / nr as f64).sqrt()).collect();
-        for row in out.chunks_exact_mut(nc.max(1)) {
-            for ((x, m), d) in row.iter_mut().zip(&mean).zip(&sd) {
-                *x = if *d > 0.0 { (*x - m) / d } else { 0.0 };
-            }
-        }
+/// Z-scores each row (`by_row`) or each column of a grid; constant lines become 0.
+fn normalized(v: Grid<'_>, by_row: bool) -> Array2<f64> {
+    let mut out = v.to_owned();
+    let lanes = if by_row { Axis(1) } else { Axis(0) };
+    for mut line in out.lanes_mut(lanes) {
+        let n = line.len() as f64;
+        let mean = line.sum() / n;
+        let var = line.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+        let sd = var.sqrt();
+        line.mapv_inplace(|x| if sd > 0.0 { (x - mean) / sd } else { 0.0 });
     }
     out
 }
 
-/// Pearson correlation; 0 when either side is constant.
-pub(crate) fn pearson(x: &[f64], y: &[f64]) -> f64 {
+/// Pearson correlation of two arrays of one shape, cell by cell; 0 when either side is
+/// constant (or the shapes differ).
+pub(crate) fn pearson<D: Dimension>(
+    x: &ArrayBase<impl Data<Elem = f64>, D>,
+    y: &ArrayBase<impl Data<Elem = f64>, D>,
+) -> f64 {
+    if x.shape() != y.shape() || x.is_empty() {
+        return 0.0;
+    }
     let n = x.len() as f64;
-    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let (mx, my) = (x.sum() / n, y.sum() / n);
     let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (a, b) in x.iter().zip(y) {
+    Zip::from(x).and(y).for_each(|a, b| {
         let (dx, dy) = (a - mx, b - my);
         sxy += dx * dy;
         sxx += dx * dx;
         syy += dy * dy;
-    }
+    });
     if sxx == 0.0 || syy == 0.0 {
         return 0.0;
     }
     sxy / (sxx * syy).sqrt()
 }
+
+#[cfg(test)]
+mod invariance_tests;

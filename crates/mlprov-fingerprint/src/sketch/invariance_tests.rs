@@ -1,26 +1,22 @@
-//! The sketch must survive the cheap transforms a copier uses, and must not relate
+//! Property tests: the sketch must survive the cheap transforms a copier uses, and must not relate
 //! independent tensors. Matrices are seeded pseudo-Gaussian, like freshly initialized weights.
 
-mod common;
-
-use mlprov_fingerprint::{compare, SimHash, TensorSketch};
 use proptest::prelude::*;
 
-/// Deterministic pseudo-Gaussian values (sum of uniforms) from a seed.
-struct Rng(u64);
+use super::{compare, TensorSketch};
+use crate::simhash::SimHash;
+
+/// Seeded Gaussian matrices (the shared test stream), like freshly initialized weights.
+struct Rng(mlprov_testkit::Rng);
 impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        common::splitmix(&mut self.0)
+    fn new(seed: u64) -> Self {
+        Rng(mlprov_testkit::Rng::new(seed))
     }
     fn gauss(&mut self) -> f32 {
-        (0..4)
-            .map(|_| (self.next_u64() >> 11) as f32 / (1u64 << 53) as f32)
-            .sum::<f32>()
-            * 1.732
-            - 3.464
+        self.0.gauss()
     }
     fn matrix(&mut self, r: usize, c: usize) -> Vec<f32> {
-        (0..r * c).map(|_| self.gauss()).collect()
+        self.0.gaussians(r * c, 1.0)
     }
 }
 
@@ -44,17 +40,17 @@ proptest! {
 
     #[test]
     fn identical_and_reencoded_copies_match(seed in any::<u64>()) {
-        let m = Rng(seed).matrix(R, C);
+        let m = Rng::new(seed).matrix(R, C);
         let a = sketch(&m, R, C);
         prop_assert!(corr(&a, &a) > 0.9999);
         let bf: Vec<f32> = m.iter().map(|&v| to_bf16(v)).collect();
         prop_assert!(corr(&a, &sketch(&bf, R, C)) > 0.999);
-        prop_assert!(corr(&a, &sketch(&common::q4_round_trip(&m), R, C)) > 0.95);
+        prop_assert!(corr(&a, &sketch(&mlprov_testkit::q4_round_trip(&m), R, C)) > 0.95);
     }
 
     #[test]
     fn fine_tune_noise_keeps_correlation(seed in any::<u64>(), level in 0.05f32..0.3) {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let m = rng.matrix(R, C);
         let tuned: Vec<f32> = m.iter().map(|&v| v + level * rng.gauss()).collect();
         let expected = 1.0 / (1.0 + (level as f64).powi(2)).sqrt();
@@ -63,7 +59,7 @@ proptest! {
 
     #[test]
     fn transposed_rescaled_and_truncated_copies_match(seed in any::<u64>()) {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let m = rng.matrix(R, C);
         let a = sketch(&m, R, C);
         let t: Vec<f32> = (0..C * R).map(|k| m[(k % R) * C + k / R]).collect();
@@ -82,17 +78,17 @@ proptest! {
 
     #[test]
     fn independent_tensors_do_not_match(seed in any::<u64>()) {
-        let a = sketch(&Rng(seed).matrix(R, C), R, C);
-        let b = sketch(&Rng(seed ^ 0xdead_beef).matrix(R, C), R, C);
+        let a = sketch(&Rng::new(seed).matrix(R, C), R, C);
+        let b = sketch(&Rng::new(seed ^ 0xdead_beef).matrix(R, C), R, C);
         let m = compare(&a, &b).unwrap();
         // About N(0, 1/1024) per variant: far below any related pair.
         prop_assert!(m.correlation < 0.2, "{m:?}");
-        prop_assert!(m.z_score() < 6.0);
+        prop_assert!(m.z < 6.0);
     }
 
     #[test]
     fn simhash_separates_related_from_independent(seed in any::<u64>()) {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let m = rng.matrix(R, C);
         let noisy: Vec<f32> = m.iter().map(|&v| v + 0.1 * rng.gauss()).collect();
         let other = rng.matrix(R, C);
@@ -108,7 +104,7 @@ proptest! {
 
 #[test]
 fn vectors_and_sizes() {
-    let v = Rng(1).matrix(1, 5000);
+    let v = Rng::new(1).matrix(1, 5000);
     let s = TensorSketch::from_fn(1, 5000, |_, j| v[j]);
     assert_eq!(s.values.len(), 256);
     assert!(corr(&s, &s) > 0.9999);
