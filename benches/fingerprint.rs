@@ -8,39 +8,22 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, Criterion};
 use mlprov::fingerprint::{FingerprintOptions, ModelFingerprint};
 use mlprov::formats::{open_model, OpenOptions};
+use mlprov_testkit::{Rng, Tensor};
 
-/// A transformer-shaped F32 safetensors file: `layers` blocks of width `d`.
+/// A transformer-shaped F32 safetensors file: `layers` blocks of width `d`, random values.
 fn write_model(path: &Path, d: usize, layers: usize) {
-    let mut shapes: Vec<(String, [usize; 2])> = vec![("embed.weight".into(), [8 * d, d])];
+    let mut rng = Rng::new(7);
+    let mut m =
+        |name: String, r: usize, c: usize| Tensor::f32(name, &[r, c], rng.gaussians(r * c, 0.3));
+    let mut tensors = vec![m("embed.weight".into(), 8 * d, d)];
     for l in 0..layers {
         for p in ["q", "k", "v", "o"] {
-            shapes.push((format!("layers.{l}.attn.{p}.weight"), [d, d]));
+            tensors.push(m(format!("layers.{l}.attn.{p}.weight"), d, d));
         }
-        shapes.push((format!("layers.{l}.mlp.up.weight"), [4 * d, d]));
-        shapes.push((format!("layers.{l}.mlp.down.weight"), [d, 4 * d]));
+        tensors.push(m(format!("layers.{l}.mlp.up.weight"), 4 * d, d));
+        tensors.push(m(format!("layers.{l}.mlp.down.weight"), d, 4 * d));
     }
-    let mut header = String::from("{");
-    let mut offset = 0usize;
-    for (i, (name, [r, c])) in shapes.iter().enumerate() {
-        let len = r * c * 4;
-        if i > 0 {
-            header.push(',');
-        }
-        header.push_str(&format!(
-            "\"{name}\":{{\"dtype\":\"F32\",\"shape\":[{r},{c}],\"data_offsets\":[{offset},{}]}}",
-            offset + len
-        ));
-        offset += len;
-    }
-    header.push('}');
-    let mut out = (header.len() as u64).to_le_bytes().to_vec();
-    out.extend_from_slice(header.as_bytes());
-    let mut x: u32 = 7;
-    out.extend((0..offset / 4).flat_map(|_| {
-        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        ((x >> 8) as f32 / (1u32 << 24) as f32 - 0.5).to_le_bytes()
-    }));
-    std::fs::write(path, out).unwrap();
+    mlprov_testkit::write_safetensors(path, &tensors);
 }
 
 fn bench(c: &mut Criterion) {
