@@ -7,6 +7,7 @@
 //! | operation | function |
 //! |---|---|
 //! | open a model (any format, a file or a folder) | [`open`] |
+//! | list what it holds | [`inspect`] |
 //! | exact digests | [`hash`] |
 //! | robust fingerprint | [`fingerprint`] |
 //! | the lineage test (staged: sketches, then invariants, then the identical check) | [`compare`], [`compare_prepared`] |
@@ -35,6 +36,7 @@ mod compare;
 mod convert;
 mod error;
 mod eval;
+mod inspect;
 mod manifest_ops;
 mod output_file;
 mod printable;
@@ -50,6 +52,9 @@ pub use compare::{compare, compare_prepared, Comparable};
 pub use convert::{convert, ConvertOptions, Converted};
 pub use error::{Error, Result};
 pub use eval::{eval, read_pairs, score, EvalCase, EvalReport, EvalRow, EvalSummary, RatesAt};
+pub use inspect::{
+    inspect, FileInventory, Inventory, QuantizedPair, SkippedFile, TensorEntry, Totals,
+};
 pub use manifest_ops::{build_manifest, write_manifest, ManifestWritten};
 pub use output_file::{check_target, replace_with, write_bytes};
 pub use printable::printable;
