@@ -6,7 +6,6 @@
 //! statistic (ties count half); TPR and FPR at a threshold count the scores above it.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use mlprov_fingerprint::{Verdict, SIGNIFICANT_LOG10_P, UNRELATED_LOG10_P};
@@ -112,7 +111,9 @@ impl EvalReport {
 /// Reads a pairs list: tab-separated `A`, `B`, expected verdict per line; `#` starts a
 /// comment line. Paths are relative to `root`.
 pub fn read_pairs(list: &Path, root: &Path) -> Result<Vec<EvalCase>> {
-    let text = fs::read_to_string(list).map_err(|e| Error::io(list, "cannot read", e))?;
+    // Non-blocking, regular files only: a FIFO given as the list must not hang the run.
+    let bytes = mlprov_formats::read_regular_file(list, crate::MAX_MANIFEST_BYTES)?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::input(list, "not UTF-8 text"))?;
     let mut cases = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -251,6 +252,7 @@ fn auc(positive: &[f64], negative: &[f64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn row(expected: Verdict, verdict: Verdict, log10_p: f64) -> EvalRow {
         EvalRow {

@@ -51,6 +51,8 @@ pub use convert::{convert, ConvertOptions, Converted};
 pub use error::{Error, Result};
 pub use eval::{eval, read_pairs, score, EvalCase, EvalReport, EvalRow, EvalSummary, RatesAt};
 pub use manifest_ops::{build_manifest, write_manifest, ManifestWritten};
+/// Reads a whole regular file without blocking (one copy, in `mlprov-formats`).
+pub use mlprov_formats::read_regular_file;
 pub use output_file::{check_target, replace_with, write_bytes};
 pub use printable::printable;
 pub use progress::{Progress, Quiet};

@@ -156,3 +156,104 @@ fn names_with_control_characters_cannot_forge_lines_or_drive_the_terminal() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("bad\\nverify: OK"), "{err}");
 }
+
+/// Runs `mlprov ARGS` with a deadline: a command that blocks fails the test instead of
+/// hanging it.
+fn run_timed(args: &[&std::ffi::OsStr]) -> (String, String, i32) {
+    let out = Command::cargo_bin("mlprov")
+        .unwrap()
+        .args(args)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+#[cfg(unix)]
+#[test]
+fn fifos_and_devices_are_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fifo = d.join("model.safetensors");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // As a model, and a device as a model.
+    for p in [fifo.as_os_str(), "/dev/zero".as_ref()] {
+        for verb in ["inspect", "hash"] {
+            let (_, err, code) = run_timed(&[verb.as_ref(), p]);
+            assert_eq!(code, 2, "{verb}: {err}");
+            assert!(err.contains("not a regular file"), "{err}");
+        }
+    }
+    // As a shard in a folder: a folder walk lists regular files only, so the FIFO is not
+    // opened; the real shard beside it is read.
+    let model = d.join("m");
+    fs::create_dir(&model).unwrap();
+    fs::copy(
+        fixture("safetensors/tiny-model.safetensors"),
+        model.join("a.safetensors"),
+    )
+    .unwrap();
+    assert!(std::process::Command::new("mkfifo")
+        .arg(model.join("b.safetensors"))
+        .status()
+        .unwrap()
+        .success());
+    assert!(std::process::Command::new("mkfifo")
+        .arg(model.join("model.safetensors.index.json"))
+        .status()
+        .unwrap()
+        .success());
+    let (_, err, code) = run_timed(&["inspect".as_ref(), model.as_os_str()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("index") && err.contains("not a regular file"),
+        "{err}"
+    );
+    fs::remove_file(model.join("model.safetensors.index.json")).unwrap();
+    let (out, err, code) = run_timed(&["inspect".as_ref(), model.as_os_str()]);
+    assert_eq!(code, 0, "{out}{err}");
+    // As a manifest's subject (the manifest names `m.safetensors` beside it).
+    let manifest = d.join("m.json");
+    let (_, err, code) = run_timed(&[
+        "manifest".as_ref(),
+        fixture("safetensors/tiny-model.safetensors").as_os_str(),
+        "-o".as_ref(),
+        manifest.as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let text = fs::read_to_string(&manifest).unwrap();
+    let subject = d.join("tiny-model.safetensors");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&subject)
+        .status()
+        .unwrap()
+        .success());
+    assert!(text.contains("tiny-model.safetensors"));
+    let (out, err, code) = run_timed(&["verify".as_ref(), manifest.as_os_str()]);
+    assert!(code == 1 || code == 2, "{out}{err}");
+    assert!(
+        out.contains("not a regular file") || err.contains("not a regular file"),
+        "{out}{err}"
+    );
+}
+
+/// Thousands of tensors over one 64 MiB region (a few KB of GGUF header): hashed once.
+#[test]
+fn many_views_of_one_region_do_not_take_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("views.gguf");
+    fs::write(&path, mlprov_testkit::gguf_views(4000, 16 << 20)).unwrap();
+    let start = std::time::Instant::now();
+    let (out, err, code) = run_timed(&["hash".as_ref(), path.as_os_str()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.matches("blake3:").count() >= 4000, "{out}");
+    assert!(start.elapsed().as_secs() < 60, "{:?}", start.elapsed());
+}

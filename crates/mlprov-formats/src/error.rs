@@ -18,6 +18,18 @@ pub enum ErrorKind {
     /// The file could not be opened, read or mapped.
     #[error("cannot read: {0}")]
     Io(#[source] std::io::Error),
+    /// Not a regular file (a FIFO, a device, a socket): refused before any byte is read,
+    /// since reading one could block forever.
+    #[error("not a regular file")]
+    NotRegularFile,
+    /// A file larger than anything of its kind can honestly be.
+    #[error("{len} bytes is more than the {max} this file may have")]
+    TooLarge {
+        /// Its length (or what was read of it).
+        len: u64,
+        /// The most allowed.
+        max: u64,
+    },
     /// The file has no bytes.
     #[error("file is empty")]
     Empty,

@@ -37,6 +37,7 @@ mod parsed;
 mod quant;
 mod quant_iq;
 mod readers;
+mod regular;
 mod view;
 
 pub use convert::{
@@ -55,4 +56,5 @@ pub use parsed::QuantLink;
 #[doc(hidden)]
 pub use readers::fuzz_parse;
 pub use readers::sniff::{sniff, Sniffed};
+pub use regular::read_regular_file;
 pub use view::TensorView;

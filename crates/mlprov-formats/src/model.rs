@@ -279,17 +279,12 @@ fn has_weight_extension(path: &Path) -> bool {
 /// Checks `model.safetensors.index.json` (if present) against the shards found.
 fn check_shard_index(root: &Path, model: &Model) -> Result<(), Error> {
     let index_path = root.join(SHARD_INDEX);
-    let Ok(meta) = fs::metadata(&index_path) else {
+    if fs::symlink_metadata(&index_path).is_err() {
         return Ok(());
-    };
-    let bad = |detail: String| Error::new(&index_path, ErrorKind::InvalidIndex(detail));
-    if meta.len() > MAX_INDEX_BYTES {
-        return Err(bad(format!(
-            "{} bytes is larger than any real index",
-            meta.len()
-        )));
     }
-    let text = fs::read(&index_path).map_err(|e| Error::io(&index_path, e))?;
+    let bad = |detail: String| Error::new(&index_path, ErrorKind::InvalidIndex(detail));
+    // Non-blocking and regular files only: a FIFO named like the index must not hang us.
+    let text = crate::regular::read_regular_file(&index_path, MAX_INDEX_BYTES)?;
     let index: serde_json::Value =
         serde_json::from_slice(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
     let map = index
