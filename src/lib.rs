@@ -48,7 +48,7 @@ pub use mlprov_manifest as manifest;
 
 pub use compare::{compare, compare_prepared, Comparable};
 pub use convert::{convert, ConvertOptions, Converted};
-pub use error::{Error, Result};
+pub use error::{Error, Result, SecurityFinding};
 pub use eval::{eval, read_pairs, score, EvalCase, EvalReport, EvalRow, EvalSummary, RatesAt};
 pub use manifest_ops::{build_manifest, write_manifest, ManifestWritten};
 /// Reads a whole regular file without blocking (one copy, in `mlprov-formats`).

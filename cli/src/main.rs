@@ -155,10 +155,46 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Fine) => ExitCode::SUCCESS,
         Ok(Outcome::Finding) => ExitCode::from(1),
+        Err(err) if security_finding(&err).is_some() => {
+            if let Some(f) = security_finding(&err) {
+                report_security_finding(f, cli.json);
+            }
+            ExitCode::from(1)
+        }
         Err(err) => {
             // One line naming the file, whatever the file's names hold.
             output::warn_line(format_args!("mlprov: error: {err:#}"));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The security finding behind an error, if it is one.
+fn security_finding(err: &anyhow::Error) -> Option<mlprov::SecurityFinding<'_>> {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<mlprov::Error>())
+        .and_then(mlprov::Error::security_finding)
+}
+
+/// A pickle that would run code: a finding (exit 1), told on stdout like other findings.
+fn report_security_finding(f: mlprov::SecurityFinding<'_>, json: bool) {
+    if json {
+        let value = serde_json::json!({
+            "security_finding": {
+                "path": f.path.display().to_string(),
+                "global": f.global,
+                "opcode": f.opcode,
+            }
+        });
+        if output::print_json(&value).is_err() {
+            output::warn_line(format_args!("mlprov: error: cannot write the JSON output"));
+        }
+    } else {
+        say!(
+            "security finding: {} would run `{}` when loaded ({} opcode; nothing was run)",
+            f.path.display(),
+            f.global,
+            f.opcode
+        );
     }
 }

@@ -250,10 +250,54 @@ fn fifos_and_devices_are_refused_without_blocking() {
 fn many_views_of_one_region_do_not_take_hours() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("views.gguf");
-    fs::write(&path, mlprov_testkit::gguf_views(4000, 16 << 20)).unwrap();
+    fs::write(&path, mlprov_testkit::hostile::gguf_views(4000, 16 << 20)).unwrap();
     let start = std::time::Instant::now();
     let (out, err, code) = run_timed(&["hash".as_ref(), path.as_os_str()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.matches("blake3:").count() >= 4000, "{out}");
     assert!(start.elapsed().as_secs() < 60, "{:?}", start.elapsed());
+}
+
+/// A pickle that would run code is a security finding (exit 1), named by its global, in a
+/// torch.save zip and as a bare pickle, in text and in JSON; never "invalid header".
+#[test]
+fn malicious_pickles_are_security_findings_naming_the_global() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (global, opcode, p)) in mlprov_testkit::hostile::malicious_pickles()
+        .into_iter()
+        .enumerate()
+    {
+        let zip = dir.path().join(format!("evil{i}.pt"));
+        fs::write(&zip, mlprov_testkit::hostile::torch_zip(&p, &[])).unwrap();
+        let bare = dir.path().join(format!("evil{i}.pkl"));
+        fs::write(&bare, &p).unwrap();
+        for path in [&zip, &bare] {
+            let (out, err, code) = run(&["inspect".as_ref(), path.as_os_str()]);
+            assert_eq!(code, 1, "{global}: {out}{err}");
+            let want = format!(
+                "security finding: {} would run `{global}` when loaded",
+                path.display()
+            );
+            assert!(out.contains(&want), "{global} {opcode}: {out}{err}");
+            let (out, _, code) = run(&["--json".as_ref(), "hash".as_ref(), path.as_os_str()]);
+            assert_eq!(code, 1);
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let f = &v["security_finding"];
+            assert_eq!(f["global"], global.as_str(), "{out}");
+            assert_eq!(f["opcode"], opcode, "{out}");
+            assert_eq!(f["path"], path.display().to_string(), "{out}");
+        }
+    }
+    // In a model folder, even without a weight extension, it is reported, not skipped.
+    let folder = dir.path().join("model");
+    fs::create_dir(&folder).unwrap();
+    fs::copy(
+        fixture("safetensors/tiny-model.safetensors"),
+        folder.join("model.safetensors"),
+    )
+    .unwrap();
+    fs::copy(dir.path().join("evil0.pkl"), folder.join("training_args")).unwrap();
+    let (out, err, code) = run(&["inspect".as_ref(), folder.as_os_str()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("would run `os.system`"), "{out}");
 }

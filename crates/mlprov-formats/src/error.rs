@@ -30,6 +30,15 @@ pub enum ErrorKind {
         /// The most allowed.
         max: u64,
     },
+    /// A pickle that would run code when loaded (`pickle.load`, `torch.load` without
+    /// `weights_only`): a security finding, not a damaged file. Nothing was run.
+    #[error("would run `{global}` when loaded ({opcode} opcode)")]
+    CodeExecution {
+        /// The global it would import and call (`os.system`, `builtins.exec`…).
+        global: String,
+        /// The pickle opcode that would call it (or name it, if nothing calls it).
+        opcode: &'static str,
+    },
     /// The file has no bytes.
     #[error("file is empty")]
     Empty,
@@ -91,6 +100,12 @@ impl Error {
             path: path.as_ref().to_path_buf(),
             kind,
         }
+    }
+
+    /// Whether this is a security finding (a pickle that would run code) rather than an
+    /// unreadable input.
+    pub fn is_security_finding(&self) -> bool {
+        matches!(self.kind, ErrorKind::CodeExecution { .. })
     }
 
     pub(crate) fn io(path: impl AsRef<Path>, err: std::io::Error) -> Self {

@@ -130,10 +130,12 @@ pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model,
                 rel_path: name,
                 file,
             }),
-            Err(error) if options.keep_going => model.unreadable.push(Skipped {
-                rel_path: name,
-                error,
-            }),
+            Err(error) if options.keep_going && !error.is_security_finding() => {
+                model.unreadable.push(Skipped {
+                    rel_path: name,
+                    error,
+                })
+            }
             Err(error) => return Err(error),
         }
         return Ok(model);
@@ -169,6 +171,7 @@ pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model,
             // something else is no error unless its name promised weights.
             Sniffed::Zip | Sniffed::Pickle | Sniffed::Onnx if !promised => match open(&full) {
                 Ok(file) => Ok(file),
+                Err(error) if error.is_security_finding() => return Err(error),
                 Err(error) => {
                     model.skipped.push(Skipped { rel_path, error });
                     continue;
@@ -178,6 +181,8 @@ pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model,
         };
         match opened {
             Ok(file) => model.files.push(ModelFile { rel_path, file }),
+            // A pickle that would run code is reported as such, never passed over.
+            Err(error) if error.is_security_finding() => return Err(error),
             Err(error) if options.keep_going => model.unreadable.push(Skipped { rel_path, error }),
             Err(error) => return Err(error),
         }

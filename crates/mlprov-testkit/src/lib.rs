@@ -1,8 +1,13 @@
 //! Test support for mlprov's test suites (a dev-dependency only, never shipped):
 //! one random stream ([`Rng`]) and one safetensors writer ([`write_safetensors`]), so every
 //! suite generates and stores its models the same way.
+//!
+//! [`hostile`] builds crafted files (zip archives, pickles, GGUF headers) for the tests of
+//! hostile inputs.
 
 #![forbid(unsafe_code)]
+
+pub mod hostile;
 
 use std::path::{Path, PathBuf};
 
@@ -164,28 +169,6 @@ pub fn tempdir() -> tempfile::TempDir {
 /// The repository's `fixtures/` folder.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
-/// A crafted GGUF v3 file: `views` F32 tensors (`v0`, `v1`…) of `floats` elements, every
-/// one over the same bytes at data offset 0 (a few KB of header naming one region many
-/// times over, as a hostile file would).
-pub fn gguf_views(views: usize, floats: usize) -> Vec<u8> {
-    let mut b = b"GGUF".to_vec();
-    b.extend_from_slice(&3u32.to_le_bytes());
-    b.extend_from_slice(&(views as u64).to_le_bytes());
-    b.extend_from_slice(&0u64.to_le_bytes());
-    for i in 0..views {
-        let name = format!("v{i}");
-        b.extend_from_slice(&(name.len() as u64).to_le_bytes());
-        b.extend_from_slice(name.as_bytes());
-        b.extend_from_slice(&1u32.to_le_bytes());
-        b.extend_from_slice(&(floats as u64).to_le_bytes());
-        b.extend_from_slice(&0u32.to_le_bytes()); // F32
-        b.extend_from_slice(&0u64.to_le_bytes());
-    }
-    b.resize(b.len().next_multiple_of(32), 0);
-    b.extend((0..floats).flat_map(|i| (i as f32).to_le_bytes()));
-    b
 }
 
 #[cfg(test)]

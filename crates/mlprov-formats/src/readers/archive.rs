@@ -6,6 +6,7 @@ use crate::error::ErrorKind;
 use crate::parsed::ParsedFile;
 
 use super::numpy;
+use super::pickle;
 use super::torch::{self, TorchKind};
 use super::zip::ZipArchive;
 
@@ -63,17 +64,37 @@ pub(crate) fn read_zip(buf: &[u8], _path: &Path) -> Result<ParsedFile, ErrorKind
     }
 }
 
-/// Reads a file that starts like a pickle: the legacy (non-zip) `torch.save` format is
-/// recognized and refused with advice; anything else is not a weight file we know.
+/// Pickles of a legacy `torch.save` file before its raw storages: magic number, protocol,
+/// system info, the object, the storage keys.
+const LEGACY_PICKLES: usize = 5;
+
+/// Reads a file that starts like a pickle (protocol 2-5) with the restricted machine: a
+/// pickle that would run code is a security finding naming the global; otherwise the
+/// legacy (non-zip) `torch.save` format is refused with advice, and any other pickle is
+/// not a weight file we know.
 pub(crate) fn read_pickle(buf: &[u8], _path: &Path) -> Result<ParsedFile, ErrorKind> {
+    let policy = pickle::Policy {
+        torchscript_classes: false,
+    };
     if torch::is_legacy(buf) {
-        Err(torch::legacy_error())
-    } else {
-        Err(ErrorKind::InvalidHeader {
+        let mut pos = 0;
+        for _ in 0..LEGACY_PICKLES {
+            let rest = buf.get(pos..).unwrap_or(&[]);
+            match pickle::unpickle_prefix(rest, policy) {
+                Ok((_, end)) => pos += end,
+                Err(e) if e.finding.is_some() => return Err(pickle::error_kind(e, "pickle", "")),
+                Err(_) => break,
+            }
+        }
+        return Err(torch::legacy_error());
+    }
+    match pickle::unpickle(buf, policy) {
+        Err(e) if e.finding.is_some() => Err(pickle::error_kind(e, "pickle", "")),
+        _ => Err(ErrorKind::InvalidHeader {
             format: "PyTorch",
             detail: "a bare pickle is not a weight file; PyTorch checkpoints are zip archives"
                 .to_string(),
-        })
+        }),
     }
 }
 

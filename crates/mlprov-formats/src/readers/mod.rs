@@ -41,7 +41,8 @@ const READERS: &[(Sniffed, Reader)] = &[
     (Sniffed::Ggml, ggml_legacy::read),
     (Sniffed::Onnx, onnx::read),
     (Sniffed::Npy, numpy::read_npy),
-    // A bare pickle: the legacy torch.save format, refused with advice.
+    // A bare pickle (protocol 2-5): parsed by the restricted machine for code it would
+    // run; the legacy torch.save format is then refused with advice.
     (Sniffed::Pickle, archive::read_pickle),
     // torch.save, TorchScript or .npz, told apart by the archive's members.
     (Sniffed::Zip, archive::read_zip),
@@ -71,10 +72,7 @@ pub fn fuzz_parse(kind: Sniffed, bytes: &[u8]) -> Result<usize, ErrorKind> {
         };
         return pickle::unpickle(bytes, policy)
             .map(|u| u.objs.len())
-            .map_err(|e| ErrorKind::InvalidHeader {
-                format: "pickle",
-                detail: e.to_string(),
-            });
+            .map_err(|e| pickle::error_kind(e, "pickle", ""));
     }
     let read = reader_for(kind, bytes)?;
     let parsed = read(bytes, Path::new("/nonexistent/fuzz.onnx"))?;

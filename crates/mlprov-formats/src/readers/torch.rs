@@ -130,7 +130,7 @@ impl Reader<'_, '_> {
             .ok_or_else(|| invalid(format!("member `{member}` is missing")))?;
         let bytes = self.zip.read(entry)?;
         let u = pickle::unpickle(bytes.bytes(self.zip.buf()), policy)
-            .map_err(|e| invalid(format!("{member}: {e}")))?;
+            .map_err(|e| pickle::error_kind(e, FORMAT, &member))?;
         let mut found = Vec::new();
         let mut walk = Walk {
             u: &u,

@@ -12,6 +12,18 @@ pub(crate) struct PickleError {
     pub pos: usize,
     /// What was wrong.
     pub msg: String,
+    /// Set when the pickle names code to run: a security finding, not a damaged file.
+    pub finding: Option<Finding>,
+}
+
+/// A global outside the allow-list that loading the pickle would import and run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Finding {
+    /// `module.name` (or `copyreg extension N` for an EXT opcode).
+    pub global: String,
+    /// The opcode that would call it (`REDUCE`, `INST`, `OBJ`, `NEWOBJ`…), or the one
+    /// that named it (`GLOBAL`, `STACK_GLOBAL`) when nothing calls it.
+    pub opcode: &'static str,
 }
 
 impl std::fmt::Display for PickleError {
@@ -66,6 +78,9 @@ pub(crate) enum Global {
     CodecsEncode,
     /// A TorchScript class (`__torch__.…`), instantiated into a record.
     TorchClass(Rc<str>),
+    /// Any other global (`module.name`), with the opcode that named it. Never resolved or
+    /// called: calling it is a security finding, and so is a pickle that names one at all.
+    Foreign(Rc<str>, &'static str),
 }
 
 /// A storage named by a persistent id `('storage', type, key, location, numel)`.
@@ -130,6 +145,7 @@ impl Unpickled {
 pub(crate) fn describe(v: &Value) -> String {
     match v {
         Value::Global(Global::TorchClass(c)) => format!("class `{c}`"),
+        Value::Global(Global::Foreign(g, _)) => format!("global `{g}`"),
         Value::Global(g) => format!("global {g:?}"),
         Value::Ref(_) => "a container".to_string(),
         other => format!("{other:?}"),
