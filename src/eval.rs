@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mlprov_fingerprint::{Verdict, SIGNIFICANT_LOG10_P, UNRELATED_LOG10_P};
+use mlprov_formats::OpenOptions;
 use serde::Serialize;
 
 use crate::compare::{compare_prepared, Comparable};
@@ -140,10 +141,12 @@ pub fn read_pairs(list: &Path, root: &Path) -> Result<Vec<EvalCase>> {
 
 /// Runs the lineage test (the same staged [`compare`](crate::compare) users run) over the
 /// pairs in `list`, calling `on_row` as each pair is done. `root` defaults to the list's
-/// folder. A model that appears in several pairs is fingerprinted once.
+/// folder. A model that appears in several pairs is fingerprinted once. Each model is
+/// opened with `options` (its memory budget).
 pub fn eval(
     list: &Path,
     root: Option<&Path>,
+    options: OpenOptions,
     progress: &dyn Progress,
     on_row: &mut dyn FnMut(&EvalRow),
 ) -> Result<EvalReport> {
@@ -156,7 +159,10 @@ pub fn eval(
     for case in &cases {
         for path in [&case.a, &case.b] {
             if !models.contains_key(path) {
-                models.insert(path.clone(), Comparable::new(crate::open(path)?));
+                models.insert(
+                    path.clone(),
+                    Comparable::new(crate::open_with(path, options)?),
+                );
             }
         }
         let result = compare_prepared(&models[&case.a], &models[&case.b], progress);

@@ -66,8 +66,35 @@ use mlprov_hash::{hash_model, HashOptions, ModelDigest};
 
 /// Opens a model (a weight file, or a folder of them, by magic bytes): fails on any
 /// unreadable weight file; files that are not weights are listed in `Model::skipped`.
+/// Uses the default memory budget ([`formats::DEFAULT_MEMORY_BUDGET`]).
 pub fn open(path: &Path) -> Result<Model> {
-    Ok(open_model(path, OpenOptions::default())?)
+    open_with(path, OpenOptions::default())
+}
+
+/// [`open`] with options: the memory budget for decoded and inflated bytes (a model that
+/// needs more is refused, naming what it needs).
+pub fn open_with(path: &Path, options: OpenOptions) -> Result<Model> {
+    Ok(open_model(path, options)?)
+}
+
+/// Parses a memory budget: bytes, or a number with a `K`, `M`, `G` or `T` suffix
+/// (powers of 1024; `KiB`, `MB`, `GiB`… are read the same way), e.g. `8G`, `512M`.
+pub fn parse_memory_budget(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, suffix) = t.split_at(digits);
+    let bad = || format!("`{text}` is not a size (bytes, or a number with K, M, G or T)");
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let unit = match suffix.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1u64,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(unit)
+        .ok_or_else(|| format!("`{text}` is larger than 2^64 bytes"))
 }
 
 /// Exact digests of a model: per file, per tensor and the Merkle root; `plain` adds each
@@ -98,4 +125,21 @@ pub fn fingerprint(model: &Model, invariants: bool, progress: &dyn Progress) -> 
         progress.done();
     }
     fp
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn memory_budgets_parse_with_suffixes() {
+        use super::parse_memory_budget as p;
+        assert_eq!(p("4096"), Ok(4096));
+        assert_eq!(p("8G"), Ok(8 << 30));
+        assert_eq!(p("512m"), Ok(512 << 20));
+        assert_eq!(p("1GiB"), Ok(1 << 30));
+        assert_eq!(p("2 T"), Ok(2 << 40));
+        for bad in ["", "G", "-1", "1.5G", "8X", "99999999999999999999"] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+        assert!(p("16777216T").is_err());
+    }
 }

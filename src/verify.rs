@@ -45,9 +45,11 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
 
 /// Re-hashes the model at `path` (by default the manifest's subject next to the manifest)
 /// and compares it with the manifest. A damaged weight file is a difference, not an error.
+/// The model is opened with `options` (its memory budget; `keep_going` is always set).
 pub fn verify(
     manifest_path: &Path,
     path: Option<&Path>,
+    options: OpenOptions,
     progress: &dyn Progress,
 ) -> Result<Verification> {
     let manifest = read_manifest(manifest_path)?;
@@ -61,7 +63,13 @@ pub fn verify(
             "model not found (give its path after the manifest)",
         ));
     }
-    let mut model = open_model(&target, OpenOptions { keep_going: true })?;
+    let mut model = open_model(
+        &target,
+        OpenOptions {
+            keep_going: true,
+            ..options
+        },
+    )?;
     apply_single_file_rename(&mut model, &manifest);
     let digests = crate::hash(&model, false, progress);
     let unreadable: Vec<(String, String)> = model

@@ -22,6 +22,10 @@ struct Cli {
     /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// The memory budget: most bytes a model may decode or inflate into memory (deflated
+    /// members, gathered views), e.g. 8G or 512M. Default 4G, or $MLPROV_MEMORY_BUDGET.
+    #[arg(long, global = true, value_name = "BYTES", value_parser = mlprov::parse_memory_budget)]
+    memory_budget: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -126,6 +130,21 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    let budget = match (cli.memory_budget, std::env::var("MLPROV_MEMORY_BUDGET")) {
+        (Some(b), _) => b,
+        (None, Ok(text)) => match mlprov::parse_memory_budget(&text) {
+            Ok(b) => b,
+            Err(e) => {
+                output::warn_line(format_args!("mlprov: error: MLPROV_MEMORY_BUDGET: {e}"));
+                return ExitCode::from(2);
+            }
+        },
+        (None, Err(_)) => mlprov::formats::DEFAULT_MEMORY_BUDGET,
+    };
+    commands::set_open_options(mlprov::formats::OpenOptions {
+        memory_budget: budget,
+        ..Default::default()
+    });
     let result = match cli.command {
         Command::Inspect { path } => commands::inspect::run(&path, cli.json),
         Command::Hash { path, plain, proof } => {

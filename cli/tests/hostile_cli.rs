@@ -301,3 +301,158 @@ fn malicious_pickles_are_security_findings_naming_the_global() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("would run `os.system`"), "{out}");
 }
+
+/// Runs `mlprov ARGS` with `MLPROV_MEMORY_BUDGET` set (or not).
+fn run_env(budget: Option<&str>, args: &[&std::ffi::OsStr]) -> (String, String, i32) {
+    let mut cmd = Command::cargo_bin("mlprov").unwrap();
+    cmd.env_remove("MLPROV_MEMORY_BUDGET");
+    if let Some(b) = budget {
+        cmd.env("MLPROV_MEMORY_BUDGET", b);
+    }
+    let out = cmd
+        .args(args)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+fn view(name: &str, numel: u64, offset: u64, shape: &[u64], stride: &[u64]) -> View {
+    View {
+        name: name.into(),
+        key: "0".into(),
+        numel,
+        offset,
+        shape: shape.to_vec(),
+        stride: stride.to_vec(),
+    }
+}
+
+use mlprov_testkit::hostile::{state_dict_pickle, torch_zip, View};
+
+/// What a small file claims is not what it gets: decoded and inflated bytes are charged to
+/// one budget, refused beyond it with the number needed; shared storages and identical
+/// views are decoded once.
+#[test]
+fn memory_is_bounded_by_the_budget_not_by_what_a_file_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let over = |out: &str, err: &str, code: i32, path: &Path, budget: u64| {
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(
+            err.contains(&path.display().to_string())
+                && err.contains("bytes of decoded data, more than the memory budget of")
+                && err.contains(&budget.to_string())
+                && err.contains("--memory-budget"),
+            "{err}"
+        );
+    };
+    let storage: Vec<u8> = (0..16u32).flat_map(|i| (i as f32).to_le_bytes()).collect();
+
+    // Broadcast (stride-0) views of 16 MiB each over 64 bytes: 16 distinct views need
+    // 256 MiB, refused under 64M (flag) and under 100M (environment)...
+    let views: Vec<View> = (0..16)
+        .map(|i| view(&format!("b{i}"), 16, i, &[2048, 2048], &[0, 0]))
+        .collect();
+    let broadcast = d.join("broadcast.pt");
+    fs::write(
+        &broadcast,
+        torch_zip(&state_dict_pickle(&views), &[("0", &storage, false)]),
+    )
+    .unwrap();
+    let (out, err, code) = run_env(
+        None,
+        &[
+            "--memory-budget".as_ref(),
+            "64M".as_ref(),
+            "inspect".as_ref(),
+            broadcast.as_os_str(),
+        ],
+    );
+    over(&out, &err, code, &broadcast, 64 << 20);
+    let (out, err, code) = run_env(Some("100M"), &["hash".as_ref(), broadcast.as_os_str()]);
+    over(&out, &err, code, &broadcast, 100 << 20);
+    // ...and read under the default budget.
+    let (out, err, code) = run_env(None, &["inspect".as_ref(), broadcast.as_os_str()]);
+    assert_eq!(code, 0, "{out}{err}");
+    // A malformed budget is a usage error.
+    let (_, err, code) = run_env(Some("lots"), &["inspect".as_ref(), broadcast.as_os_str()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("MLPROV_MEMORY_BUDGET"), "{err}");
+
+    // 1000 identical broadcast views: gathered once (16 MiB), fine under 32M.
+    let views: Vec<View> = (0..1000)
+        .map(|i| view(&format!("s{i}"), 16, 0, &[2048, 2048], &[0, 0]))
+        .collect();
+    let same = d.join("same.pt");
+    fs::write(
+        &same,
+        torch_zip(&state_dict_pickle(&views), &[("0", &storage, false)]),
+    )
+    .unwrap();
+    let (out, err, code) = run_env(Some("32M"), &["hash".as_ref(), same.as_os_str()]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // 64 tensors over one deflated 16 MiB storage: inflated once (16 MiB, not 1 GiB).
+    let zeros = vec![0u8; 16 << 20];
+    let views: Vec<View> = (0..64)
+        .map(|i| view(&format!("w{i}"), 4 << 20, 0, &[4 << 20], &[1]))
+        .collect();
+    let shared = d.join("shared.pt");
+    fs::write(
+        &shared,
+        torch_zip(&state_dict_pickle(&views), &[("0", &zeros, true)]),
+    )
+    .unwrap();
+    assert!(fs::metadata(&shared).unwrap().len() < 100_000);
+    let (out, err, code) = run_env(Some("20M"), &["inspect".as_ref(), shared.as_os_str()]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // An npz of 8 deflated members of 16 MiB: 128 MiB in total, each member under the
+    // per-member cap; refused under 64M as a whole.
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4194304,), }";
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    let padded = format!("{header:<117}\n");
+    npy.extend_from_slice(&(padded.len() as u16).to_le_bytes());
+    npy.extend_from_slice(padded.as_bytes());
+    npy.extend_from_slice(&zeros);
+    let names: Vec<String> = (0..8).map(|i| format!("a{i}.npy")).collect();
+    let members: Vec<(&str, &[u8], bool)> =
+        names.iter().map(|n| (n.as_str(), &npy[..], true)).collect();
+    let npz = d.join("bomb.npz");
+    fs::write(&npz, mlprov_testkit::hostile::zip(&members)).unwrap();
+    let (out, err, code) = run_env(Some("64M"), &["inspect".as_ref(), npz.as_os_str()]);
+    over(&out, &err, code, &npz, 64 << 20);
+    let (out, err, code) = run_env(Some("200M"), &["inspect".as_ref(), npz.as_os_str()]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Nested keys that lead back to shared levels: 2^18 names of 18 * 101 bytes from a
+    // few KB of pickle, refused by the cap on name bytes.
+    let names = d.join("names.pt");
+    let pickle = mlprov_testkit::hostile::nested_names_pickle(18, 100);
+    fs::write(&names, torch_zip(&pickle, &[("0", &storage, false)])).unwrap();
+    let (out, err, code) = run_env(None, &["inspect".as_ref(), names.as_os_str()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("tensor names take more than"), "{err}");
+    // A single name past 4 KiB.
+    let long = d.join("long.pt");
+    let pickle = mlprov_testkit::hostile::nested_names_pickle(3, 2000);
+    fs::write(&long, torch_zip(&pickle, &[("0", &storage, false)])).unwrap();
+    let (_, err, code) = run_env(None, &["inspect".as_ref(), long.as_os_str()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("longer than 4096 bytes"), "{err}");
+
+    // A safetensors header of 20 MiB: refused before it is parsed.
+    let mut st = (20u64 << 20).to_le_bytes().to_vec();
+    st.push(b'{');
+    st.resize(8 + (20 << 20), b' ');
+    let header = d.join("header.safetensors");
+    fs::write(&header, &st).unwrap();
+    let (_, err, code) = run_env(None, &["inspect".as_ref(), header.as_os_str()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("larger than the 16777216 bytes read"), "{err}");
+}

@@ -39,6 +39,17 @@ pub enum ErrorKind {
         /// The pickle opcode that would call it (or name it, if nothing calls it).
         opcode: &'static str,
     },
+    /// Decoding the file would take more memory than the budget allows.
+    #[error(
+        "needs {needed} bytes of decoded data, more than the memory budget of {budget} \
+         (raise it with --memory-budget)"
+    )]
+    OverBudget {
+        /// Bytes of decoded and inflated data the model needs so far.
+        needed: u64,
+        /// The budget in bytes.
+        budget: u64,
+    },
     /// The file has no bytes.
     #[error("file is empty")]
     Empty,

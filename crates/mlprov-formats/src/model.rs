@@ -4,8 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::budget::Budget;
 use crate::error::{Error, ErrorKind};
-use crate::file::{open, WeightFile};
+use crate::file::{open_in, WeightFile};
 use crate::readers::sniff::{sniff_path, Sniffed};
 
 /// Hugging Face's index of a sharded safetensors checkpoint.
@@ -64,13 +65,27 @@ pub struct Skipped {
     pub error: Error,
 }
 
-/// How leniently to open a model.
-#[derive(Debug, Clone, Copy, Default)]
+/// How to open a model.
+#[derive(Debug, Clone, Copy)]
 pub struct OpenOptions {
     /// Record files that fail to open in [`Model::unreadable`] instead of failing.
     /// Verification uses this: a damaged file is a finding, not a usage error. The shard
     /// index is not checked either: verification compares the contents themselves.
     pub keep_going: bool,
+    /// The memory budget: the most bytes the model's files may decode or inflate into
+    /// memory together (deflated zip members, gathered strided views, byte-swapped
+    /// arrays, unpacked ONNX fields); mapped bytes do not count. A model that needs more
+    /// is refused, naming the bytes it needs. Default [`crate::DEFAULT_MEMORY_BUDGET`].
+    pub memory_budget: u64,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            keep_going: false,
+            memory_budget: crate::DEFAULT_MEMORY_BUDGET,
+        }
+    }
 }
 
 /// An opened model: its weight files in path order.
@@ -106,6 +121,9 @@ impl Model {
 /// Opens a model file or directory, failing on the first unreadable weight file.
 pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model, Error> {
     let root = path.as_ref();
+    // Every file of the model draws on one budget.
+    let budget = Budget::new(options.memory_budget);
+    let open = |p: &Path| open_in(p, &budget);
     let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
     let mut model = Model {
         root: root.to_path_buf(),

@@ -178,6 +178,115 @@ pub fn malicious_pickles() -> Vec<(String, &'static str, Vec<u8>)> {
     out
 }
 
+/// One tensor of a crafted state dict: a view onto a `FloatStorage` member.
+#[derive(Debug, Clone)]
+pub struct View {
+    /// Key in the state dict.
+    pub name: String,
+    /// Storage member key (`archive/data/<key>`).
+    pub key: String,
+    /// Elements the storage declares.
+    pub numel: u64,
+    /// First element of the view.
+    pub offset: u64,
+    /// Dimensions.
+    pub shape: Vec<u64>,
+    /// Strides, in elements (0 for a broadcast dimension).
+    pub stride: Vec<u64>,
+}
+
+/// A pickled integer (BININT or LONG1).
+fn pickle_int(v: u64) -> Vec<u8> {
+    match i32::try_from(v) {
+        Ok(i) => {
+            let mut b = vec![b'J'];
+            b.extend_from_slice(&i.to_le_bytes());
+            b
+        }
+        Err(_) => {
+            let mut b = vec![0x8a, 9];
+            b.extend_from_slice(&v.to_le_bytes());
+            b.push(0);
+            b
+        }
+    }
+}
+
+fn pickle_tuple(items: &[u64]) -> Vec<u8> {
+    let mut b = vec![b'('];
+    for &i in items {
+        b.extend(pickle_int(i));
+    }
+    b.push(b't');
+    b
+}
+
+/// A tensor as `torch.save` pickles it: `_rebuild_tensor_v2(storage, offset, shape,
+/// stride, False, OrderedDict())`.
+fn pickle_tensor(v: &View) -> Vec<u8> {
+    let mut b = pickle_global("torch._utils", "_rebuild_tensor_v2");
+    b.extend_from_slice(b"((");
+    b.extend(pickle_str("storage"));
+    b.extend(pickle_global("torch", "FloatStorage"));
+    b.extend(pickle_str(&v.key));
+    b.extend(pickle_str("cpu"));
+    b.extend(pickle_int(v.numel));
+    b.extend_from_slice(b"tQ");
+    b.extend(pickle_int(v.offset));
+    b.extend(pickle_tuple(&v.shape));
+    b.extend(pickle_tuple(&v.stride));
+    b.push(0x89);
+    b.extend(pickle_global("collections", "OrderedDict"));
+    b.extend_from_slice(b")RtR");
+    b
+}
+
+/// A `torch.save` state dict pickle (protocol 2) of the given views.
+pub fn state_dict_pickle(views: &[View]) -> Vec<u8> {
+    let mut b = b"\x80\x02".to_vec();
+    b.extend(pickle_global("collections", "OrderedDict"));
+    b.extend_from_slice(b")R");
+    for v in views {
+        b.extend(pickle_str(&v.name));
+        b.extend(pickle_tensor(v));
+        b.push(b's');
+    }
+    b.push(b'.');
+    b
+}
+
+/// A pickle of `levels` nested dicts, each level holding two keys of `key_len` bytes that
+/// both lead to the level below (memoized, so the file stays small), over one tensor of
+/// storage `0` (4 floats): 2^levels tensor names, each `levels * (key_len + 1)` long.
+pub fn nested_names_pickle(levels: u32, key_len: usize) -> Vec<u8> {
+    let view = View {
+        name: "t".into(),
+        key: "0".into(),
+        numel: 4,
+        offset: 0,
+        shape: vec![4],
+        stride: vec![1],
+    };
+    let mut b = b"\x80\x02}".to_vec();
+    b.extend(pickle_str("t"));
+    b.extend(pickle_tensor(&view));
+    b.extend_from_slice(b"sr\x00\x00\x00\x00");
+    for level in 1..=levels {
+        b.extend_from_slice(b"}(");
+        for side in ["a", "b"] {
+            let key = format!("{side}{}", "k".repeat(key_len.saturating_sub(1)));
+            b.extend(pickle_str(&key));
+            b.push(b'j');
+            b.extend_from_slice(&(level - 1).to_le_bytes());
+        }
+        b.push(b'u');
+        b.push(b'r');
+        b.extend_from_slice(&level.to_le_bytes());
+    }
+    b.push(b'.');
+    b
+}
+
 /// A crafted GGUF v3 file: `views` F32 tensors (`v0`, `v1`…) of `floats` elements, every
 /// one over the same bytes at data offset 0 (a few KB of header naming one region many
 /// times over).

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::budget::Budget;
 use crate::error::ErrorKind;
 use crate::parsed::ParsedFile;
 
@@ -54,13 +55,24 @@ pub(crate) fn classify(zip: &ZipArchive<'_>) -> Result<ZipKind, ErrorKind> {
     }
 }
 
+/// Reads a zip-based weight file under a default budget of its own (tests).
+#[cfg(test)]
+pub(crate) fn read_zip(buf: &[u8], path: &Path) -> Result<ParsedFile, ErrorKind> {
+    read_zip_in(buf, path, &Budget::default())
+}
+
 /// Reads a zip-based weight file: a `torch.save` checkpoint, a TorchScript archive or
-/// a NumPy `.npz`. The metadata entry `archive` says which.
-pub(crate) fn read_zip(buf: &[u8], _path: &Path) -> Result<ParsedFile, ErrorKind> {
+/// a NumPy `.npz`. The metadata entry `archive` says which. Inflated members and gathered
+/// views are charged to `budget`.
+pub(crate) fn read_zip_in(
+    buf: &[u8],
+    _path: &Path,
+    budget: &Budget,
+) -> Result<ParsedFile, ErrorKind> {
     let zip = ZipArchive::parse(buf)?;
     match classify(&zip)? {
-        ZipKind::Torch { prefix, kind } => torch::parse(&zip, &prefix, kind),
-        ZipKind::Npz => numpy::parse_npz(&zip),
+        ZipKind::Torch { prefix, kind } => torch::parse(&zip, &prefix, kind, budget),
+        ZipKind::Npz => numpy::parse_npz(&zip, budget),
     }
 }
 
@@ -111,11 +123,12 @@ pub(crate) mod testing {
         std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
     }
 
-    /// The bytes of a tensor's data, given the parsed buffer.
-    pub(crate) fn data<'a>(buf: &'a [u8], d: &'a TensorData) -> &'a [u8] {
+    /// The bytes of a tensor's data, given the parsed buffer and the parse.
+    pub(crate) fn data<'a>(buf: &'a [u8], raw: &'a ParsedFile, d: &'a TensorData) -> &'a [u8] {
         match d {
             TensorData::Mapped(r) => &buf[r.clone()],
             TensorData::Owned(v) => v,
+            TensorData::Shared { buffer, range } => &raw.buffers[*buffer][range.clone()],
             TensorData::External { .. } => panic!("no external data here"),
         }
     }
@@ -142,7 +155,7 @@ pub(crate) mod testing {
         for t in &raw.tensors {
             let (shape, vals) = &want[&t.name];
             assert_eq!(&t.shape, shape, "{expected}: shape of {}", t.name);
-            let bytes = data(buf, &t.data);
+            let bytes = data(buf, raw, &t.data);
             let n: usize = t.shape.iter().product();
             assert_eq!(Some(bytes.len()), t.dtype.byte_len(n), "{}", t.name);
             let mut out = vec![0f32; n];
