@@ -456,3 +456,77 @@ fn memory_is_bounded_by_the_budget_not_by_what_a_file_claims() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("larger than the 16777216 bytes read"), "{err}");
 }
+
+/// `verify`'s folder walk reports what it does not read: hidden and deep weight files are
+/// checked, folder symlinks, links leaving the model and folders too deep are differences,
+/// non-UTF-8 names neither stop the walk nor hide a weight file, and a link leaving the
+/// model is never read (its bytes appear nowhere).
+#[cfg(unix)]
+#[test]
+fn verify_walk_reports_hidden_deep_linked_and_non_utf8_entries() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tiny = fixture("safetensors/tiny-model.safetensors");
+    let model = d.join("model");
+    fs::create_dir(&model).unwrap();
+    fs::copy(&tiny, model.join("model.safetensors")).unwrap();
+    // A README with a non-UTF-8 name is passed over by its content.
+    fs::write(model.join(OsStr::from_bytes(b"README\xff.md")), "# hi\n").unwrap();
+    let manifest = d.join("model.json");
+    let (_, err, code) = run(&[
+        "manifest".as_ref(),
+        model.as_os_str(),
+        "-o".as_ref(),
+        manifest.as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (out, err, code) = run(&["verify".as_ref(), manifest.as_os_str()]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Extra entries of every kind.
+    fs::copy(&tiny, model.join(".hidden.safetensors")).unwrap();
+    let deep = (0..10).fold(model.clone(), |p, i| p.join(format!("d{i}")));
+    fs::create_dir_all(&deep).unwrap();
+    fs::copy(&tiny, deep.join("deep.safetensors")).unwrap();
+    let too_deep = (0..70).fold(model.join("z"), |p, _| p.join("z"));
+    fs::create_dir_all(&too_deep).unwrap();
+    fs::copy(&tiny, too_deep.join("buried.safetensors")).unwrap();
+    let elsewhere = d.join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    fs::copy(&tiny, elsewhere.join("more.safetensors")).unwrap();
+    symlink(&elsewhere, model.join("linked")).unwrap();
+    let secret = d.join("secret.txt");
+    fs::write(&secret, "SECRETSECRETSECRET").unwrap();
+    symlink(&secret, model.join("leak.safetensors")).unwrap();
+    fs::copy(&tiny, model.join(OsStr::from_bytes(b"w\xff.safetensors"))).unwrap();
+
+    let (out, err, code) = run(&["verify".as_ref(), manifest.as_os_str()]);
+    assert_eq!(code, 1, "{out}{err}");
+    let all = format!("{out}{err}");
+    for want in [
+        ".hidden.safetensors",
+        "d0/d1/d2/d3/d4/d5/d6/d7/d8/d9/deep.safetensors",
+        "linked",
+        "symbolic link to a folder",
+        "leak.safetensors",
+        "leads outside the model folder",
+        "not walked",
+        "w\u{fffd}.safetensors",
+    ] {
+        assert!(all.contains(want), "`{want}` missing in: {all}");
+    }
+    assert!(
+        !all.contains("SECRET") && !all.contains("53 45 43"),
+        "{all}"
+    );
+    // The same walk for inspect: the extra files are read, the rest warned about.
+    let (out, err, code) = run(&["inspect".as_ref(), model.as_os_str()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("leak.safetensors") && !err.contains("SECRET"),
+        "{err}"
+    );
+}

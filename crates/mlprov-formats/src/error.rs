@@ -50,6 +50,15 @@ pub enum ErrorKind {
         /// The budget in bytes.
         budget: u64,
     },
+    /// A symbolic link to a folder inside a model: never followed, and not covered.
+    #[error("a symbolic link to a folder; not followed, so not part of the model")]
+    FolderSymlink,
+    /// A symbolic link that resolves outside the model folder: refused unread.
+    #[error("a symbolic link that leads outside the model folder; not read")]
+    LinkLeavesModel,
+    /// A folder nested deeper than the walk goes.
+    #[error("folder nested more than {0} levels deep; not walked")]
+    TooDeep(usize),
     /// The file has no bytes.
     #[error("file is empty")]
     Empty,

@@ -53,6 +53,7 @@ mod quant_iq;
 mod readers;
 mod regular;
 mod view;
+mod walk;
 
 pub use budget::DEFAULT_MEMORY_BUDGET;
 pub use convert::{

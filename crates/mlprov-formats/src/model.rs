@@ -8,11 +8,10 @@ use crate::budget::Budget;
 use crate::error::{Error, ErrorKind};
 use crate::file::{open_in, WeightFile};
 use crate::readers::sniff::{sniff_path, Sniffed};
+use crate::walk::walk_model;
 
 /// Hugging Face's index of a sharded safetensors checkpoint.
 const SHARD_INDEX: &str = "model.safetensors.index.json";
-/// Directory depth we descend to; deeper trees are not model layouts.
-const MAX_DEPTH: usize = 8;
 /// Largest index file we read (real ones are well under a megabyte).
 const MAX_INDEX_BYTES: u64 = 64 << 20;
 /// Extensions that promise a weight file: such a file must then open, not be skipped.
@@ -137,12 +136,11 @@ pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model,
         unreadable: Vec::new(),
     };
     if !meta.is_dir() {
+        // Named lossily: a non-UTF-8 name is still the file the user gave.
         let name = root
             .file_name()
-            .ok_or_else(|| Error::new(root, ErrorKind::NonUtf8Name))?
-            .to_str()
-            .ok_or_else(|| Error::new(root, ErrorKind::NonUtf8Name))?
-            .to_string();
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| Error::new(root, ErrorKind::NonUtf8Name))?;
         match open(root) {
             Ok(file) => model.files.push(ModelFile {
                 rel_path: name,
@@ -159,11 +157,19 @@ pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model,
         return Ok(model);
     }
 
-    let mut candidates = Vec::new();
-    walk(root, root, 0, &mut candidates)?;
-    candidates.sort();
+    let walked = walk_model(root)?;
+    // Folder symlinks, links leaving the model and folders too deep are not read: in a
+    // verification they are entries the manifest does not cover (differences); otherwise
+    // they are listed as skipped (and warned about).
+    for (rel_path, error) in walked.reported {
+        if options.keep_going {
+            model.unreadable.push(Skipped { rel_path, error });
+        } else {
+            model.skipped.push(Skipped { rel_path, error });
+        }
+    }
     let mut unplaced = Vec::new();
-    for (rel_path, full) in candidates {
+    for (rel_path, full) in walked.files {
         let (sniffed, _, _) = match sniff_path(&full) {
             Ok(s) => s,
             Err(error) if options.keep_going => {
@@ -247,53 +253,8 @@ pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model,
     Ok(model)
 }
 
-/// Collects regular files (following file symlinks, not directory symlinks) below `dir`.
-fn walk(
-    root: &Path,
-    dir: &Path,
-    depth: usize,
-    out: &mut Vec<(String, PathBuf)>,
-) -> Result<(), Error> {
-    if depth > MAX_DEPTH {
-        return Ok(());
-    }
-    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let path = entry.path();
-        let name = entry.file_name();
-        if name.to_str().is_some_and(|n| n.starts_with('.')) {
-            continue; // .git, .cache and the like hold no model files
-        }
-        let file_type = entry.file_type().map_err(|e| Error::io(&path, e))?;
-        if file_type.is_dir() {
-            walk(root, &path, depth + 1, out)?;
-            continue;
-        }
-        let is_file = if file_type.is_symlink() {
-            // A broken link named like a weight file is a problem to report, not noise.
-            fs::metadata(&path).map_or_else(|_| has_weight_extension(&path), |m| m.is_file())
-        } else {
-            file_type.is_file()
-        };
-        if !is_file {
-            continue;
-        }
-        let rel = rel_path(root, &path)?;
-        out.push((rel, path));
-    }
-    Ok(())
-}
-
-fn rel_path(root: &Path, path: &Path) -> Result<String, Error> {
-    let rel = path.strip_prefix(root).unwrap_or(path);
-    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
-    parts
-        .map(|p| p.join("/"))
-        .ok_or_else(|| Error::new(path, ErrorKind::NonUtf8Name))
-}
-
-fn has_weight_extension(path: &Path) -> bool {
+/// Whether the file's extension promises a weight file.
+pub(crate) fn has_weight_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| WEIGHT_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
