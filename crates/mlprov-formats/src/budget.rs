@@ -51,6 +51,19 @@ impl Budget {
         }
     }
 
+    /// Refuses now, taking nothing, if `n` more bytes would not fit: lets a reader refuse
+    /// before it starts work that would fail part way.
+    pub fn check(&self, n: u64) -> Result<(), ErrorKind> {
+        let needed = self.used.load(Ordering::Relaxed).saturating_add(n);
+        if needed > self.limit {
+            return Err(ErrorKind::OverBudget {
+                needed,
+                budget: self.limit,
+            });
+        }
+        Ok(())
+    }
+
     /// Bytes taken so far.
     #[cfg(test)]
     pub fn used(&self) -> u64 {
@@ -83,5 +96,6 @@ mod tests {
         assert_eq!(b.used(), 60);
         b.charge(40).unwrap();
         assert!(b.charge(u64::MAX).is_err());
+        assert!(b.check(0).is_ok() && b.check(1).is_err());
     }
 }

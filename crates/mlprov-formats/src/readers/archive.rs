@@ -70,7 +70,16 @@ pub(crate) fn read_zip_in(
     budget: &Budget,
 ) -> Result<ParsedFile, ErrorKind> {
     let zip = ZipArchive::parse(buf)?;
-    match classify(&zip)? {
+    let kind = classify(&zip)?;
+    // Every deflated member together must fit before the first is inflated: a bomb of many
+    // members, each under the per-member cap, is refused at once, not after gigabytes.
+    let inflated = zip
+        .entries()
+        .iter()
+        .filter(|e| e.method != 0)
+        .fold(0u64, |a, e| a.saturating_add(e.size));
+    budget.check(inflated)?;
+    match kind {
         ZipKind::Torch { prefix, kind } => torch::parse(&zip, &prefix, kind, budget),
         ZipKind::Npz => numpy::parse_npz(&zip, budget),
     }
