@@ -17,15 +17,13 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::error::ErrorKind;
-
 mod value;
 
 pub(crate) use value::{
-    Finding, Global, Obj, PickleError, Policy, StorageRef, TensorRef, Unpickled, Value,
+    error_kind, Finding, Global, Obj, PickleError, Policy, StorageRef, TensorRef, Unpickled, Value,
 };
 
-use value::describe;
+use value::{describe, long_value};
 
 /// At most this many memo entries.
 const MAX_MEMO: usize = 1 << 22;
@@ -73,22 +71,6 @@ pub(crate) fn unpickle_prefix(
         }),
         (Err(e), None) => Err(e),
         (Ok(root), None) => Ok((Unpickled { objs: m.objs, root }, m.pos)),
-    }
-}
-
-/// A refused pickle as an error of `format`, with `context` (the member) in front; a
-/// security finding stays one.
-pub(crate) fn error_kind(e: PickleError, format: &'static str, context: &str) -> ErrorKind {
-    match e.finding {
-        Some(Finding { global, opcode }) => ErrorKind::CodeExecution { global, opcode },
-        None => ErrorKind::InvalidHeader {
-            format,
-            detail: if context.is_empty() {
-                e.to_string()
-            } else {
-                format!("{context}: {e}")
-            },
-        },
     }
 }
 
@@ -612,17 +594,6 @@ impl Machine<'_> {
         }
         Ok(out)
     }
-}
-
-/// LONG1/LONG4 bytes: little-endian two's complement.
-fn long_value(b: &[u8]) -> Value {
-    if b.len() > 8 {
-        return Value::BigInt;
-    }
-    let negative = b.last().is_some_and(|&x| x & 0x80 != 0);
-    let mut a = if negative { [0xffu8; 8] } else { [0u8; 8] };
-    a[..b.len()].copy_from_slice(b);
-    Value::Int(i64::from_le_bytes(a))
 }
 
 mod torch_globals;

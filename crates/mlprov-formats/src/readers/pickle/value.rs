@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use crate::dtype::DType;
+use crate::error::ErrorKind;
 
 /// Why a pickle was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,4 +151,31 @@ pub(crate) fn describe(v: &Value) -> String {
         Value::Ref(_) => "a container".to_string(),
         other => format!("{other:?}"),
     }
+}
+
+/// A refused pickle as an error of `format`, with `context` (the member) in front; a
+/// security finding stays one.
+pub(crate) fn error_kind(e: PickleError, format: &'static str, context: &str) -> ErrorKind {
+    match e.finding {
+        Some(Finding { global, opcode }) => ErrorKind::CodeExecution { global, opcode },
+        None => ErrorKind::InvalidHeader {
+            format,
+            detail: if context.is_empty() {
+                e.to_string()
+            } else {
+                format!("{context}: {e}")
+            },
+        },
+    }
+}
+
+/// LONG1/LONG4 bytes: little-endian two's complement.
+pub(crate) fn long_value(b: &[u8]) -> Value {
+    if b.len() > 8 {
+        return Value::BigInt;
+    }
+    let negative = b.last().is_some_and(|&x| x & 0x80 != 0);
+    let mut a = if negative { [0xffu8; 8] } else { [0u8; 8] };
+    a[..b.len()].copy_from_slice(b);
+    Value::Int(i64::from_le_bytes(a))
 }
