@@ -127,3 +127,64 @@ fn rel_path(root: &Path, path: &Path) -> String {
         .collect();
     parts.join("/")
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    #[test]
+    fn hugging_face_snapshots_may_link_into_their_blobs_and_nowhere_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("models--org--m");
+        let snap = repo.join("snapshots/abc123");
+        fs::create_dir_all(&snap).unwrap();
+        fs::create_dir_all(repo.join("blobs")).unwrap();
+        fs::write(repo.join("blobs/f00d"), b"weights").unwrap();
+        fs::write(dir.path().join("secret"), b"secret").unwrap();
+        symlink("../../blobs/f00d", snap.join("model.safetensors")).unwrap();
+        symlink("../../../secret", snap.join("leak.bin")).unwrap();
+        symlink("../../blobs", snap.join("folder")).unwrap();
+        let w = walk_model(&snap).unwrap();
+        let files: Vec<&str> = w.files.iter().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(files, ["model.safetensors"]);
+        let reported: Vec<(&str, String)> = w
+            .reported
+            .iter()
+            .map(|(r, e)| (r.as_str(), e.kind.to_string()))
+            .collect();
+        assert_eq!(reported.len(), 2, "{reported:?}");
+        assert!(reported[0].0 == "folder" && reported[0].1.contains("folder"));
+        assert!(reported[1].0 == "leak.bin" && reported[1].1.contains("outside"));
+        // The same link from an ordinary folder leaves it.
+        let plain = dir.path().join("plain");
+        fs::create_dir(&plain).unwrap();
+        symlink(repo.join("blobs/f00d"), plain.join("model.safetensors")).unwrap();
+        let w = walk_model(&plain).unwrap();
+        assert!(w.files.is_empty() && w.reported.len() == 1);
+    }
+
+    #[test]
+    fn dot_files_and_deep_folders_are_walked_to_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::write(root.join(".hidden.gguf"), b"x").unwrap();
+        fs::create_dir_all(root.join(".git/lfs")).unwrap();
+        fs::write(root.join(".git/lfs/blob"), b"x").unwrap();
+        let deep = (0..MAX_DEPTH).fold(root.to_path_buf(), |p, _| p.join("d"));
+        fs::create_dir_all(deep.join("d")).unwrap();
+        fs::write(deep.join("last.bin"), b"x").unwrap();
+        fs::write(deep.join("d/past.bin"), b"x").unwrap();
+        let w = walk_model(root).unwrap();
+        let files: Vec<&str> = w.files.iter().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert!(files.contains(&".hidden.gguf"));
+        assert!(files.iter().any(|f| f.ends_with("/last.bin")));
+        assert_eq!(w.reported.len(), 1);
+        assert!(matches!(
+            w.reported[0].1.kind,
+            ErrorKind::TooDeep(MAX_DEPTH)
+        ));
+    }
+}
