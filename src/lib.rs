@@ -142,4 +142,45 @@ mod tests {
         }
         assert!(p("16777216T").is_err());
     }
+
+    #[test]
+    fn a_pickle_that_runs_code_is_a_security_finding_and_a_budget_is_honoured() {
+        let dir = mlprov_testkit::tempdir();
+        let (_, _, pickle) = mlprov_testkit::hostile::malicious_pickles().remove(0);
+        let path = dir.path().join("evil.pkl");
+        std::fs::write(&path, &pickle).unwrap();
+        let e = super::open(&path).unwrap_err();
+        assert!(e.is_security_finding(), "{e}");
+        let f = e.security_finding().unwrap();
+        assert_eq!(
+            (f.path, f.global, f.opcode),
+            (path.as_path(), "os.system", "REDUCE")
+        );
+        // A damaged file is not one.
+        std::fs::write(&path, b"\x80\x02K").unwrap();
+        assert!(!super::open(&path).unwrap_err().is_security_finding());
+        // The budget reaches the readers through open_with.
+        let zeros = vec![0u8; 1 << 20];
+        let npz = dir.path().join("z.npz");
+        let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+        let header = format!(
+            "{:<117}\n",
+            "{'descr': '|u1', 'fortran_order': False, 'shape': (1048576,), }"
+        );
+        npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        npy.extend_from_slice(header.as_bytes());
+        npy.extend_from_slice(&zeros);
+        std::fs::write(&npz, mlprov_testkit::hostile::zip(&[("a.npy", &npy, true)])).unwrap();
+        let small = super::formats::OpenOptions {
+            memory_budget: 1 << 19,
+            ..Default::default()
+        };
+        let e = super::open_with(&npz, small).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("more than the memory budget of 524288"),
+            "{e}"
+        );
+        assert!(super::open(&npz).is_ok());
+    }
 }
