@@ -1,8 +1,20 @@
 //! The one error type of the application layer: an input that cannot be used, named.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Why an operation could not run (the CLI exits 2 on every one of these).
+/// A security finding: a file holding a pickle that would run code when loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecurityFinding<'a> {
+    /// The file.
+    pub path: &'a Path,
+    /// The global it would import and call (`os.system`).
+    pub global: &'a str,
+    /// The pickle opcode that would call it (`REDUCE`, `INST`, `OBJ`, `NEWOBJ`…).
+    pub opcode: &'a str,
+}
+
+/// Why an operation could not run. The CLI exits 2 on every one of these, except a
+/// security finding ([`Error::is_security_finding`]), which is a finding (exit 1).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A weight file or model folder that cannot be read (the error names the file).
@@ -46,6 +58,28 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether the input is hostile rather than unusable: a pickle that would run code.
+    pub fn is_security_finding(&self) -> bool {
+        self.security_finding().is_some()
+    }
+
+    /// The file and the global, when this is a security finding.
+    pub fn security_finding(&self) -> Option<SecurityFinding<'_>> {
+        match self {
+            Error::Format(e) => match &e.kind {
+                mlprov_formats::ErrorKind::CodeExecution { global, opcode } => {
+                    Some(SecurityFinding {
+                        path: &e.path,
+                        global,
+                        opcode,
+                    })
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, what: &'static str, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

@@ -6,11 +6,11 @@
 //! statistic (ties count half); TPR and FPR at a threshold count the scores above it.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use mlprov_fingerprint::thresholds::{SIGNIFICANT_LOG10_P, UNRELATED_LOG10_P};
 use mlprov_fingerprint::Verdict;
+use mlprov_formats::OpenOptions;
 use serde::Serialize;
 
 use crate::compare::{compare_prepared, Comparable};
@@ -113,7 +113,9 @@ impl EvalReport {
 /// Reads a pairs list: tab-separated `A`, `B`, expected verdict per line; `#` starts a
 /// comment line. Paths are relative to `root`.
 pub fn read_pairs(list: &Path, root: &Path) -> Result<Vec<EvalCase>> {
-    let text = fs::read_to_string(list).map_err(|e| Error::io(list, "cannot read", e))?;
+    // Non-blocking, regular files only: a FIFO given as the list must not hang the run.
+    let bytes = mlprov_formats::read_regular_file(list, crate::MAX_MANIFEST_BYTES)?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::input(list, "not UTF-8 text"))?;
     let mut cases = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -145,10 +147,12 @@ pub fn read_pairs(list: &Path, root: &Path) -> Result<Vec<EvalCase>> {
 
 /// Runs the lineage test (the same staged [`compare`](crate::compare) users run) over the
 /// pairs in `list`, calling `on_row` as each pair is done. `root` defaults to the list's
-/// folder. A model that appears in several pairs is fingerprinted once.
+/// folder. A model that appears in several pairs is fingerprinted once. Each model is
+/// opened with `options` (its memory budget).
 pub fn eval(
     list: &Path,
     root: Option<&Path>,
+    options: OpenOptions,
     progress: &dyn Progress,
     on_row: &mut dyn FnMut(&EvalRow),
 ) -> Result<EvalReport> {
@@ -161,7 +165,10 @@ pub fn eval(
     for case in &cases {
         for path in [&case.a, &case.b] {
             if !models.contains_key(path) {
-                models.insert(path.clone(), Comparable::new(crate::open(path)?));
+                models.insert(
+                    path.clone(),
+                    Comparable::new(crate::open_with(path, options)?),
+                );
             }
         }
         let result = compare_prepared(&models[&case.a], &models[&case.b], progress)?;
@@ -257,6 +264,7 @@ fn auc(positive: &[f64], negative: &[f64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn row(expected: Verdict, verdict: Verdict, log10_p: f64) -> EvalRow {
         EvalRow {

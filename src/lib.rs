@@ -50,12 +50,14 @@ pub use mlprov_manifest as manifest;
 
 pub use compare::{compare, compare_prepared, Comparable};
 pub use convert::{convert, ConvertOptions, Converted};
-pub use error::{Error, Result};
+pub use error::{Error, Result, SecurityFinding};
 pub use eval::{eval, read_pairs, score, EvalCase, EvalReport, EvalRow, EvalSummary, RatesAt};
 pub use inspect::{
     inspect, FileInventory, Inventory, QuantizedPair, SkippedFile, TensorEntry, Totals,
 };
 pub use manifest_ops::{build_manifest, write_manifest, ManifestWritten};
+/// Reads a whole regular file without blocking (one copy, in `mlprov-formats`).
+pub use mlprov_formats::read_regular_file;
 pub use output_file::{check_target, replace_with, write_bytes};
 pub use printable::printable;
 pub use progress::{Progress, Quiet};
@@ -69,8 +71,35 @@ use mlprov_hash::{hash_model, HashOptions, ModelDigest};
 
 /// Opens a model (a weight file, or a folder of them, by magic bytes): fails on any
 /// unreadable weight file; files that are not weights are listed in `Model::skipped`.
+/// Uses the default memory budget ([`formats::DEFAULT_MEMORY_BUDGET`]).
 pub fn open(path: &Path) -> Result<Model> {
-    Ok(open_model(path, OpenOptions::default())?)
+    open_with(path, OpenOptions::default())
+}
+
+/// [`open`] with options: the memory budget for decoded and inflated bytes (a model that
+/// needs more is refused, naming what it needs).
+pub fn open_with(path: &Path, options: OpenOptions) -> Result<Model> {
+    Ok(open_model(path, options)?)
+}
+
+/// Parses a memory budget: bytes, or a number with a `K`, `M`, `G` or `T` suffix
+/// (powers of 1024; `KiB`, `MB`, `GiB`… are read the same way), e.g. `8G`, `512M`.
+pub fn parse_memory_budget(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, suffix) = t.split_at(digits);
+    let bad = || format!("`{text}` is not a size (bytes, or a number with K, M, G or T)");
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let unit = match suffix.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1u64,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(unit)
+        .ok_or_else(|| format!("`{text}` is larger than 2^64 bytes"))
 }
 
 /// Exact digests of a model: per file, per tensor and the Merkle root; `plain` adds each
@@ -116,4 +145,62 @@ pub fn fingerprint(
     }
     model.check_unchanged()?;
     Ok(fp)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn memory_budgets_parse_with_suffixes() {
+        use super::parse_memory_budget as p;
+        assert_eq!(p("4096"), Ok(4096));
+        assert_eq!(p("8G"), Ok(8 << 30));
+        assert_eq!(p("512m"), Ok(512 << 20));
+        assert_eq!(p("1GiB"), Ok(1 << 30));
+        assert_eq!(p("2 T"), Ok(2 << 40));
+        for bad in ["", "G", "-1", "1.5G", "8X", "99999999999999999999"] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+        assert!(p("16777216T").is_err());
+    }
+
+    #[test]
+    fn a_pickle_that_runs_code_is_a_security_finding_and_a_budget_is_honoured() {
+        let dir = mlprov_testkit::tempdir();
+        let (_, _, pickle) = mlprov_testkit::hostile::malicious_pickles().remove(0);
+        let path = dir.path().join("evil.pkl");
+        std::fs::write(&path, &pickle).unwrap();
+        let e = super::open(&path).unwrap_err();
+        assert!(e.is_security_finding(), "{e}");
+        let f = e.security_finding().unwrap();
+        assert_eq!(
+            (f.path, f.global, f.opcode),
+            (path.as_path(), "os.system", "REDUCE")
+        );
+        // A damaged file is not one.
+        std::fs::write(&path, b"\x80\x02K").unwrap();
+        assert!(!super::open(&path).unwrap_err().is_security_finding());
+        // The budget reaches the readers through open_with.
+        let zeros = vec![0u8; 1 << 20];
+        let npz = dir.path().join("z.npz");
+        let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+        let header = format!(
+            "{:<117}\n",
+            "{'descr': '|u1', 'fortran_order': False, 'shape': (1048576,), }"
+        );
+        npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        npy.extend_from_slice(header.as_bytes());
+        npy.extend_from_slice(&zeros);
+        std::fs::write(&npz, mlprov_testkit::hostile::zip(&[("a.npy", &npy, true)])).unwrap();
+        let small = super::formats::OpenOptions {
+            memory_budget: 1 << 19,
+            ..Default::default()
+        };
+        let e = super::open_with(&npz, small).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("more than the memory budget of 524288"),
+            "{e}"
+        );
+        assert!(super::open(&npz).is_ok());
+    }
 }

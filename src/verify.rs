@@ -1,6 +1,5 @@
 //! `verify`: re-hash a model and report every difference from its manifest.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use mlprov_formats::{open_model, Layout, Model, OpenOptions};
@@ -36,7 +35,7 @@ impl Verification {
 /// Reads a manifest file (a regular file of at most [`MAX_MANIFEST_BYTES`]; a FIFO or a
 /// device is refused without blocking).
 pub fn read_manifest(path: &Path) -> Result<Manifest> {
-    let bytes = read_regular_file(path, MAX_MANIFEST_BYTES)?;
+    let bytes = mlprov_formats::read_regular_file(path, MAX_MANIFEST_BYTES)?;
     let text = String::from_utf8(bytes).map_err(|_| Error::input(path, "not UTF-8 text"))?;
     Manifest::parse(&text).map_err(|source| Error::Manifest {
         path: path.to_path_buf(),
@@ -46,9 +45,11 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
 
 /// Re-hashes the model at `path` (by default the manifest's subject next to the manifest)
 /// and compares it with the manifest. A damaged weight file is a difference, not an error.
+/// The model is opened with `options` (its memory budget; `keep_going` is always set).
 pub fn verify(
     manifest_path: &Path,
     path: Option<&Path>,
+    options: OpenOptions,
     progress: &dyn Progress,
 ) -> Result<Verification> {
     let manifest = read_manifest(manifest_path)?;
@@ -62,7 +63,13 @@ pub fn verify(
             "model not found (give its path after the manifest)",
         ));
     }
-    let mut model = open_model(&target, OpenOptions { keep_going: true })?;
+    let mut model = open_model(
+        &target,
+        OpenOptions {
+            keep_going: true,
+            ..options
+        },
+    )?;
     apply_single_file_rename(&mut model, &manifest);
     let mut digests = crate::hash_unchecked(&model, false, progress);
     let mut unreadable: Vec<(String, String)> = model
@@ -118,49 +125,6 @@ fn subject_beside(manifest_path: &Path, name: &str) -> Result<PathBuf> {
         _ => Path::new("."),
     };
     Ok(folder.join(name))
-}
-
-/// The whole of a regular file of at most `max` bytes. The file is opened without blocking
-/// (a FIFO would otherwise wait forever for a writer) and checked to be a regular file
-/// before any byte is read; a file that grows past `max` while read is refused.
-pub(crate) fn read_regular_file(path: &Path, max: u64) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let mut options = fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = options
-        .open(path)
-        .map_err(|e| Error::io(path, "cannot read", e))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::io(path, "cannot read", e))?;
-    if !meta.is_file() {
-        return Err(Error::input(path, "not a regular file"));
-    }
-    if meta.len() > max {
-        return Err(Error::input(
-            path,
-            format!(
-                "{} bytes is more than the {max} this file may have",
-                meta.len()
-            ),
-        ));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, "cannot read", e))?;
-    if bytes.len() as u64 > max {
-        return Err(Error::input(
-            path,
-            "grew past its size limit while being read",
-        ));
-    }
-    Ok(bytes)
 }
 
 /// The rename rule: a single file is compared with the manifest's single file whatever it

@@ -22,6 +22,10 @@ struct Cli {
     /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// The memory budget: most bytes a model may decode or inflate into memory (deflated
+    /// members, gathered views), e.g. 8G or 512M. Default 4G, or $MLPROV_MEMORY_BUDGET.
+    #[arg(long, global = true, value_name = "BYTES", value_parser = mlprov::parse_memory_budget)]
+    memory_budget: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -126,6 +130,21 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    let budget = match (cli.memory_budget, std::env::var("MLPROV_MEMORY_BUDGET")) {
+        (Some(b), _) => b,
+        (None, Ok(text)) => match mlprov::parse_memory_budget(&text) {
+            Ok(b) => b,
+            Err(e) => {
+                output::warn_line(format_args!("mlprov: error: MLPROV_MEMORY_BUDGET: {e}"));
+                return ExitCode::from(2);
+            }
+        },
+        (None, Err(_)) => mlprov::formats::DEFAULT_MEMORY_BUDGET,
+    };
+    commands::set_open_options(mlprov::formats::OpenOptions {
+        memory_budget: budget,
+        ..Default::default()
+    });
     let result = match cli.command {
         Command::Inspect { path } => commands::inspect::run(&path, cli.json),
         Command::Hash { path, plain, proof } => {
@@ -155,10 +174,46 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Fine) => ExitCode::SUCCESS,
         Ok(Outcome::Finding) => ExitCode::from(1),
+        Err(err) if security_finding(&err).is_some() => {
+            if let Some(f) = security_finding(&err) {
+                report_security_finding(f, cli.json);
+            }
+            ExitCode::from(1)
+        }
         Err(err) => {
             // One line naming the file, whatever the file's names hold.
             output::warn_line(format_args!("mlprov: error: {err:#}"));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The security finding behind an error, if it is one.
+fn security_finding(err: &anyhow::Error) -> Option<mlprov::SecurityFinding<'_>> {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<mlprov::Error>())
+        .and_then(mlprov::Error::security_finding)
+}
+
+/// A pickle that would run code: a finding (exit 1), told on stdout like other findings.
+fn report_security_finding(f: mlprov::SecurityFinding<'_>, json: bool) {
+    if json {
+        let value = serde_json::json!({
+            "security_finding": {
+                "path": f.path.display().to_string(),
+                "global": f.global,
+                "opcode": f.opcode,
+            }
+        });
+        if output::print_json(&value).is_err() {
+            output::warn_line(format_args!("mlprov: error: cannot write the JSON output"));
+        }
+    } else {
+        say!(
+            "security finding: {} would run `{}` when loaded ({} opcode; nothing was run)",
+            f.path.display(),
+            f.global,
+            f.opcode
+        );
     }
 }

@@ -28,7 +28,13 @@ pub fn run(list: &Path, root: Option<&Path>, json: bool) -> Result<Outcome> {
             );
         }
     };
-    let report = mlprov::eval(list, root, &Terminal::default(), &mut print_row)?;
+    let report = mlprov::eval(
+        list,
+        root,
+        super::options(),
+        &Terminal::default(),
+        &mut print_row,
+    )?;
     if json {
         print_json(&report)?;
     } else {

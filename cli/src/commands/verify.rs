@@ -10,7 +10,7 @@ use crate::output::{print_json, warn_skipped, Terminal};
 use crate::Outcome;
 
 pub fn run(manifest_path: &Path, path: Option<&Path>, json: bool) -> Result<Outcome> {
-    let v = mlprov::verify(manifest_path, path, &Terminal::default())?;
+    let v = mlprov::verify(manifest_path, path, super::options(), &Terminal::default())?;
     warn_skipped(&v.skipped);
     let report = &v.report;
     if !json {

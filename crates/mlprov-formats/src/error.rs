@@ -18,6 +18,47 @@ pub enum ErrorKind {
     /// The file could not be opened, read or mapped.
     #[error("cannot read: {0}")]
     Io(#[source] std::io::Error),
+    /// Not a regular file (a FIFO, a device, a socket): refused before any byte is read,
+    /// since reading one could block forever.
+    #[error("not a regular file")]
+    NotRegularFile,
+    /// A file larger than anything of its kind can honestly be.
+    #[error("{len} bytes is more than the {max} this file may have")]
+    TooLarge {
+        /// Its length (or what was read of it).
+        len: u64,
+        /// The most allowed.
+        max: u64,
+    },
+    /// A pickle that would run code when loaded (`pickle.load`, `torch.load` without
+    /// `weights_only`): a security finding, not a damaged file. Nothing was run.
+    #[error("would run `{global}` when loaded ({opcode} opcode)")]
+    CodeExecution {
+        /// The global it would import and call (`os.system`, `builtins.exec`…).
+        global: String,
+        /// The pickle opcode that would call it (or name it, if nothing calls it).
+        opcode: &'static str,
+    },
+    /// Decoding the file would take more memory than the budget allows.
+    #[error(
+        "needs {needed} bytes of decoded data, more than the memory budget of {budget} \
+         (raise it with --memory-budget)"
+    )]
+    OverBudget {
+        /// Bytes of decoded and inflated data the model needs so far.
+        needed: u64,
+        /// The budget in bytes.
+        budget: u64,
+    },
+    /// A symbolic link to a folder inside a model: never followed, and not covered.
+    #[error("a symbolic link to a folder; not followed, so not part of the model")]
+    FolderSymlink,
+    /// A symbolic link that resolves outside the model folder: refused unread.
+    #[error("a symbolic link that leads outside the model folder; not read")]
+    LinkLeavesModel,
+    /// A folder nested deeper than the walk goes.
+    #[error("folder nested more than {0} levels deep; not walked")]
+    TooDeep(usize),
     /// The file has no bytes.
     #[error("file is empty")]
     Empty,
@@ -86,6 +127,12 @@ impl Error {
             path: path.as_ref().to_path_buf(),
             kind,
         }
+    }
+
+    /// Whether this is a security finding (a pickle that would run code) rather than an
+    /// unreadable input.
+    pub fn is_security_finding(&self) -> bool {
+        matches!(self.kind, ErrorKind::CodeExecution { .. })
     }
 
     pub(crate) fn io(path: impl AsRef<Path>, err: std::io::Error) -> Self {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::budget::Budget;
 use crate::dequant::DequantView;
 use crate::error::{Error, ErrorKind};
 use crate::format::Format;
@@ -48,16 +49,21 @@ pub struct WeightFile {
     quant_links: Vec<QuantLink>,
 }
 
-/// Opens a weight file, recognizing its format by its first bytes.
+/// Opens a weight file, recognizing its format by its first bytes, under the default
+/// memory budget ([`crate::DEFAULT_MEMORY_BUDGET`]).
 pub fn open(path: impl AsRef<Path>) -> Result<WeightFile, Error> {
-    let path = path.as_ref();
+    open_in(path.as_ref(), &Budget::default())
+}
+
+/// Opens a weight file, drawing its decoded and inflated bytes from `budget`.
+pub(crate) fn open_in(path: &Path, budget: &Budget) -> Result<WeightFile, Error> {
     let (sniffed, len, head) = sniff_path(path)?;
     if len == 0 {
         return Err(Error::new(path, ErrorKind::Empty));
     }
     let read = reader_for(sniffed, &head).map_err(|k| Error::new(path, k))?;
     let map = map_file(path)?;
-    let parsed = read(&map, path).map_err(|k| Error::new(path, k))?;
+    let parsed = read(&map, path, budget).map_err(|k| Error::new(path, k))?;
     assemble(path, map, parsed)
 }
 
@@ -74,7 +80,9 @@ fn assemble(path: &Path, map: FileMap, raw: ParsedFile) -> Result<WeightFile, Er
         )
     };
     let mut externals: Vec<ExternalFile> = Vec::new();
-    let mut decoded: Vec<Vec<u8>> = Vec::new();
+    // Shared buffers first, so `TensorData::Shared { buffer }` is their index.
+    let mut decoded: Vec<Vec<u8>> = raw.buffers;
+    let shared = decoded.len();
     let mut tensors = Vec::with_capacity(raw.tensors.len());
     for t in raw.tensors {
         let elements = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
@@ -122,6 +130,20 @@ fn assemble(path: &Path, map: FileMap, raw: ParsedFile) -> Result<WeightFile, Er
                 let len = bytes.len();
                 decoded.push(bytes);
                 (Source::Decoded(decoded.len() - 1), 0..len)
+            }
+            TensorData::Shared { buffer, range } => {
+                let len = if buffer < shared {
+                    decoded[buffer].len()
+                } else {
+                    0
+                };
+                if buffer >= shared || range.start > range.end || range.end > len {
+                    return Err(invalid(format!(
+                        "tensor `{}` lies outside its decoded buffer",
+                        t.name
+                    )));
+                }
+                (Source::Decoded(buffer), range)
             }
         };
         // Every reader's promise, checked once here: the bytes hold exactly the shape.

@@ -15,12 +15,26 @@
 //! without materializing the tensor. Parsers validate every length and offset they
 //! read against the mapped length before use.
 //!
+//! Memory is bounded by the work, not by what a file claims: bytes a reader must decode
+//! into memory (inflated zip members, gathered strided views, byte-swapped arrays, unpacked
+//! ONNX fields) are charged to one budget per opened model, [`OpenOptions::memory_budget`]
+//! (default [`DEFAULT_MEMORY_BUDGET`], 4 GiB), before they are allocated; a model that
+//! needs more fails with [`ErrorKind::OverBudget`]. A deflated storage shared by several
+//! tensors is inflated once. Pickled tensor names are capped (4 KiB each; in total 1 MiB
+//! plus 64 bytes per pickle byte) and safetensors headers at 16 MiB.
+//!
+//! Inputs are opened without blocking and must be regular files: a FIFO or a device given
+//! as a model, a shard or an index is refused ([`ErrorKind::NotRegularFile`]). A pickle that
+//! would run code when loaded is a security finding ([`ErrorKind::CodeExecution`], see
+//! [`Error::is_security_finding`]), not a damaged file.
+//!
 //! The crate's only `unsafe` is the memory map itself (`map.rs`, with what it relies on).
 
 // Maps need `unsafe`, so `forbid(unsafe_code)` cannot apply; any unsafe fn must still spell
 // out its unsafe operations.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod budget;
 mod convert;
 mod decode;
 mod dequant;
@@ -37,8 +51,11 @@ mod parsed;
 mod quant;
 mod quant_iq;
 mod readers;
+mod regular;
 mod view;
+mod walk;
 
+pub use budget::DEFAULT_MEMORY_BUDGET;
 pub use convert::{
     safetensors_dtype, write_safetensors, write_safetensors_with, ConvertDtype, ConvertOptions,
     ConvertReport,
@@ -55,4 +72,5 @@ pub use parsed::QuantLink;
 #[doc(hidden)]
 pub use readers::fuzz_parse;
 pub use readers::sniff::{sniff, Sniffed};
+pub use regular::read_regular_file;
 pub use view::TensorView;

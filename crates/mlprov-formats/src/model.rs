@@ -4,14 +4,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::budget::Budget;
 use crate::error::{Error, ErrorKind};
-use crate::file::{open, WeightFile};
+use crate::file::{open_in, WeightFile};
 use crate::readers::sniff::{sniff_path, Sniffed};
+use crate::walk::walk_model;
 
 /// Hugging Face's index of a sharded safetensors checkpoint.
 const SHARD_INDEX: &str = "model.safetensors.index.json";
-/// Directory depth we descend to; deeper trees are not model layouts.
-const MAX_DEPTH: usize = 8;
 /// Largest index file we read (real ones are well under a megabyte).
 const MAX_INDEX_BYTES: u64 = 64 << 20;
 /// Extensions that promise a weight file: such a file must then open, not be skipped.
@@ -64,13 +64,27 @@ pub struct Skipped {
     pub error: Error,
 }
 
-/// How leniently to open a model.
-#[derive(Debug, Clone, Copy, Default)]
+/// How to open a model.
+#[derive(Debug, Clone, Copy)]
 pub struct OpenOptions {
     /// Record files that fail to open in [`Model::unreadable`] instead of failing.
     /// Verification uses this: a damaged file is a finding, not a usage error. The shard
     /// index is not checked either: verification compares the contents themselves.
     pub keep_going: bool,
+    /// The memory budget: the most bytes the model's files may decode or inflate into
+    /// memory together (deflated zip members, gathered strided views, byte-swapped
+    /// arrays, unpacked ONNX fields); mapped bytes do not count. A model that needs more
+    /// is refused, naming the bytes it needs. Default [`crate::DEFAULT_MEMORY_BUDGET`].
+    pub memory_budget: u64,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            keep_going: false,
+            memory_budget: crate::DEFAULT_MEMORY_BUDGET,
+        }
+    }
 }
 
 /// An opened model: its weight files in path order.
@@ -106,6 +120,9 @@ impl Model {
 /// Opens a model file or directory, failing on the first unreadable weight file.
 pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model, Error> {
     let root = path.as_ref();
+    // Every file of the model draws on one budget.
+    let budget = Budget::new(options.memory_budget);
+    let open = |p: &Path| open_in(p, &budget);
     let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
     let mut model = Model {
         root: root.to_path_buf(),
@@ -119,31 +136,40 @@ pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model,
         unreadable: Vec::new(),
     };
     if !meta.is_dir() {
+        // Named lossily: a non-UTF-8 name is still the file the user gave.
         let name = root
             .file_name()
-            .ok_or_else(|| Error::new(root, ErrorKind::NonUtf8Name))?
-            .to_str()
-            .ok_or_else(|| Error::new(root, ErrorKind::NonUtf8Name))?
-            .to_string();
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| Error::new(root, ErrorKind::NonUtf8Name))?;
         match open(root) {
             Ok(file) => model.files.push(ModelFile {
                 rel_path: name,
                 file,
             }),
-            Err(error) if options.keep_going => model.unreadable.push(Skipped {
-                rel_path: name,
-                error,
-            }),
+            Err(error) if options.keep_going && !error.is_security_finding() => {
+                model.unreadable.push(Skipped {
+                    rel_path: name,
+                    error,
+                })
+            }
             Err(error) => return Err(error),
         }
         return Ok(model);
     }
 
-    let mut candidates = Vec::new();
-    walk(root, root, 0, &mut candidates)?;
-    candidates.sort();
+    let walked = walk_model(root)?;
+    // Folder symlinks, links leaving the model and folders too deep are not read: in a
+    // verification they are entries the manifest does not cover (differences); otherwise
+    // they are listed as skipped (and warned about).
+    for (rel_path, error) in walked.reported {
+        if options.keep_going {
+            model.unreadable.push(Skipped { rel_path, error });
+        } else {
+            model.skipped.push(Skipped { rel_path, error });
+        }
+    }
     let mut unplaced = Vec::new();
-    for (rel_path, full) in candidates {
+    for (rel_path, full) in walked.files {
         let (sniffed, _, _) = match sniff_path(&full) {
             Ok(s) => s,
             Err(error) if options.keep_going => {
@@ -169,6 +195,7 @@ pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model,
             // something else is no error unless its name promised weights.
             Sniffed::Zip | Sniffed::Pickle | Sniffed::Onnx if !promised => match open(&full) {
                 Ok(file) => Ok(file),
+                Err(error) if error.is_security_finding() => return Err(error),
                 Err(error) => {
                     model.skipped.push(Skipped { rel_path, error });
                     continue;
@@ -178,6 +205,8 @@ pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model,
         };
         match opened {
             Ok(file) => model.files.push(ModelFile { rel_path, file }),
+            // A pickle that would run code is reported as such, never passed over.
+            Err(error) if error.is_security_finding() => return Err(error),
             Err(error) if options.keep_going => model.unreadable.push(Skipped { rel_path, error }),
             Err(error) => return Err(error),
         }
@@ -224,53 +253,8 @@ pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model,
     Ok(model)
 }
 
-/// Collects regular files (following file symlinks, not directory symlinks) below `dir`.
-fn walk(
-    root: &Path,
-    dir: &Path,
-    depth: usize,
-    out: &mut Vec<(String, PathBuf)>,
-) -> Result<(), Error> {
-    if depth > MAX_DEPTH {
-        return Ok(());
-    }
-    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let path = entry.path();
-        let name = entry.file_name();
-        if name.to_str().is_some_and(|n| n.starts_with('.')) {
-            continue; // .git, .cache and the like hold no model files
-        }
-        let file_type = entry.file_type().map_err(|e| Error::io(&path, e))?;
-        if file_type.is_dir() {
-            walk(root, &path, depth + 1, out)?;
-            continue;
-        }
-        let is_file = if file_type.is_symlink() {
-            // A broken link named like a weight file is a problem to report, not noise.
-            fs::metadata(&path).map_or_else(|_| has_weight_extension(&path), |m| m.is_file())
-        } else {
-            file_type.is_file()
-        };
-        if !is_file {
-            continue;
-        }
-        let rel = rel_path(root, &path)?;
-        out.push((rel, path));
-    }
-    Ok(())
-}
-
-fn rel_path(root: &Path, path: &Path) -> Result<String, Error> {
-    let rel = path.strip_prefix(root).unwrap_or(path);
-    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
-    parts
-        .map(|p| p.join("/"))
-        .ok_or_else(|| Error::new(path, ErrorKind::NonUtf8Name))
-}
-
-fn has_weight_extension(path: &Path) -> bool {
+/// Whether the file's extension promises a weight file.
+pub(crate) fn has_weight_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| WEIGHT_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
@@ -279,17 +263,12 @@ fn has_weight_extension(path: &Path) -> bool {
 /// Checks `model.safetensors.index.json` (if present) against the shards found.
 fn check_shard_index(root: &Path, model: &Model) -> Result<(), Error> {
     let index_path = root.join(SHARD_INDEX);
-    let Ok(meta) = fs::metadata(&index_path) else {
+    if fs::symlink_metadata(&index_path).is_err() {
         return Ok(());
-    };
-    let bad = |detail: String| Error::new(&index_path, ErrorKind::InvalidIndex(detail));
-    if meta.len() > MAX_INDEX_BYTES {
-        return Err(bad(format!(
-            "{} bytes is larger than any real index",
-            meta.len()
-        )));
     }
-    let text = fs::read(&index_path).map_err(|e| Error::io(&index_path, e))?;
+    let bad = |detail: String| Error::new(&index_path, ErrorKind::InvalidIndex(detail));
+    // Non-blocking and regular files only: a FIFO named like the index must not hang us.
+    let text = crate::regular::read_regular_file(&index_path, MAX_INDEX_BYTES)?;
     let index: serde_json::Value =
         serde_json::from_slice(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
     let map = index

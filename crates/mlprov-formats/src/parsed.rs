@@ -24,6 +24,9 @@ pub(crate) enum TensorData {
     /// Canonical little-endian, row-major bytes produced by the parser. Its length is
     /// bounded by bytes actually present in the input, never by a count read from it.
     Owned(Vec<u8>),
+    /// A byte range of one of [`ParsedFile::buffers`]: decoded bytes several tensors share
+    /// (an inflated PyTorch storage and the views over it), decoded once.
+    Shared { buffer: usize, range: Range<usize> },
 }
 
 /// One tensor as a reader found it. `bytes` must hold exactly
@@ -66,6 +69,9 @@ pub(crate) struct ParsedFile {
     pub metadata: BTreeMap<String, String>,
     /// Metadata with types kept (GGUF key-values, legacy GGML hyperparameters).
     pub meta: BTreeMap<String, MetaValue>,
+    /// Decoded bytes shared by tensors ([`TensorData::Shared`]), each charged to the
+    /// memory budget once.
+    pub buffers: Vec<Vec<u8>>,
 }
 
 impl ParsedFile {
@@ -78,6 +84,7 @@ impl ParsedFile {
             quant_links: Vec::new(),
             metadata: BTreeMap::new(),
             meta: BTreeMap::new(),
+            buffers: Vec::new(),
         }
     }
 }

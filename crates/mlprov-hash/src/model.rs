@@ -1,5 +1,6 @@
 //! Hashing whole files and models in parallel, straight from the memory maps.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use mlprov_formats::{Model, Source, WeightFile};
@@ -118,6 +119,10 @@ struct Plan {
     segments: Vec<(Range<usize>, Option<usize>)>,
     /// Tensors hashed on their own: overlapping an earlier one, or decoded.
     separate: Vec<usize>,
+    /// Tensors whose bytes are exactly an earlier tensor's (same source and range): they
+    /// take that tensor's hash, so a file of thousands of views of one region hashes the
+    /// region once. `(tensor, tensor it repeats)`.
+    repeats: Vec<(usize, usize)>,
     /// Tensors listed under this unit, in order.
     listed: Vec<usize>,
 }
@@ -127,9 +132,21 @@ fn plan(unit: &Unit<'_>) -> Plan {
     let mut segments = Vec::new();
     let mut separate = Vec::new();
     let mut listed = Vec::new();
+    let mut repeats = Vec::new();
+    let mut first: HashMap<(Source, usize, usize), usize> = HashMap::new();
     let mut cursor = 0usize;
     // Tensors arrive sorted by source, then offset.
     for (i, t) in infos.iter().enumerate() {
+        let owned = matches!((unit.source, t.source), (Source::File, Source::Decoded(_)));
+        if unit.source == t.source || owned {
+            let key = (t.source, t.range.start, t.range.end);
+            if let Some(&j) = first.get(&key) {
+                listed.push(i);
+                repeats.push((i, j));
+                continue;
+            }
+            first.insert(key, i);
+        }
         match (unit.source, t.source) {
             (a, b) if a == b => {
                 listed.push(i);
@@ -156,6 +173,7 @@ fn plan(unit: &Unit<'_>) -> Plan {
     Plan {
         segments,
         separate,
+        repeats,
         listed,
     }
 }
@@ -272,6 +290,10 @@ fn hash_files(files: &[(&str, &WeightFile)], options: HashOptions<'_>) -> Vec<Fi
             }
             for &i in &plan.separate {
                 tensor_hash[i] = next.next();
+            }
+            // Repeats point at an earlier tensor, already hashed above.
+            for &(i, j) in &plan.repeats {
+                tensor_hash[i] = tensor_hash[j];
             }
             let tensors = plan
                 .listed

@@ -1,8 +1,13 @@
 //! Test support for mlprov's test suites (a dev-dependency only, never shipped):
 //! one random stream ([`Rng`]) and one safetensors writer ([`write_safetensors`]), so every
 //! suite generates and stores its models the same way.
+//!
+//! [`hostile`] builds crafted files (zip archives, pickles, GGUF headers) for the tests of
+//! hostile inputs.
 
 #![forbid(unsafe_code)]
+
+pub mod hostile;
 
 use std::path::{Path, PathBuf};
 

@@ -2,10 +2,12 @@
 
 use std::path::Path;
 
+use crate::budget::Budget;
 use crate::error::ErrorKind;
 use crate::parsed::ParsedFile;
 
 use super::numpy;
+use super::pickle;
 use super::torch::{self, TorchKind};
 use super::zip::ZipArchive;
 
@@ -53,27 +55,67 @@ pub(crate) fn classify(zip: &ZipArchive<'_>) -> Result<ZipKind, ErrorKind> {
     }
 }
 
+/// Reads a zip-based weight file under a default budget of its own (tests).
+#[cfg(test)]
+pub(crate) fn read_zip(buf: &[u8], path: &Path) -> Result<ParsedFile, ErrorKind> {
+    read_zip_in(buf, path, &Budget::default())
+}
+
 /// Reads a zip-based weight file: a `torch.save` checkpoint, a TorchScript archive or
-/// a NumPy `.npz`. The metadata entry `archive` says which.
-pub(crate) fn read_zip(buf: &[u8], _path: &Path) -> Result<ParsedFile, ErrorKind> {
+/// a NumPy `.npz`. The metadata entry `archive` says which. Inflated members and gathered
+/// views are charged to `budget`.
+pub(crate) fn read_zip_in(
+    buf: &[u8],
+    _path: &Path,
+    budget: &Budget,
+) -> Result<ParsedFile, ErrorKind> {
     let zip = ZipArchive::parse(buf)?;
-    match classify(&zip)? {
-        ZipKind::Torch { prefix, kind } => torch::parse(&zip, &prefix, kind),
-        ZipKind::Npz => numpy::parse_npz(&zip),
+    let kind = classify(&zip)?;
+    // Every deflated member together must fit before the first is inflated: a bomb of many
+    // members, each under the per-member cap, is refused at once, not after gigabytes.
+    let inflated = zip
+        .entries()
+        .iter()
+        .filter(|e| e.method != 0)
+        .fold(0u64, |a, e| a.saturating_add(e.size));
+    budget.check(inflated)?;
+    match kind {
+        ZipKind::Torch { prefix, kind } => torch::parse(&zip, &prefix, kind, budget),
+        ZipKind::Npz => numpy::parse_npz(&zip, budget),
     }
 }
 
-/// Reads a file that starts like a pickle: the legacy (non-zip) `torch.save` format is
-/// recognized and refused with advice; anything else is not a weight file we know.
+/// Pickles of a legacy `torch.save` file before its raw storages: magic number, protocol,
+/// system info, the object, the storage keys.
+const LEGACY_PICKLES: usize = 5;
+
+/// Reads a file that starts like a pickle (protocol 2-5) with the restricted machine: a
+/// pickle that would run code is a security finding naming the global; otherwise the
+/// legacy (non-zip) `torch.save` format is refused with advice, and any other pickle is
+/// not a weight file we know.
 pub(crate) fn read_pickle(buf: &[u8], _path: &Path) -> Result<ParsedFile, ErrorKind> {
+    let policy = pickle::Policy {
+        torchscript_classes: false,
+    };
     if torch::is_legacy(buf) {
-        Err(torch::legacy_error())
-    } else {
-        Err(ErrorKind::InvalidHeader {
+        let mut pos = 0;
+        for _ in 0..LEGACY_PICKLES {
+            let rest = buf.get(pos..).unwrap_or(&[]);
+            match pickle::unpickle_prefix(rest, policy) {
+                Ok((_, end)) => pos += end,
+                Err(e) if e.finding.is_some() => return Err(pickle::error_kind(e, "pickle", "")),
+                Err(_) => break,
+            }
+        }
+        return Err(torch::legacy_error());
+    }
+    match pickle::unpickle(buf, policy) {
+        Err(e) if e.finding.is_some() => Err(pickle::error_kind(e, "pickle", "")),
+        _ => Err(ErrorKind::InvalidHeader {
             format: "PyTorch",
             detail: "a bare pickle is not a weight file; PyTorch checkpoints are zip archives"
                 .to_string(),
-        })
+        }),
     }
 }
 
@@ -90,11 +132,12 @@ pub(crate) mod testing {
         std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
     }
 
-    /// The bytes of a tensor's data, given the parsed buffer.
-    pub(crate) fn data<'a>(buf: &'a [u8], d: &'a TensorData) -> &'a [u8] {
+    /// The bytes of a tensor's data, given the parsed buffer and the parse.
+    pub(crate) fn data<'a>(buf: &'a [u8], raw: &'a ParsedFile, d: &'a TensorData) -> &'a [u8] {
         match d {
             TensorData::Mapped(r) => &buf[r.clone()],
             TensorData::Owned(v) => v,
+            TensorData::Shared { buffer, range } => &raw.buffers[*buffer][range.clone()],
             TensorData::External { .. } => panic!("no external data here"),
         }
     }
@@ -121,7 +164,7 @@ pub(crate) mod testing {
         for t in &raw.tensors {
             let (shape, vals) = &want[&t.name];
             assert_eq!(&t.shape, shape, "{expected}: shape of {}", t.name);
-            let bytes = data(buf, &t.data);
+            let bytes = data(buf, raw, &t.data);
             let n: usize = t.shape.iter().product();
             assert_eq!(Some(bytes.len()), t.dtype.byte_len(n), "{}", t.name);
             let mut out = vec![0f32; n];

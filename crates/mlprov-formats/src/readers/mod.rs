@@ -10,6 +10,7 @@
 
 use std::path::Path;
 
+use crate::budget::Budget;
 use crate::error::ErrorKind;
 use crate::info::Source;
 use crate::parsed::{ParsedFile, TensorData};
@@ -31,21 +32,45 @@ mod zip;
 
 use sniff::{hex_prefix, Sniffed};
 
-/// A reader: a whole file's bytes and its path to what the file holds.
-pub(crate) type Reader = fn(&[u8], &Path) -> Result<ParsedFile, ErrorKind>;
+/// A reader: a whole file's bytes, its path and the model's memory budget, to what the
+/// file holds. Decoded and inflated bytes are charged to the budget before allocation.
+pub(crate) type Reader = fn(&[u8], &Path, &Budget) -> Result<ParsedFile, ErrorKind>;
 
 /// What the magic bytes say, and the reader for such a file.
 const READERS: &[(Sniffed, Reader)] = &[
-    (Sniffed::Safetensors, safetensors::read),
-    (Sniffed::Gguf, gguf::read),
-    (Sniffed::Ggml, ggml_legacy::read),
-    (Sniffed::Onnx, onnx::read),
-    (Sniffed::Npy, numpy::read_npy),
-    // A bare pickle: the legacy torch.save format, refused with advice.
-    (Sniffed::Pickle, archive::read_pickle),
-    // torch.save, TorchScript or .npz, told apart by the archive's members.
-    (Sniffed::Zip, archive::read_zip),
+    (Sniffed::Safetensors, |b, p, _| safetensors::read(b, p)),
+    (Sniffed::Gguf, |b, p, _| gguf::read(b, p)),
+    (Sniffed::Ggml, |b, p, _| ggml_legacy::read(b, p)),
+    // ONNX unpacks varint fields (at most 8 bytes per byte of the file) and NumPy swaps
+    // or reorders arrays (at most the file's size): charged once parsed.
+    (Sniffed::Onnx, |b, p, budget| {
+        charge_owned(onnx::read(b, p)?, budget)
+    }),
+    (Sniffed::Npy, |b, p, budget| {
+        charge_owned(numpy::read_npy(b, p)?, budget)
+    }),
+    // A bare pickle (protocol 2-5): parsed by the restricted machine for code it would
+    // run; the legacy torch.save format is then refused with advice.
+    (Sniffed::Pickle, |b, p, _| archive::read_pickle(b, p)),
+    // torch.save, TorchScript or .npz, told apart by the archive's members; inflating and
+    // gathering draw on the budget as they go.
+    (Sniffed::Zip, archive::read_zip_in),
 ];
+
+/// Charges the bytes a reader decoded into memory to the budget.
+fn charge_owned(parsed: ParsedFile, budget: &Budget) -> Result<ParsedFile, ErrorKind> {
+    let owned: u64 = parsed
+        .tensors
+        .iter()
+        .map(|t| match &t.data {
+            TensorData::Owned(v) => v.len() as u64,
+            _ => 0,
+        })
+        .sum::<u64>()
+        + parsed.buffers.iter().map(|b| b.len() as u64).sum::<u64>();
+    budget.charge(owned)?;
+    Ok(parsed)
+}
 
 /// The reader for files that sniff as `sniffed`, or why there is none. `head` (the first
 /// bytes) is only used to describe an unknown file.
@@ -71,19 +96,25 @@ pub fn fuzz_parse(kind: Sniffed, bytes: &[u8]) -> Result<usize, ErrorKind> {
         };
         return pickle::unpickle(bytes, policy)
             .map(|u| u.objs.len())
-            .map_err(|e| ErrorKind::InvalidHeader {
-                format: "pickle",
-                detail: e.to_string(),
-            });
+            .map_err(|e| pickle::error_kind(e, "pickle", ""));
     }
     let read = reader_for(kind, bytes)?;
-    let parsed = read(bytes, Path::new("/nonexistent/fuzz.onnx"))?;
+    let parsed = read(
+        bytes,
+        Path::new("/nonexistent/fuzz.onnx"),
+        &Budget::default(),
+    )?;
     for t in &parsed.tensors {
         let data: &[u8] = match &t.data {
             TensorData::Mapped(r) => bytes
                 .get(r.clone())
                 .ok_or(ErrorKind::Truncated("mapped range".into()))?,
             TensorData::Owned(v) => v,
+            TensorData::Shared { buffer, range } => parsed
+                .buffers
+                .get(*buffer)
+                .and_then(|b| b.get(range.clone()))
+                .ok_or(ErrorKind::Truncated("shared range".into()))?,
             TensorData::External { .. } => continue,
         };
         let view = TensorView {

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::budget::Budget;
 use crate::dtype::DType;
 use crate::error::ErrorKind;
 use crate::format::Format;
@@ -64,16 +65,19 @@ pub(crate) fn parse_npy(buf: &[u8]) -> Result<ParsedFile, ErrorKind> {
 
 /// Reads every `.npy` member of an `.npz` archive; tensor names are the member names
 /// without `.npy`. Other members are skipped.
-pub(crate) fn parse_npz(zip: &ZipArchive<'_>) -> Result<ParsedFile, ErrorKind> {
+pub(crate) fn parse_npz(zip: &ZipArchive<'_>, budget: &Budget) -> Result<ParsedFile, ErrorKind> {
     let mut tensors = Vec::new();
     for entry in zip.entries() {
         let Some(name) = entry.name.strip_suffix(".npy") else {
             continue;
         };
-        let t = match zip.read(entry)? {
+        let t = match zip.read_in(entry, budget)? {
             MemberBytes::Stored(r) => {
                 let npy = zip.buf().get(r.clone()).unwrap_or(&[]);
                 let h = read_header(npy, name)?;
+                if h.big_endian || h.fortran_order {
+                    budget.charge(h.nbytes as u64)?;
+                }
                 let data = mapped_or_converted(npy, r.start, &h);
                 (h, data)
             }
@@ -84,6 +88,7 @@ pub(crate) fn parse_npz(zip: &ZipArchive<'_>) -> Result<ParsedFile, ErrorKind> {
                     v.drain(..h.data_start);
                     TensorData::Owned(v)
                 } else {
+                    budget.charge(h.nbytes as u64)?;
                     TensorData::Owned(convert(&v, &h))
                 };
                 (h, data)

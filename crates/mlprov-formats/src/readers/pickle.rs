@@ -19,9 +19,11 @@ use std::rc::Rc;
 
 mod value;
 
-pub(crate) use value::{Global, Obj, PickleError, Policy, StorageRef, TensorRef, Unpickled, Value};
+pub(crate) use value::{
+    error_kind, Finding, Global, Obj, PickleError, Policy, StorageRef, TensorRef, Unpickled, Value,
+};
 
-use value::describe;
+use value::{describe, long_value};
 
 /// At most this many memo entries.
 const MAX_MEMO: usize = 1 << 22;
@@ -34,6 +36,19 @@ const MAX_LINE: usize = 1024;
 
 /// Unpickles `data` under `policy`.
 pub(crate) fn unpickle(data: &[u8], policy: Policy) -> Result<Unpickled, PickleError> {
+    unpickle_prefix(data, policy).map(|(u, _)| u)
+}
+
+/// Unpickles the pickle at the start of `data` and returns where it stopped (the legacy
+/// `torch.save` format writes several pickles back to back).
+///
+/// A pickle that names a global outside the allow-list fails with a [`Finding`] naming
+/// it, whether or not the rest of it parses: the opcode that would call it if one does,
+/// else the opcode that named it (importing a module runs its code too).
+pub(crate) fn unpickle_prefix(
+    data: &[u8],
+    policy: Policy,
+) -> Result<(Unpickled, usize), PickleError> {
     let mut m = Machine {
         data,
         pos: 0,
@@ -44,9 +59,19 @@ pub(crate) fn unpickle(data: &[u8], policy: Policy) -> Result<Unpickled, PickleE
         memo: HashMap::new(),
         objs: Vec::new(),
         items: 0,
+        foreign: None,
     };
-    let root = m.run()?;
-    Ok(Unpickled { objs: m.objs, root })
+    let result = m.run();
+    match (result, m.foreign.take()) {
+        (Err(e), _) if e.finding.is_some() => Err(e),
+        (_, Some(finding)) => Err(PickleError {
+            pos: m.op_pos,
+            msg: format!("would run `{}` when loaded", finding.global),
+            finding: Some(finding),
+        }),
+        (Err(e), None) => Err(e),
+        (Ok(root), None) => Ok((Unpickled { objs: m.objs, root }, m.pos)),
+    }
 }
 
 struct Machine<'a> {
@@ -59,6 +84,8 @@ struct Machine<'a> {
     memo: HashMap<u32, Value>,
     objs: Vec<Obj>,
     items: usize,
+    /// The first global named outside the allow-list, and the opcode that named it.
+    foreign: Option<Finding>,
 }
 
 impl Machine<'_> {
@@ -66,7 +93,28 @@ impl Machine<'_> {
         Err(PickleError {
             pos: self.op_pos,
             msg: msg.into(),
+            finding: None,
         })
+    }
+
+    /// The security finding: `global` would be called by `opcode`.
+    fn finding<T>(&self, global: &str, opcode: &'static str) -> Result<T, PickleError> {
+        Err(PickleError {
+            pos: self.op_pos,
+            msg: format!("would run `{global}` when loaded ({opcode})"),
+            finding: Some(Finding {
+                global: global.to_string(),
+                opcode,
+            }),
+        })
+    }
+
+    /// Fails with a finding if `v` is a global outside the allow-list that `opcode` calls.
+    fn refuse_call(&self, v: &Value, opcode: &'static str) -> Result<(), PickleError> {
+        match v {
+            Value::Global(Global::Foreign(g, _)) => self.finding(g, opcode),
+            _ => Ok(()),
+        }
     }
 
     fn take(&mut self, n: usize) -> Result<&[u8], PickleError> {
@@ -416,8 +464,39 @@ impl Machine<'_> {
                 b'c' => {
                     let module = self.line()?.to_string();
                     let name = self.line()?.to_string();
-                    let g = self.resolve(&module, &name)?;
+                    let g = self.resolve(&module, &name, "GLOBAL")?;
                     self.push(g)?;
+                }
+                b'i' => {
+                    // INST: module and name inline, arguments above the MARK; calls it.
+                    let module = self.line()?.to_string();
+                    let name = self.line()?.to_string();
+                    let g = self.resolve(&module, &name, "INST")?;
+                    self.refuse_call(&g, "INST")?;
+                    let args = self.pop_mark()?;
+                    let v = self.instantiate(g, args)?;
+                    self.push(v)?;
+                }
+                b'o' => {
+                    // OBJ: class and arguments above the MARK; calls the class.
+                    let mut items = self.pop_mark()?;
+                    if items.is_empty() {
+                        return self.err("OBJ without a class");
+                    }
+                    let cls = items.remove(0);
+                    self.refuse_call(&cls, "OBJ")?;
+                    let v = self.instantiate(cls, items)?;
+                    self.push(v)?;
+                }
+                0x82..=0x84 => {
+                    // EXT1/2/4: a global from copyreg's extension registry, which this
+                    // reader cannot see; PyTorch never writes them.
+                    let (code, opcode) = match op {
+                        0x82 => (u32::from(self.u8()?), "EXT1"),
+                        0x83 => (u32::from(u16::from_le_bytes(self.arr()?)), "EXT2"),
+                        _ => (u32::from_le_bytes(self.arr()?), "EXT4"),
+                    };
+                    return self.finding(&format!("copyreg extension {code}"), opcode);
                 }
                 0x93 => {
                     let name = self.pop()?;
@@ -425,12 +504,13 @@ impl Machine<'_> {
                     let (Value::Str(module), Value::Str(name)) = (module, name) else {
                         return self.err("STACK_GLOBAL needs two strings");
                     };
-                    let g = self.resolve(&module, &name)?;
+                    let g = self.resolve(&module, &name, "STACK_GLOBAL")?;
                     self.push(g)?;
                 }
                 b'R' => {
                     let args = self.pop()?;
                     let func = self.pop()?;
+                    self.refuse_call(&func, "REDUCE")?;
                     let v = self.reduce(func, args)?;
                     self.push(v)?;
                 }
@@ -441,6 +521,7 @@ impl Machine<'_> {
                     }
                     let args = self.pop()?;
                     let cls = self.pop()?;
+                    self.refuse_call(&cls, if op == 0x81 { "NEWOBJ" } else { "NEWOBJ_EX" })?;
                     let v = match cls {
                         Value::Global(Global::TorchClass(class)) => self.alloc(Obj::Object {
                             class,
@@ -480,6 +561,21 @@ impl Machine<'_> {
         }
     }
 
+    /// INST/OBJ of an allow-listed class: only TorchScript classes become records.
+    fn instantiate(&mut self, cls: Value, args: Vec<Value>) -> Result<Value, PickleError> {
+        match cls {
+            Value::Global(Global::TorchClass(class)) => {
+                let args = self.alloc(Obj::Tuple(args))?;
+                self.alloc(Obj::Object {
+                    class,
+                    args,
+                    state: Value::None,
+                })
+            }
+            other => self.err(format!("INST/OBJ of {}", describe(&other))),
+        }
+    }
+
     fn obj_mut(&mut self, v: &Value) -> Option<&mut Obj> {
         match v {
             Value::Ref(id) => self.objs.get_mut(*id),
@@ -498,17 +594,6 @@ impl Machine<'_> {
         }
         Ok(out)
     }
-}
-
-/// LONG1/LONG4 bytes: little-endian two's complement.
-fn long_value(b: &[u8]) -> Value {
-    if b.len() > 8 {
-        return Value::BigInt;
-    }
-    let negative = b.last().is_some_and(|&x| x & 0x80 != 0);
-    let mut a = if negative { [0xffu8; 8] } else { [0u8; 8] };
-    a[..b.len()].copy_from_slice(b);
-    Value::Int(i64::from_le_bytes(a))
 }
 
 mod torch_globals;

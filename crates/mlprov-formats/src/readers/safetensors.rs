@@ -14,9 +14,22 @@ use crate::parsed::{ParsedFile, ParsedTensor, TensorData};
 
 const FORMAT: &str = "safetensors";
 const LEN_BYTES: usize = 8;
+/// Largest JSON header read. Parsing takes about 25 times the header's size in memory;
+/// a 7B model's header is under 100 KB and a huge-vocabulary one a few MB, so 16 MiB is
+/// generous (the safetensors crate's own limit is 100 MB).
+pub(crate) const MAX_HEADER: u64 = 16 << 20;
 
 /// Reads a safetensors file held in `buf`.
 pub(crate) fn read(buf: &[u8], _path: &Path) -> Result<ParsedFile, ErrorKind> {
+    let declared = buf
+        .get(..LEN_BYTES)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+    if let Some(n) = declared.filter(|&n| n > MAX_HEADER) {
+        return Err(invalid(format!(
+            "header of {n} bytes is larger than the {MAX_HEADER} bytes read (real headers \
+             are at most a few MB)"
+        )));
+    }
     let (n, meta) = SafeTensors::read_metadata(buf).map_err(|e| explain(buf, e))?;
     // The crate checked that 8 + n + data length == file length; keep our own checks
     // anyway so a change in the crate cannot hand us an out-of-range slice.
@@ -114,7 +127,7 @@ fn explain(buf: &[u8], err: SafeTensorError) -> ErrorKind {
             declared.unwrap_or(0)
         )),
         SafeTensorError::HeaderTooLarge => invalid(format!(
-            "header length {} exceeds the 100 MB limit",
+            "header length {} exceeds the crate's 100 MB limit",
             declared.unwrap_or(0)
         )),
         SafeTensorError::InvalidHeader(e) => invalid(format!("header is not valid UTF-8 ({e})")),

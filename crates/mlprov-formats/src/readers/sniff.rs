@@ -1,6 +1,5 @@
 //! Format detection by magic bytes: the extension of a file is never trusted.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
@@ -81,9 +80,10 @@ pub fn sniff(head: &[u8], file_len: u64) -> Sniffed {
     Sniffed::Unknown
 }
 
-/// Reads the leading bytes of `path` and classifies them.
+/// Reads the leading bytes of `path` and classifies them. The file is opened without
+/// blocking and must be a regular file (a FIFO or a device is refused unread).
 pub(crate) fn sniff_path(path: &Path) -> Result<(Sniffed, u64, Vec<u8>), Error> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut file = crate::regular::open_regular(path)?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut head = Vec::with_capacity(SNIFF_LEN);
     (&mut file)

@@ -8,8 +8,8 @@
 //! place, strided ones are gathered into owned row-major bytes.
 
 use std::collections::{BTreeMap, HashMap};
-use std::rc::Rc;
 
+use crate::budget::Budget;
 use crate::dtype::DType;
 use crate::error::ErrorKind;
 use crate::format::Format;
@@ -28,6 +28,16 @@ const MAX_VISITS: usize = 1 << 24;
 /// A strided view may always be materialized up to this size; beyond it, only up to
 /// the size of its storage (a broadcast view with stride 0 can address far more).
 const GATHER_FLOOR: usize = 64 << 20;
+/// Longest tensor name built from a pickle's nested keys.
+const MAX_NAME: usize = 4096;
+/// Names (and per-tensor records) may take this much, plus [`NAME_BYTES_PER_BYTE`] per
+/// byte of the pickle: a real state dict's names are shorter than its pickle, but keys
+/// that nest back to shared levels can spell far longer names from a few KB.
+const NAME_BYTES_FLOOR: usize = 1 << 20;
+/// See [`NAME_BYTES_FLOOR`].
+const NAME_BYTES_PER_BYTE: usize = 64;
+/// What one found tensor costs besides its name (its record), for the name cap.
+const TENSOR_RECORD: usize = 64;
 
 /// The opening of a pickle written by the legacy (pre-1.6) `torch.save`: protocol 2 and
 /// the magic number 0x1950a86a20f9469cfc6c as a LONG1.
@@ -61,6 +71,7 @@ pub(crate) fn parse(
     zip: &ZipArchive<'_>,
     prefix: &str,
     kind: TorchKind,
+    budget: &Budget,
 ) -> Result<ParsedFile, ErrorKind> {
     let mut metadata = BTreeMap::new();
     metadata.insert(
@@ -71,14 +82,14 @@ pub(crate) fn parse(
         }
         .to_string(),
     );
-    if let Some(order) = small_text(zip, &format!("{prefix}byteorder"))? {
+    if let Some(order) = small_text(zip, &format!("{prefix}byteorder"), budget)? {
         if order != "little" {
             return Err(invalid(format!(
                 "byte order `{order}` is not supported (only little-endian archives are read)"
             )));
         }
     }
-    if let Some(v) = small_text(zip, &format!("{prefix}version"))? {
+    if let Some(v) = small_text(zip, &format!("{prefix}version"), budget)? {
         metadata.insert("version".to_string(), v);
     }
     let policy = Policy {
@@ -87,7 +98,10 @@ pub(crate) fn parse(
     let mut reader = Reader {
         zip,
         prefix,
+        budget,
         storages: HashMap::new(),
+        buffers: Vec::new(),
+        gathered: HashMap::new(),
         tensors: Vec::new(),
         names: HashMap::new(),
     };
@@ -102,20 +116,30 @@ pub(crate) fn parse(
     Ok(ParsedFile {
         tensors: reader.tensors,
         metadata,
+        buffers: reader.buffers,
         ..ParsedFile::new(format)
     })
 }
 
-/// A storage member's bytes.
+/// A storage member's bytes: a range of the archive, or an inflated buffer shared by every
+/// tensor that views it (inflated once).
+#[derive(Clone)]
 enum Storage {
     Mapped(std::ops::Range<usize>),
-    Owned(Vec<u8>),
+    Buffer(usize),
 }
+
+/// A strided view, as the pickle gives it: identical views are gathered once.
+type ViewKey = (String, u64, Vec<u64>, Vec<u64>, DType);
 
 struct Reader<'z, 'a> {
     zip: &'z ZipArchive<'a>,
     prefix: &'z str,
-    storages: HashMap<String, Rc<Storage>>,
+    budget: &'z Budget,
+    storages: HashMap<String, Storage>,
+    /// Inflated storages and gathered views, shared by the tensors over them.
+    buffers: Vec<Vec<u8>>,
+    gathered: HashMap<ViewKey, usize>,
     tensors: Vec<ParsedTensor>,
     names: HashMap<String, usize>,
 }
@@ -128,13 +152,19 @@ impl Reader<'_, '_> {
             .zip
             .find(&member)
             .ok_or_else(|| invalid(format!("member `{member}` is missing")))?;
-        let bytes = self.zip.read(entry)?;
-        let u = pickle::unpickle(bytes.bytes(self.zip.buf()), policy)
-            .map_err(|e| invalid(format!("{member}: {e}")))?;
+        let bytes = self.zip.read_in(entry, self.budget)?;
+        let pickled = bytes.bytes(self.zip.buf());
+        let u = pickle::unpickle(pickled, policy)
+            .map_err(|e| pickle::error_kind(e, FORMAT, &member))?;
         let mut found = Vec::new();
         let mut walk = Walk {
             u: &u,
             visits: 0,
+            name_bytes: 0,
+            max_name_bytes: pickled
+                .len()
+                .saturating_mul(NAME_BYTES_PER_BYTE)
+                .saturating_add(NAME_BYTES_FLOOR),
             out: &mut found,
         };
         let mut path = Vec::new();
@@ -168,7 +198,7 @@ impl Reader<'_, '_> {
         self.tensors.push(t);
     }
 
-    fn storage(&mut self, stem: &str, name: &str, key: &str) -> Result<Rc<Storage>, ErrorKind> {
+    fn storage(&mut self, stem: &str, name: &str, key: &str) -> Result<Storage, ErrorKind> {
         let member = format!("{}{stem}/{key}", self.prefix);
         if let Some(s) = self.storages.get(&member) {
             return Ok(s.clone());
@@ -178,10 +208,13 @@ impl Reader<'_, '_> {
                 "tensor `{name}`: storage member `{member}` is not in the archive"
             ))
         })?;
-        let s = Rc::new(match self.zip.read(entry)? {
+        let s = match self.zip.read_in(entry, self.budget)? {
             MemberBytes::Stored(r) => Storage::Mapped(r),
-            MemberBytes::Inflated(v) => Storage::Owned(v),
-        });
+            MemberBytes::Inflated(v) => {
+                self.buffers.push(v);
+                Storage::Buffer(self.buffers.len() - 1)
+            }
+        };
         self.storages.insert(member, s.clone());
         Ok(s)
     }
@@ -189,23 +222,55 @@ impl Reader<'_, '_> {
     fn tensor(&mut self, stem: &str, name: &str, t: &TensorRef) -> Result<ParsedTensor, ErrorKind> {
         let dtype = t.storage.dtype;
         let storage = self.storage(stem, name, &t.storage.key)?;
+        let key: ViewKey = (
+            format!("{stem}/{}", t.storage.key),
+            t.offset,
+            t.shape.clone(),
+            t.stride.clone(),
+            dtype,
+        );
+        let shape = to_usizes(&t.shape).unwrap_or_default();
+        if let Some(&i) = self.gathered.get(&key) {
+            let len = self.buffers.get(i).map_or(0, Vec::len);
+            return Ok(ParsedTensor {
+                name: name.to_string(),
+                dtype,
+                shape,
+                data: TensorData::Shared {
+                    buffer: i,
+                    range: 0..len,
+                },
+            });
+        }
         let buf = self.zip.buf();
-        let (base, bytes): (usize, &[u8]) = match &*storage {
+        let (base, bytes): (usize, &[u8]) = match &storage {
             Storage::Mapped(r) => (r.start, buf.get(r.clone()).unwrap_or(&[])),
-            Storage::Owned(v) => (0, v),
+            Storage::Buffer(i) => (0, self.buffers.get(*i).map_or(&[][..], Vec::as_slice)),
         };
-        let data = window(name, dtype, t, bytes)?;
-        let data = match (data, &*storage) {
+        let data = window(name, dtype, t, bytes, self.budget)?;
+        let data = match (data, &storage) {
             (Window::Range(r), Storage::Mapped(_)) => {
                 TensorData::Mapped(base + r.start..base + r.end)
             }
-            (Window::Range(r), Storage::Owned(v)) => TensorData::Owned(v[r].to_vec()),
-            (Window::Gathered(v), _) => TensorData::Owned(v),
+            (Window::Range(r), Storage::Buffer(i)) => TensorData::Shared {
+                buffer: *i,
+                range: r,
+            },
+            (Window::Gathered(v), _) => {
+                let len = v.len();
+                self.buffers.push(v);
+                let i = self.buffers.len() - 1;
+                self.gathered.insert(key, i);
+                TensorData::Shared {
+                    buffer: i,
+                    range: 0..len,
+                }
+            }
         };
         Ok(ParsedTensor {
             name: name.to_string(),
             dtype,
-            shape: to_usizes(&t.shape).unwrap_or_default(),
+            shape,
             data,
         })
     }
@@ -218,7 +283,13 @@ enum Window {
 }
 
 /// Checks a tensor against its storage bytes and locates or gathers its elements.
-fn window(name: &str, dtype: DType, t: &TensorRef, storage: &[u8]) -> Result<Window, ErrorKind> {
+fn window(
+    name: &str,
+    dtype: DType,
+    t: &TensorRef,
+    storage: &[u8],
+    budget: &Budget,
+) -> Result<Window, ErrorKind> {
     let esize = dtype.block().1;
     let too_big = || invalid(format!("tensor `{name}`: shape {:?} is too large", t.shape));
     let shape = to_usizes(&t.shape).ok_or_else(too_big)?;
@@ -261,6 +332,7 @@ fn window(name: &str, dtype: DType, t: &TensorRef, storage: &[u8]) -> Result<Win
             storage.len()
         )));
     }
+    budget.charge(nbytes as u64)?;
     Ok(Window::Gathered(strided::gather(
         storage, esize, offset, &shape, &stride, false,
     )))
@@ -274,6 +346,9 @@ fn to_usizes(v: &[u64]) -> Option<Vec<usize>> {
 struct Walk<'u, 'o> {
     u: &'u Unpickled,
     visits: usize,
+    /// Bytes of names (and tensor records) found so far, and the most allowed.
+    name_bytes: usize,
+    max_name_bytes: usize,
     out: &'o mut Vec<(String, TensorRef)>,
 }
 
@@ -291,6 +366,21 @@ impl Walk<'_, '_> {
         };
         match obj {
             Obj::Tensor(t) => {
+                // Sizes first: a name is built only once it is known to be acceptable.
+                let len = path.iter().map(|p| p.len() + 1).sum::<usize>();
+                if len > MAX_NAME {
+                    return Err(format!(
+                        "a tensor name of {len} bytes is longer than {MAX_NAME} bytes"
+                    ));
+                }
+                self.name_bytes = self.name_bytes.saturating_add(len + TENSOR_RECORD);
+                if self.name_bytes > self.max_name_bytes {
+                    return Err(format!(
+                        "tensor names take more than {} bytes, far more than this pickle \
+                         can honestly name",
+                        self.max_name_bytes
+                    ));
+                }
                 let name = if path.is_empty() {
                     "tensor".to_string()
                 } else {
@@ -334,14 +424,18 @@ fn key_text(k: &Value) -> String {
 }
 
 /// A small text member (`byteorder`, `version`), trimmed; `None` if absent.
-fn small_text(zip: &ZipArchive<'_>, name: &str) -> Result<Option<String>, ErrorKind> {
+fn small_text(
+    zip: &ZipArchive<'_>,
+    name: &str,
+    budget: &Budget,
+) -> Result<Option<String>, ErrorKind> {
     let Some(e) = zip.find(name) else {
         return Ok(None);
     };
     if e.size > 64 {
         return Err(invalid(format!("member `{name}` is {} bytes long", e.size)));
     }
-    let b = zip.read(e)?;
+    let b = zip.read_in(e, budget)?;
     Ok(Some(
         String::from_utf8_lossy(b.bytes(zip.buf()))
             .trim()

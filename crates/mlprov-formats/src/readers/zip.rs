@@ -8,6 +8,7 @@
 
 use std::ops::Range;
 
+use crate::budget::Budget;
 use crate::error::ErrorKind;
 
 const FORMAT: &str = "zip";
@@ -133,11 +134,22 @@ impl<'a> ZipArchive<'a> {
         self.buf
     }
 
-    /// The bytes of `entry`: its absolute range if stored, else inflated and CRC-checked.
+    /// The bytes of `entry` under a budget of its own (tests).
+    #[cfg(test)]
     pub fn read(&self, entry: &ZipEntry) -> Result<MemberBytes, ErrorKind> {
+        self.read_in(entry, &Budget::default())
+    }
+
+    /// The bytes of `entry`: its absolute range if stored, else inflated and CRC-checked,
+    /// its declared size charged to `budget` before anything is inflated.
+    pub fn read_in(&self, entry: &ZipEntry, budget: &Budget) -> Result<MemberBytes, ErrorKind> {
         match entry.method {
             METHOD_STORED => Ok(MemberBytes::Stored(entry.data.clone())),
-            METHOD_DEFLATED => inflate(self.buf, entry).map(MemberBytes::Inflated),
+            METHOD_DEFLATED => {
+                check_declared(self.buf, entry)?;
+                budget.charge(entry.size)?;
+                inflate(self.buf, entry).map(MemberBytes::Inflated)
+            }
             m => Err(invalid(format!(
                 "member `{}` uses compression method {m}; only stored (0) and deflated (8) are read",
                 entry.name
@@ -174,17 +186,8 @@ fn check_disjoint(entries: &[ZipEntry], cd_start: usize) -> Result<(), ErrorKind
 /// Inflates a deflated member, refusing sizes no honest member can have and stopping
 /// at the declared size.
 fn inflate(buf: &[u8], entry: &ZipEntry) -> Result<Vec<u8>, ErrorKind> {
+    check_declared(buf, entry)?;
     let compressed = buf.get(entry.data.clone()).unwrap_or(&[]);
-    let clen = compressed.len() as u64;
-    let limit = clen.saturating_mul(MAX_DEFLATE_RATIO).max(64);
-    if entry.size > limit || entry.size > MAX_INFLATED_MEMBER {
-        return Err(invalid(format!(
-            "member `{}` declares {} bytes from {clen} compressed bytes (at most {} allowed)",
-            entry.name,
-            entry.size,
-            limit.min(MAX_INFLATED_MEMBER)
-        )));
-    }
     // usize holds it: it is at most MAX_INFLATED_MEMBER, and we are on a 64-bit target
     // or the value was bounded by the buffer ratio above.
     let want = usize::try_from(entry.size).map_err(|_| too_far(&entry.name))?;
@@ -218,6 +221,22 @@ fn inflate(buf: &[u8], entry: &ZipEntry) -> Result<Vec<u8>, ErrorKind> {
         )));
     }
     Ok(out)
+}
+
+/// Refuses a declared size no honest deflated member can have (before any budget is
+/// charged for it).
+fn check_declared(buf: &[u8], entry: &ZipEntry) -> Result<(), ErrorKind> {
+    let clen = buf.get(entry.data.clone()).map_or(0, |c| c.len() as u64);
+    let limit = clen.saturating_mul(MAX_DEFLATE_RATIO).max(64);
+    if entry.size > limit || entry.size > MAX_INFLATED_MEMBER {
+        return Err(invalid(format!(
+            "member `{}` declares {} bytes from {clen} compressed bytes (at most {} allowed)",
+            entry.name,
+            entry.size,
+            limit.min(MAX_INFLATED_MEMBER)
+        )));
+    }
+    Ok(())
 }
 
 /// Finds the end-of-central-directory record, searching only where its comment

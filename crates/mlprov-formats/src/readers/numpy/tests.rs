@@ -118,7 +118,9 @@ fn gathers_fortran_big_endian() {
     let raw = parse_npy(&buf).unwrap();
     let t = &raw.tensors[0];
     let mut out = [0f32; 6];
-    t.dtype.decode_f32(data(&buf, &t.data), &mut out).unwrap();
+    t.dtype
+        .decode_f32(data(&buf, &raw, &t.data), &mut out)
+        .unwrap();
     assert_eq!(out, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
 }
 
@@ -144,7 +146,7 @@ proptest! {
         if let Ok(raw) = parse_npy(&buf) {
             for t in &raw.tensors {
                 let n: usize = t.shape.iter().product();
-                prop_assert_eq!(Some(data(&buf, &t.data).len()), t.dtype.byte_len(n));
+                prop_assert_eq!(Some(data(&buf, &raw, &t.data).len()), t.dtype.byte_len(n));
             }
         }
     }

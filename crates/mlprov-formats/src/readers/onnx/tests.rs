@@ -43,6 +43,7 @@ pub(super) fn check_invariants(buf: &[u8], raw: &ParsedFile) {
                 (range.end - range.start) as usize
             }
             TensorData::Owned(v) => v.len(),
+            TensorData::Shared { .. } => unreachable!("ONNX shares no buffers"),
         };
         assert_eq!(got, want, "byte length of `{}`", t.name);
     }
@@ -52,6 +53,7 @@ fn bytes_of<'a>(buf: &'a [u8], t: &ParsedTensor) -> std::borrow::Cow<'a, [u8]> {
     match &t.data {
         TensorData::Mapped(r) => buf[r.clone()].into(),
         TensorData::Owned(v) => v.clone().into(),
+        TensorData::Shared { .. } => unreachable!("ONNX shares no buffers"),
         TensorData::External { path, range } => {
             let all = std::fs::read(path).unwrap();
             all[range.start as usize..range.end as usize]

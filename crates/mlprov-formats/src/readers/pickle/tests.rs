@@ -27,9 +27,13 @@ fn refuses_dangerous_globals_by_name() {
         let mut p = b"\x80\x02".to_vec();
         p.extend(global(m, n));
         p.extend_from_slice(b"X\x02\x00\x00\x00ls\x85R.");
-        let e = err(&p);
-        assert!(
-            e.contains(&format!("refusing to load global `{m}.{n}`")),
+        let e = unpickle(&p, SD).unwrap_err();
+        assert_eq!(
+            e.finding,
+            Some(Finding {
+                global: format!("{m}.{n}"),
+                opcode: "REDUCE"
+            }),
             "{e}"
         );
         // The same through STACK_GLOBAL.
@@ -136,4 +140,48 @@ fn decodes_longs() {
     assert_eq!(long_value(&[0xff]), Value::Int(-1));
     assert_eq!(long_value(&[0x00, 0x01]), Value::Int(256));
     assert_eq!(long_value(&[0; 10]), Value::BigInt);
+}
+
+#[test]
+fn every_crafted_malicious_pickle_is_a_finding_naming_its_global() {
+    for (global, opcode, p) in mlprov_testkit::hostile::malicious_pickles() {
+        let e = unpickle(&p, SD).unwrap_err();
+        assert_eq!(
+            e.finding,
+            Some(Finding {
+                global: global.clone(),
+                opcode
+            }),
+            "{global} {opcode}: {e}"
+        );
+        // Also as a bare pickle file and inside a torch.save zip.
+        let bare = crate::readers::archive::read_pickle(&p, std::path::Path::new(""));
+        assert!(
+            matches!(&bare, Err(crate::error::ErrorKind::CodeExecution { global: g, opcode: o }) if *g == global && *o == opcode),
+            "bare {global}: {bare:?}"
+        );
+        let zip = mlprov_testkit::hostile::torch_zip(&p, &[]);
+        let z = crate::readers::archive::read_zip(&zip, std::path::Path::new(""));
+        assert!(
+            matches!(&z, Err(crate::error::ErrorKind::CodeExecution { global: g, opcode: o }) if *g == global && *o == opcode),
+            "zip {global}: {z:?}"
+        );
+    }
+}
+
+#[test]
+fn a_legacy_torch_save_that_runs_code_is_a_finding_and_a_clean_one_is_refused_with_advice() {
+    // magic number, protocol version, sys info, then the object: os.system('id').
+    let mut p = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.".to_vec();
+    p.extend_from_slice(b"\x80\x02M\xe9\x03.");
+    p.extend_from_slice(b"\x80\x02}q\x00.");
+    let clean = p.clone();
+    p.extend_from_slice(b"\x80\x02cbuiltins\nexec\nX\x01\x00\x00\x001\x85R.");
+    let e = crate::readers::archive::read_pickle(&p, std::path::Path::new("")).unwrap_err();
+    assert!(
+        matches!(&e, crate::error::ErrorKind::CodeExecution { global, .. } if global == "builtins.exec"),
+        "{e}"
+    );
+    let e = crate::readers::archive::read_pickle(&clean, std::path::Path::new("")).unwrap_err();
+    assert!(e.to_string().contains("legacy non-zip"), "{e}");
 }

@@ -3,12 +3,17 @@
 
 use std::rc::Rc;
 
-use super::{describe, Global, Machine, Obj, PickleError, StorageRef, TensorRef, Value};
+use super::{describe, Finding, Global, Machine, Obj, PickleError, StorageRef, TensorRef, Value};
 use crate::dtype::DType;
 
 impl Machine<'_> {
     /// Maps a GLOBAL to plain data, or refuses it by name.
-    pub(super) fn resolve(&self, module: &str, name: &str) -> Result<Value, PickleError> {
+    pub(super) fn resolve(
+        &mut self,
+        module: &str,
+        name: &str,
+        opcode: &'static str,
+    ) -> Result<Value, PickleError> {
         let g = match (module, name) {
             ("collections", "OrderedDict") => Global::OrderedDict,
             ("torch._utils", "_rebuild_tensor") => Global::RebuildTensor,
@@ -41,7 +46,18 @@ impl Machine<'_> {
             (m, n) if self.policy.torchscript_classes && is_torchscript_class(m) => {
                 Global::TorchClass(Rc::from(format!("{m}.{n}").as_str()))
             }
-            (m, n) => return self.err(format!("refusing to load global `{m}.{n}`")),
+            (m, n) => {
+                // Not data we know: importing and calling it is what a malicious pickle
+                // does. Kept as a value so the opcode that calls it can be reported.
+                let global = format!("{m}.{n}");
+                if self.foreign.is_none() {
+                    self.foreign = Some(Finding {
+                        global: global.clone(),
+                        opcode,
+                    });
+                }
+                Global::Foreign(Rc::from(global.as_str()), opcode)
+            }
         };
         Ok(Value::Global(g))
     }
@@ -145,6 +161,7 @@ impl Machine<'_> {
                     state: Value::None,
                 })
             }
+            Global::Foreign(g, _) => self.finding(&g, "REDUCE"),
             Global::TensorType | Global::StorageType(_) => {
                 self.err(format!("cannot call {}", describe(&Value::Global(g))))
             }
@@ -207,7 +224,8 @@ impl Machine<'_> {
             Some(Obj::Tuple(t)) => t.clone(),
             _ => return self.err("persistent id is not a tuple"),
         };
-        if items.len() != 5 || items[0] != Value::Str(Rc::from("storage")) {
+        // Legacy (non-zip) torch.save adds a sixth item, the view metadata.
+        if !(5..=6).contains(&items.len()) || items[0] != Value::Str(Rc::from("storage")) {
             return self.err("persistent id is not ('storage', type, key, location, numel)");
         }
         let dtype = match &items[1] {

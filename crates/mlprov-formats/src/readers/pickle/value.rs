@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use crate::dtype::DType;
+use crate::error::ErrorKind;
 
 /// Why a pickle was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +13,18 @@ pub(crate) struct PickleError {
     pub pos: usize,
     /// What was wrong.
     pub msg: String,
+    /// Set when the pickle names code to run: a security finding, not a damaged file.
+    pub finding: Option<Finding>,
+}
+
+/// A global outside the allow-list that loading the pickle would import and run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Finding {
+    /// `module.name` (or `copyreg extension N` for an EXT opcode).
+    pub global: String,
+    /// The opcode that would call it (`REDUCE`, `INST`, `OBJ`, `NEWOBJ`…), or the one
+    /// that named it (`GLOBAL`, `STACK_GLOBAL`) when nothing calls it.
+    pub opcode: &'static str,
 }
 
 impl std::fmt::Display for PickleError {
@@ -66,6 +79,9 @@ pub(crate) enum Global {
     CodecsEncode,
     /// A TorchScript class (`__torch__.…`), instantiated into a record.
     TorchClass(Rc<str>),
+    /// Any other global (`module.name`), with the opcode that named it. Never resolved or
+    /// called: calling it is a security finding, and so is a pickle that names one at all.
+    Foreign(Rc<str>, &'static str),
 }
 
 /// A storage named by a persistent id `('storage', type, key, location, numel)`.
@@ -130,8 +146,36 @@ impl Unpickled {
 pub(crate) fn describe(v: &Value) -> String {
     match v {
         Value::Global(Global::TorchClass(c)) => format!("class `{c}`"),
+        Value::Global(Global::Foreign(g, _)) => format!("global `{g}`"),
         Value::Global(g) => format!("global {g:?}"),
         Value::Ref(_) => "a container".to_string(),
         other => format!("{other:?}"),
     }
+}
+
+/// A refused pickle as an error of `format`, with `context` (the member) in front; a
+/// security finding stays one.
+pub(crate) fn error_kind(e: PickleError, format: &'static str, context: &str) -> ErrorKind {
+    match e.finding {
+        Some(Finding { global, opcode }) => ErrorKind::CodeExecution { global, opcode },
+        None => ErrorKind::InvalidHeader {
+            format,
+            detail: if context.is_empty() {
+                e.to_string()
+            } else {
+                format!("{context}: {e}")
+            },
+        },
+    }
+}
+
+/// LONG1/LONG4 bytes: little-endian two's complement.
+pub(crate) fn long_value(b: &[u8]) -> Value {
+    if b.len() > 8 {
+        return Value::BigInt;
+    }
+    let negative = b.last().is_some_and(|&x| x & 0x80 != 0);
+    let mut a = if negative { [0xffu8; 8] } else { [0u8; 8] };
+    a[..b.len()].copy_from_slice(b);
+    Value::Int(i64::from_le_bytes(a))
 }
