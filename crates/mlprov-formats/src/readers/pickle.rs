@@ -17,10 +17,13 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
+mod machine;
 mod value;
 
+use machine::Machine;
+
 pub(crate) use value::{
-    error_kind, Finding, Global, Obj, PickleError, Policy, StorageRef, TensorRef, Unpickled, Value,
+    error_kind, Finding, Global, Obj, PickleError, Policy, TensorRef, Unpickled, Value,
 };
 
 use value::{describe, long_value};
@@ -72,20 +75,6 @@ pub(crate) fn unpickle_prefix(
         (Err(e), None) => Err(e),
         (Ok(root), None) => Ok((Unpickled { objs: m.objs, root }, m.pos)),
     }
-}
-
-struct Machine<'a> {
-    data: &'a [u8],
-    pos: usize,
-    op_pos: usize,
-    policy: Policy,
-    stack: Vec<Value>,
-    marks: Vec<usize>,
-    memo: HashMap<u32, Value>,
-    objs: Vec<Obj>,
-    items: usize,
-    /// The first global named outside the allow-list, and the opcode that named it.
-    foreign: Option<Finding>,
 }
 
 impl Machine<'_> {

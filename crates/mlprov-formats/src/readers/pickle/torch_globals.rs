@@ -3,7 +3,8 @@
 
 use std::rc::Rc;
 
-use super::{describe, Finding, Global, Machine, Obj, PickleError, StorageRef, TensorRef, Value};
+use super::machine::Machine;
+use super::value::{describe, Finding, Global, Obj, PickleError, StorageRef, TensorRef, Value};
 use crate::dtype::DType;
 
 impl Machine<'_> {
