@@ -8,24 +8,12 @@ use crate::budget::Budget;
 use crate::error::{Error, ErrorKind};
 use crate::file::{open_in, WeightFile};
 use crate::readers::sniff::{sniff_path, Sniffed};
-use crate::walk::walk_model;
+use crate::walk::{has_weight_extension, walk_model};
 
 /// Hugging Face's index of a sharded safetensors checkpoint.
 const SHARD_INDEX: &str = "model.safetensors.index.json";
 /// Largest index file we read (real ones are well under a megabyte).
 const MAX_INDEX_BYTES: u64 = 64 << 20;
-/// Extensions that promise a weight file: such a file must then open, not be skipped.
-const WEIGHT_EXTENSIONS: &[&str] = &[
-    "safetensors",
-    "gguf",
-    "ggml",
-    "onnx",
-    "pt",
-    "pth",
-    "bin",
-    "npy",
-    "npz",
-];
 
 /// Whether the model was given as one file or as a directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,13 +239,6 @@ pub fn open_model(path: impl AsRef<Path>, options: OpenOptions) -> Result<Model,
         return Err(Error::new(root, ErrorKind::NoWeights(detail)));
     }
     Ok(model)
-}
-
-/// Whether the file's extension promises a weight file.
-pub(crate) fn has_weight_extension(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| WEIGHT_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Checks `model.safetensors.index.json` (if present) against the shards found.

@@ -107,7 +107,7 @@ fn walk(
                 }
                 // A broken link named like a weight file is a problem to report (opening
                 // it fails, naming it), not noise.
-                Err(_) if crate::model::has_weight_extension(&path) => {}
+                Err(_) if has_weight_extension(&path) => {}
                 _ => continue,
             }
         } else if !file_type.is_file() {
@@ -187,4 +187,24 @@ mod tests {
             ErrorKind::TooDeep(MAX_DEPTH)
         ));
     }
+}
+
+/// Extensions that promise a weight file: such a file must then open, not be skipped.
+const WEIGHT_EXTENSIONS: &[&str] = &[
+    "safetensors",
+    "gguf",
+    "ggml",
+    "onnx",
+    "pt",
+    "pth",
+    "bin",
+    "npy",
+    "npz",
+];
+
+/// Whether the file's extension promises a weight file.
+pub(crate) fn has_weight_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| WEIGHT_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
