@@ -4,6 +4,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod postgres;
+
 use std::path::{Path, PathBuf};
 
 use safetensors::tensor::TensorView;
