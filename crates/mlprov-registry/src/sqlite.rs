@@ -256,16 +256,36 @@ impl Store for SqliteStore {
     }
 
     fn candidates(&mut self, keys: &[SimHash], min_band_hits: u32) -> Result<Vec<(AssetId, u32)>> {
+        // One statement per chunk of band keys: SQLite seeks each key in the (bandkey,
+        // asset) index and counts per asset itself. A lookup key of up to 2,000 tensors is
+        // one chunk, so the minimum applies inside the query; more chunks add up here.
+        const CHUNK: usize = 32_000;
+        let bands = band_keys(keys);
+        let chunks: Vec<&[i64]> = bands.chunks(CHUNK).collect();
+        let min_in_query = if chunks.len() == 1 {
+            min_band_hits.max(1)
+        } else {
+            1
+        };
         let mut hits: HashMap<i64, u32> = HashMap::new();
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT asset FROM lsh WHERE bandkey = ?1")
-            .map_err(|e| sql_err(&self.path, e))?;
-        for key in band_keys(keys) {
-            let mut rows = stmt.query([key]).map_err(|e| sql_err(&self.path, e))?;
-            while let Some(row) = rows.next().map_err(|e| sql_err(&self.path, e))? {
-                let asset: i64 = row.get(0).map_err(|e| sql_err(&self.path, e))?;
-                *hits.entry(asset).or_default() += 1;
+        for chunk in chunks {
+            let sql = format!(
+                "SELECT asset, COUNT(*) FROM lsh WHERE bandkey IN ({}) GROUP BY asset
+                 HAVING COUNT(*) >= {min_in_query}",
+                vec!["?"; chunk.len()].join(",")
+            );
+            let mut stmt = self
+                .conn
+                .prepare_cached(&sql)
+                .map_err(|e| sql_err(&self.path, e))?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(chunk), |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                })
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(|e| sql_err(&self.path, e))?;
+            for (asset, n) in rows {
+                *hits.entry(asset).or_default() += n.clamp(0, u32::MAX as i64) as u32;
             }
         }
         Ok(rank(hits, min_band_hits))

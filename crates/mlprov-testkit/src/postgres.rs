@@ -65,7 +65,7 @@ fn server_user() -> String {
         return "postgres".to_string();
     }
     if !exists("mlprov-test") {
-        let status = Command::new("useradd")
+        let status = Command::new(system_tool("useradd"))
             .args(["--system", "--no-create-home", "mlprov-test"])
             .status();
         // Another test may have created it meanwhile; only the final check counts.
@@ -76,6 +76,15 @@ fn server_user() -> String {
         );
     }
     "mlprov-test".to_string()
+}
+
+/// A system tool by name, also found in the sbin folders a minimal `PATH` leaves out.
+fn system_tool(name: &str) -> PathBuf {
+    ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
 }
 
 fn free_port() -> u16 {
@@ -192,11 +201,11 @@ impl PgServer {
         self.dir.path().join("data")
     }
 
-    fn command(&self, tool: &str, args: &[&str]) -> std::process::Output {
+    fn try_command(&self, tool: &str, args: &[&str]) -> std::io::Result<std::process::Output> {
         let exe = self.bin.join(tool);
         let mut cmd = match &self.user {
             Some(u) => {
-                let mut c = Command::new("runuser");
+                let mut c = Command::new(system_tool("runuser"));
                 c.args(["-u", u, "--"]).arg(&exe);
                 c
             }
@@ -205,7 +214,11 @@ impl PgServer {
         // The server's user cannot enter root's working directory.
         cmd.args(args).current_dir(self.dir.path());
         cmd.output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()))
+    }
+
+    fn command(&self, tool: &str, args: &[&str]) -> std::process::Output {
+        self.try_command(tool, args)
+            .unwrap_or_else(|e| panic!("cannot run {tool} (in {}): {e}", self.bin.display()))
     }
 
     fn run(&self, tool: &str, args: &[&str]) {
