@@ -50,7 +50,7 @@ fn fill(store: &mut SqliteStore, models: u64) {
         let mut lsh = tx
             .prepare("INSERT OR IGNORE INTO lsh (bandkey, asset) VALUES (?1, ?2)")
             .unwrap();
-        for band in 0..16usize {
+        for band in 0..mlprov::registry::BANDS as usize {
             let mut rows: Vec<(i64, i64)> = Vec::with_capacity(models as usize * INDEXED_TENSORS);
             for a in 1..=models {
                 for t in 0..INDEXED_TENSORS as u64 {
@@ -82,7 +82,7 @@ fn lookup_latency(dir: &Path, models: u64) {
         "registry of {models} synthetic models ({} indexed tensors, {} band rows each): \
          filled in {:.0} s, {:.1} MiB ({:.0} bytes per model)",
         INDEXED_TENSORS,
-        INDEXED_TENSORS * 16,
+        INDEXED_TENSORS * mlprov::registry::BANDS as usize,
         start.elapsed().as_secs_f64(),
         size as f64 / (1 << 20) as f64,
         size as f64 / models as f64

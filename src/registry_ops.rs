@@ -23,10 +23,10 @@ use crate::progress::Progress;
 pub const REGISTRY_ENV: &str = "MLPROV_REGISTRY";
 
 /// A lookup candidate needs at least this many shared LSH band keys. An unrelated model of
-/// 32 indexed tensors shares about 0.25 band keys by chance (32 × 32 keys per band over
-/// 2^16 values, 16 bands), so 4 or more happen for about 1 in 8,000 unrelated models;
-/// a renamed or re-encoded copy shares all 16 bands of every tensor.
-pub const MIN_BAND_HITS: u32 = 4;
+/// 32 indexed tensors shares about 0.006 band keys by chance (32 × 32 keys per band over
+/// 2^21 values, 12 bands), so 2 or more happen for about 1 in 57,000 unrelated models; a
+/// renamed or re-encoded copy shares all 12 bands of every indexed tensor.
+pub const MIN_BAND_HITS: u32 = 2;
 
 /// Where the registry is: `explicit` (`--registry`), else `$MLPROV_REGISTRY`, else the
 /// default file (`$XDG_DATA_HOME/mlprov/registry.sqlite` or
@@ -158,7 +158,7 @@ pub fn register(
 pub struct Candidate {
     /// The asset.
     pub asset: AssetId,
-    /// LSH band keys it shares with the fingerprint (16 per identical indexed tensor).
+    /// LSH band keys it shares with the fingerprint (12 per identical indexed tensor).
     pub band_hits: u32,
 }
 
