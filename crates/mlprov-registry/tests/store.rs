@@ -145,7 +145,7 @@ fn registers_and_finds(store: &mut dyn Store) {
 
 fn audit_chain_detects_tampering(make: &mut dyn FnMut() -> Fresh) {
     // Each tampering on a fresh log of four entries; the first bad entry is named.
-    let cases: [(&str, &[&str], u64); 6] = [
+    let cases: [(&str, &[&str], u64); 7] = [
         (
             "edit",
             &["UPDATE audit SET actor = 'mallory' WHERE seq = 2"],
@@ -174,6 +174,16 @@ fn audit_chain_detects_tampering(make: &mut dyn FnMut() -> Fresh) {
                SELECT 5, time, kind, actor, payload, prev, hash FROM audit WHERE seq = 2",
             ],
             5,
+        ),
+        (
+            "insert in the middle",
+            &[
+                "UPDATE audit SET seq = seq + 10 WHERE seq >= 3",
+                "UPDATE audit SET seq = seq - 9 WHERE seq >= 13",
+                "INSERT INTO audit (seq, time, kind, actor, payload, prev, hash)
+                 SELECT 3, time, kind, 'mallory', payload, prev, hash FROM audit WHERE seq = 2",
+            ],
+            3,
         ),
     ];
     for (what, sql, bad) in cases {
