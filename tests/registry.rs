@@ -133,3 +133,57 @@ fn a_given_manifest_must_describe_the_model() {
     assert_eq!(store.asset_count().unwrap(), 1);
     assert_eq!(store.audit_entries().unwrap().len(), 1);
 }
+
+#[test]
+fn the_stored_fingerprint_runs_the_lineage_test_without_the_weights() {
+    use mlprov::fingerprint::{compare_models, Verdict};
+    let dir = mlprov_testkit::tempdir();
+    let mut store = SqliteStore::open(&dir.path().join("registry.sqlite")).unwrap();
+    let base = model(1);
+    let path = write_in(dir.path(), "base.safetensors", &base);
+    let reg = register(
+        &mut store,
+        &path,
+        &RegisterOptions::default(),
+        &mlprov::Quiet,
+    )
+    .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let stored = store.fingerprint(reg.asset).unwrap().unwrap();
+    // The registered model's weights are gone: A is a model without files.
+    let gone = mlprov::formats::Model {
+        root: path.clone(),
+        layout: mlprov::formats::Layout::File,
+        files: Vec::new(),
+        skipped: Vec::new(),
+        unreadable: Vec::new(),
+    };
+    let mut rng = Rng::new(5);
+    let noisy: Vec<T> = base
+        .iter()
+        .map(|t| {
+            let values = t.values.iter().map(|v| v + rng.gauss() * 0.01).collect();
+            T::f32(t.name.clone(), &t.shape, values)
+        })
+        .collect();
+    let verdict = |tensors: &[T], file: &str| {
+        let p = write_in(dir.path(), file, tensors);
+        let m = mlprov::open(&p).unwrap();
+        let fp = mlprov::fingerprint(&m, true, &mlprov::Quiet).unwrap();
+        compare_models(&gone, &stored, &m, &fp)
+    };
+    let related = verdict(&noisy, "noisy.safetensors");
+    assert!(
+        !matches!(related.verdict, Verdict::Unrelated | Verdict::Inconclusive),
+        "{:?} (p = 1e{:.1})",
+        related.verdict,
+        related.log10_p
+    );
+    let unrelated = verdict(&model(9), "unrelated.safetensors");
+    assert_eq!(
+        unrelated.verdict,
+        Verdict::Unrelated,
+        "p = 1e{:.1}",
+        unrelated.log10_p
+    );
+}
