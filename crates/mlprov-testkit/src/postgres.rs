@@ -106,7 +106,15 @@ impl PgServer {
             )
         });
         let user = is_root().then(server_user);
-        let dir = crate::tempdir();
+        // The server's user must reach the folder: under /tmp, whatever TMPDIR says.
+        let dir = if user.is_some() {
+            tempfile::Builder::new()
+                .prefix("mlprov-pg")
+                .tempdir_in("/tmp")
+                .unwrap_or_else(|e| panic!("cannot create a folder in /tmp: {e}"))
+        } else {
+            crate::tempdir()
+        };
         if let Some(u) = &user {
             let status = Command::new("chown")
                 .arg(u)
