@@ -44,6 +44,9 @@ pub enum Error {
         /// The output file.
         path: PathBuf,
     },
+    /// The registry failed (cannot be opened, or a database error).
+    #[error(transparent)]
+    Registry(#[from] mlprov_registry::Error),
     /// Any other unusable input, with the file (and line) it is in.
     #[error("{}: {message}", path.display())]
     Input {

@@ -15,6 +15,9 @@
 //! | check a model against its manifest | [`verify`] |
 //! | evaluate the lineage test on known pairs | [`eval`] |
 //! | convert a model to safetensors | [`convert`] |
+//! | register a model in the registry | [`register`] (in the registry [`open_registry`] names) |
+//! | find registered models that may be related to a fingerprint | [`lookup`] |
+//! | check and list the audit log | [`audit_verify`], [`audit_show`] |
 //!
 //! ```no_run
 //! # fn main() -> mlprov::Result<()> {
@@ -28,7 +31,8 @@
 //!
 //! The crates below are re-exported: [`formats`] reads weight files, [`hash`](mod@hash)
 //! computes exact digests, [`fingerprint`](mod@fingerprint) computes robust fingerprints and
-//! the lineage evidence, [`manifest`](mod@manifest) writes and checks manifests.
+//! the lineage evidence, [`manifest`](mod@manifest) writes and checks manifests,
+//! [`registry`] stores registrations and the audit log (SQLite or PostgreSQL).
 
 #![forbid(unsafe_code)]
 
@@ -41,12 +45,14 @@ mod manifest_ops;
 mod output_file;
 mod printable;
 mod progress;
+mod registry_ops;
 mod verify;
 
 pub use mlprov_fingerprint as fingerprint;
 pub use mlprov_formats as formats;
 pub use mlprov_hash as hash;
 pub use mlprov_manifest as manifest;
+pub use mlprov_registry as registry;
 
 pub use compare::{compare, compare_prepared, Comparable};
 pub use convert::{convert, ConvertOptions, Converted};
@@ -61,6 +67,10 @@ pub use mlprov_formats::read_regular_file;
 pub use output_file::{check_target, replace_with, write_bytes};
 pub use printable::printable;
 pub use progress::{Progress, Quiet};
+pub use registry_ops::{
+    audit_show, audit_verify, default_actor, lookup, open_registry, register, registry_location,
+    AuditVerification, Candidate, RegisterOptions, Registered, MIN_BAND_HITS, REGISTRY_ENV,
+};
 pub use verify::{read_manifest, verify, Verification, MAX_MANIFEST_BYTES};
 
 use std::path::Path;

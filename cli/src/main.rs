@@ -104,6 +104,28 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Register a model in the registry: manifest, digests, fingerprint with invariants, an
+    /// audit entry.
+    Register {
+        /// A weight file, or a directory of them.
+        path: PathBuf,
+        /// The registry: a SQLite file (created on first use) or a postgres:// URL (default:
+        /// $MLPROV_REGISTRY, else $XDG_DATA_HOME/mlprov/registry.sqlite or
+        /// ~/.local/share/mlprov/registry.sqlite).
+        #[arg(long, value_name = "R")]
+        registry: Option<String>,
+        /// Who the model is licensed to (repeat for several).
+        #[arg(long = "licensee", value_name = "NAME")]
+        licensees: Vec<String>,
+        /// Store this manifest (it must describe the model) instead of building one.
+        #[arg(long, value_name = "MANIFEST")]
+        manifest: Option<PathBuf>,
+    },
+    /// The registry's hash-chained audit log: `verify` its chain or `show` it.
+    Audit {
+        #[command(subcommand)]
+        action: commands::audit::Action,
+    },
     /// Re-hash a model and report what differs from its manifest (exit 1 on any difference).
     Verify {
         /// The manifest to check against.
@@ -167,6 +189,22 @@ fn main() -> ExitCode {
             skip_undecodable,
             force,
         } => commands::convert::run(&input, &output, dtype, skip_undecodable, force, cli.json),
+        Command::Register {
+            path,
+            registry,
+            licensees,
+            manifest,
+        } => {
+            // Dataset registration, --license/--terms, --base and --dataset extend these
+            // options (and `mlprov::RegisterOptions`) later.
+            let options = mlprov::RegisterOptions {
+                licensees,
+                manifest,
+                actor: None,
+            };
+            commands::register::run(&path, registry.as_deref(), &options, cli.json)
+        }
+        Command::Audit { action } => commands::audit::run(&action, cli.json),
         Command::Verify { manifest, path } => {
             commands::verify::run(&manifest, path.as_deref(), cli.json)
         }

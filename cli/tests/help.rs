@@ -49,6 +49,8 @@ fn help_lists_every_verb_and_the_readme_documents_each() {
         "compare",
         "eval",
         "convert",
+        "register",
+        "audit",
     ] {
         assert!(help.contains(verb), "{verb} missing from help: {help:?}");
     }

@@ -24,7 +24,7 @@ impl DType {
         let (per_block, block_bytes) = self.block();
         let blocks = bytes.len() / block_bytes;
         let want = blocks.saturating_mul(per_block);
-        if bytes.len() % block_bytes != 0 || want != out.len() {
+        if !bytes.len().is_multiple_of(block_bytes) || want != out.len() {
             return Err(DecodeError::OutputLength {
                 out: out.len(),
                 want,

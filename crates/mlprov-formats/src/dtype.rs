@@ -331,7 +331,7 @@ impl DType {
     /// Bytes of `elements` values, or `None` on overflow or a partial block.
     pub fn byte_len(self, elements: usize) -> Option<usize> {
         let (per_block, block_bytes) = self.block();
-        if elements % per_block != 0 {
+        if !elements.is_multiple_of(per_block) {
             return None;
         }
         (elements / per_block).checked_mul(block_bytes)

@@ -178,7 +178,7 @@ impl Legacy {
         dims.iter().for_each(|d| self.buf.extend(d.to_le_bytes()));
         self.buf.extend(name.as_bytes());
         if self.padded {
-            while self.buf.len() % 32 != 0 {
+            while !self.buf.len().is_multiple_of(32) {
                 self.buf.push(0);
             }
         }

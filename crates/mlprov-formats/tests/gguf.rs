@@ -324,7 +324,7 @@ fn gguf_counts(
     out.extend(n_kv.to_le_bytes());
     kvs.iter().for_each(|k| out.extend(k));
     infos.iter().for_each(|i| out.extend(i));
-    while out.len() % align != 0 {
+    while !out.len().is_multiple_of(align) {
         out.push(0);
     }
     out.extend_from_slice(data);

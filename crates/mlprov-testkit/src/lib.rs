@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod hostile;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 

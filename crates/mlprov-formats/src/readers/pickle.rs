@@ -573,7 +573,7 @@ impl Machine<'_> {
     }
 
     fn pairs(&self, items: Vec<Value>) -> Result<Vec<(Value, Value)>, PickleError> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return self.err("odd number of items for a dict");
         }
         let mut it = items.into_iter();

@@ -302,7 +302,7 @@ fn window(
     let nbytes = numel.checked_mul(esize).ok_or_else(too_big)?;
     let elements = storage.len() / esize;
     let declared = t.storage.numel;
-    if storage.len() % esize != 0 || declared > elements as u64 {
+    if !storage.len().is_multiple_of(esize) || declared > elements as u64 {
         return Err(invalid(format!(
             "tensor `{name}`: storage `{}` declares {declared} {dtype} elements but holds {} bytes",
             t.storage.key,

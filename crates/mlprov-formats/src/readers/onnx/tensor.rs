@@ -167,7 +167,7 @@ pub(super) fn decode(
         shape.push(d);
     }
     let per_block = per_byte_group(dtype);
-    if elements % per_block != 0 {
+    if !elements.is_multiple_of(per_block) {
         // ONNX pads packed 4- and 6-bit tensors to whole bytes; a DType holds whole blocks.
         return skip(format!(
             "has {elements} {} elements, not a multiple of {per_block}",

@@ -1,0 +1,33 @@
+//! `mlprov register`: store a model (manifest, digests, fingerprint) in the registry.
+
+use std::path::Path;
+
+use anyhow::Result;
+use mlprov::RegisterOptions;
+
+use crate::output::{human_bytes, print_json, Terminal};
+use crate::Outcome;
+
+pub fn run(
+    path: &Path,
+    registry: Option<&str>,
+    options: &RegisterOptions,
+    json: bool,
+) -> Result<Outcome> {
+    let mut store = mlprov::open_registry(registry)?;
+    let r = mlprov::register(store.as_mut(), path, options, &Terminal::default())?;
+    if json {
+        print_json(&r)?;
+    } else {
+        say!(
+            "registered asset {}: {} ({} tensors, root {}, fingerprint {}) in {}",
+            r.asset,
+            r.name,
+            r.tensors,
+            r.root,
+            human_bytes(r.fingerprint_bytes),
+            r.registry
+        );
+    }
+    Ok(Outcome::Fine)
+}

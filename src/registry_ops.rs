@@ -1,0 +1,213 @@
+//! `register`, `lookup` and the audit log: the registry operations over [`mlprov_registry`].
+//!
+//! Registering a model opens it, hashes it, fingerprints it with invariants (so the lineage
+//! test can later run against it without the weights), builds its manifest (or takes a given
+//! one that matches it) and stores all of it with a `register` audit entry, in one
+//! transaction. Dataset registration and licence terms, base models and datasets named on
+//! the command line extend [`RegisterOptions`] and [`Registration`] (see `docs/registry.md`).
+
+use std::path::{Path, PathBuf};
+
+use mlprov_fingerprint::ModelFingerprint;
+use mlprov_registry::{
+    indexed_simhashes, verify_chain, AssetId, AssetKind, AuditEntry, ChainBreak, Digest,
+    Registration, Store,
+};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::manifest_ops::{build_manifest, created_now};
+use crate::progress::Progress;
+
+/// The environment variable naming the registry when `--registry` is not given.
+pub const REGISTRY_ENV: &str = "MLPROV_REGISTRY";
+
+/// A lookup candidate needs at least this many shared LSH band keys. An unrelated model of
+/// 32 indexed tensors shares about 0.006 band keys by chance (32 × 32 keys per band over
+/// 2^21 values, 12 bands), so 2 or more happen for about 1 in 57,000 unrelated models; a
+/// renamed or re-encoded copy shares all 12 bands of every indexed tensor.
+pub const MIN_BAND_HITS: u32 = 2;
+
+/// Where the registry is: `explicit` (`--registry`), else `$MLPROV_REGISTRY`, else the
+/// default file (`$XDG_DATA_HOME/mlprov/registry.sqlite` or
+/// `~/.local/share/mlprov/registry.sqlite`).
+pub fn registry_location(explicit: Option<&str>) -> Result<String> {
+    if let Some(l) = explicit {
+        return Ok(l.to_string());
+    }
+    if let Some(l) = std::env::var_os(REGISTRY_ENV).filter(|v| !v.is_empty()) {
+        return l.into_string().map_err(|_| {
+            Error::input(
+                REGISTRY_ENV,
+                "not UTF-8 (name the registry with --registry)",
+            )
+        });
+    }
+    Ok(mlprov_registry::default_location()?
+        .to_string_lossy()
+        .into_owned())
+}
+
+/// Opens (creating a SQLite file on first use) the registry [`registry_location`] names.
+pub fn open_registry(explicit: Option<&str>) -> Result<Box<dyn Store>> {
+    Ok(mlprov_registry::open(&registry_location(explicit)?)?)
+}
+
+/// What to record besides the model itself.
+#[derive(Debug, Clone, Default)]
+pub struct RegisterOptions {
+    /// Who the model is licensed to.
+    pub licensees: Vec<String>,
+    /// A manifest to store instead of building one; it must describe this model (same
+    /// Merkle root).
+    pub manifest: Option<PathBuf>,
+    /// Who registers it (default: `$MLPROV_ACTOR`, else `$USER`, else `unknown`).
+    pub actor: Option<String>,
+}
+
+/// What [`register`] stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Registered {
+    /// The asset's number in the registry.
+    pub asset: AssetId,
+    /// Model (datasets later).
+    pub kind: AssetKind,
+    /// The manifest's subject name.
+    pub name: String,
+    /// The Merkle root.
+    pub root: Digest,
+    /// Tensors in the manifest.
+    pub tensors: usize,
+    /// Bytes of the stored (compressed) fingerprint.
+    pub fingerprint_bytes: u64,
+    /// The registry (file or URL without password).
+    pub registry: String,
+}
+
+/// The actor recorded in audit entries when none is given.
+pub fn default_actor() -> String {
+    ["MLPROV_ACTOR", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// Registers the model at `path`: hashes, fingerprints it with invariants, builds its
+/// manifest (or checks the given one against it) and stores everything with a `register`
+/// audit entry. Fails when a file changed while it was read, or the manifest is another
+/// model's.
+pub fn register(
+    store: &mut dyn Store,
+    path: &Path,
+    options: &RegisterOptions,
+    progress: &dyn Progress,
+) -> Result<Registered> {
+    let model = crate::open(path)?;
+    let digests = crate::hash(&model, false, progress)?;
+    let fingerprint = crate::fingerprint(&model, true, progress)?;
+    let manifest = match &options.manifest {
+        Some(m) => {
+            let manifest = crate::read_manifest(m)?;
+            if manifest.merkle_root != digests.root {
+                return Err(Error::input(
+                    m,
+                    format!(
+                        "describes the model with root {}, but {} has root {}",
+                        manifest.merkle_root,
+                        path.display(),
+                        digests.root
+                    ),
+                ));
+            }
+            manifest
+        }
+        None => build_manifest(&model, &digests, &fingerprint, created_now()?),
+    };
+    let licence = if manifest.licence.is_empty() {
+        String::new()
+    } else {
+        serde_json::Value::Object(manifest.licence.clone()).to_string()
+    };
+    let registration = Registration {
+        kind: AssetKind::Model,
+        name: manifest.subject.name.clone(),
+        manifest: manifest.to_canonical_json(),
+        root: digests.root,
+        file_digests: digests.files.iter().map(|f| f.digest).collect(),
+        tensor_digests: manifest.tensors.iter().map(|t| t.digest).collect(),
+        fingerprint: Some(fingerprint),
+        licence,
+        licensees: options.licensees.clone(),
+        actor: options.actor.clone().unwrap_or_else(default_actor),
+    };
+    let asset = store.register(&registration)?;
+    let fingerprint_bytes = store.asset(asset)?.map_or(0, |a| a.fingerprint_bytes);
+    Ok(Registered {
+        asset,
+        kind: AssetKind::Model,
+        name: registration.name,
+        root: registration.root,
+        tensors: manifest.tensors.len(),
+        fingerprint_bytes,
+        registry: store.location(),
+    })
+}
+
+/// A registered asset that may be related to a fingerprint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    /// The asset.
+    pub asset: AssetId,
+    /// LSH band keys it shares with the fingerprint (12 per identical indexed tensor).
+    pub band_hits: u32,
+}
+
+/// Registered assets that may be related to a model with this fingerprint, from the LSH
+/// index (sub-linear: only band keys are looked up), most shared band keys first. The
+/// lineage test on each candidate's stored fingerprint gives the verdict.
+pub fn lookup(store: &mut dyn Store, fingerprint: &ModelFingerprint) -> Result<Vec<Candidate>> {
+    let keys = indexed_simhashes(fingerprint);
+    Ok(store
+        .candidates(&keys, MIN_BAND_HITS)?
+        .into_iter()
+        .map(|(asset, band_hits)| Candidate { asset, band_hits })
+        .collect())
+}
+
+/// The result of checking the audit log.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditVerification {
+    /// Entries read.
+    pub entries: u64,
+    /// The recorded head: last sequence number and digest (write it down elsewhere to
+    /// detect a rewrite of the whole log).
+    pub head_seq: u64,
+    /// The recorded head digest.
+    pub head: Digest,
+    /// The first bad entry, if any.
+    pub first_bad: Option<ChainBreak>,
+}
+
+impl AuditVerification {
+    /// No entry edited, removed, reordered or inserted.
+    pub fn is_ok(&self) -> bool {
+        self.first_bad.is_none()
+    }
+}
+
+/// Checks the whole audit log's hash chain and its head.
+pub fn audit_verify(store: &mut dyn Store) -> Result<AuditVerification> {
+    let entries = store.audit_entries()?;
+    let (head_seq, head) = store.audit_head()?;
+    Ok(AuditVerification {
+        entries: entries.len() as u64,
+        head_seq,
+        head,
+        first_bad: verify_chain(&entries, (head_seq, head)).err(),
+    })
+}
+
+/// Every audit entry, in order.
+pub fn audit_show(store: &mut dyn Store) -> Result<Vec<AuditEntry>> {
+    Ok(store.audit_entries()?)
+}
