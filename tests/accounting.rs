@@ -1,8 +1,10 @@
 //! Lineage accounting on generated models: rows B adds are not A's, one strong tensor is not
 //! diluted by the rest of a new model, and index buffers are never paired with weights.
 
+mod common;
+
 use mlprov::fingerprint::{Comparison, PairKind, Transform, Verdict};
-use mlprov_testkit::{write_in, Dtype, Rng, Tensor as T};
+use mlprov_testkit::{Dtype, Rng, Tensor as T};
 
 const VOCAB: usize = 500;
 const D: usize = 64;
@@ -41,13 +43,7 @@ fn model(seed: u64) -> Vec<T> {
 
 /// Writes both models and runs the lineage test exactly as users run it.
 fn run(a: &[T], b: &[T]) -> Comparison {
-    let dir = mlprov_testkit::tempdir();
-    let (pa, pb) = (
-        write_in(dir.path(), "a.safetensors", a),
-        write_in(dir.path(), "b.safetensors", b),
-    );
-    let (ma, mb) = (mlprov::open(&pa).unwrap(), mlprov::open(&pb).unwrap());
-    mlprov::compare(&ma, &mb, &mlprov::Quiet).unwrap()
+    common::compare_written(a, b)
 }
 
 #[test]

@@ -3,8 +3,10 @@
 //! result what it is; independently initialized models of the same architecture must come
 //! out unrelated, with p-values that do not pile up near zero.
 
+mod common;
+
 use mlprov::fingerprint::{Comparison, Verdict};
-use mlprov_testkit::{q4_round_trip, write_in, Dtype, Rng, Tensor as T};
+use mlprov_testkit::{q4_round_trip, Dtype, Rng, Tensor as T};
 
 const VOCAB: usize = 512;
 const D: usize = 64;
@@ -46,13 +48,7 @@ fn base_model(seed: u64) -> Vec<T> {
 
 /// Writes both models and runs the lineage test exactly as users run it.
 fn run(a: &[T], b: &[T]) -> Comparison {
-    let dir = mlprov_testkit::tempdir();
-    let (pa, pb) = (
-        write_in(dir.path(), "a.safetensors", a),
-        write_in(dir.path(), "b.safetensors", b),
-    );
-    let (ma, mb) = (mlprov::open(&pa).unwrap(), mlprov::open(&pb).unwrap());
-    mlprov::compare(&ma, &mb, &mlprov::Quiet).unwrap()
+    common::compare_written(a, b)
 }
 
 fn map_values(m: &[T], mut f: impl FnMut(&T) -> Vec<f32>) -> Vec<T> {

@@ -89,9 +89,6 @@ pub enum ErrorKind {
     /// may mix old and new bytes.
     #[error("changed while being read")]
     Changed,
-    /// A FIFO, device, socket or folder where a regular file is needed.
-    #[error("not a regular file")]
-    NotRegular,
     /// A file name that is not UTF-8 (manifests record paths as UTF-8 text).
     #[error("file name is not valid UTF-8")]
     NonUtf8Name,

@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use memmap2::Mmap;
 
 use crate::error::{Error, ErrorKind};
+use crate::regular::open_regular;
 
 /// A read-only map of a whole file, guarded: if the file shrinks while mapped, the pages past
 /// its new end read as zeros (instead of SIGBUS killing the process) and
@@ -58,18 +59,8 @@ fn stamp(meta: &std::fs::Metadata) -> (u64, Option<SystemTime>) {
 /// Maps all of `path` read-only. The file is opened without blocking and must be a
 /// regular file (a FIFO or device would block or never end).
 pub(crate) fn map_file(path: &Path) -> Result<FileMap, Error> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = options.open(path).map_err(|e| Error::io(path, e))?;
+    let file = open_regular(path)?;
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-    if !meta.is_file() {
-        return Err(Error::new(path, ErrorKind::NotRegular));
-    }
     // SAFETY: `Mmap::map` is unsafe because the returned `&[u8]` is only sound while no one
     // changes the file underneath it, and nothing in this process can guarantee that. What
     // can go wrong, and what this crate relies on:
