@@ -2,55 +2,9 @@
 
 use super::*;
 
-/// A minimal zip writer for tests: `(name, data, deflate)` members.
+/// A minimal zip writer for tests: `(name, data, deflate)` members (the testkit's).
 pub(crate) fn build_zip(members: &[(&str, &[u8], bool)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut central = Vec::new();
-    for (name, data, deflate) in members {
-        let (method, body) = if *deflate {
-            (8u16, miniz_oxide::deflate::compress_to_vec(data, 6))
-        } else {
-            (0u16, data.to_vec())
-        };
-        let crc = crc32fast::hash(data);
-        let offset = out.len() as u32;
-        let header = |sig: u32, central: bool| {
-            let mut h = Vec::new();
-            h.extend_from_slice(&sig.to_le_bytes());
-            if central {
-                h.extend_from_slice(&20u16.to_le_bytes());
-            }
-            h.extend_from_slice(&20u16.to_le_bytes());
-            h.extend_from_slice(&0u16.to_le_bytes());
-            h.extend_from_slice(&method.to_le_bytes());
-            h.extend_from_slice(&[0; 4]);
-            h.extend_from_slice(&crc.to_le_bytes());
-            h.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            h.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            h.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            h.extend_from_slice(&0u16.to_le_bytes());
-            if central {
-                // comment length, disk, internal and external attributes
-                h.extend_from_slice(&[0; 10]);
-                h.extend_from_slice(&offset.to_le_bytes());
-            }
-            h.extend_from_slice(name.as_bytes());
-            h
-        };
-        out.extend(header(LOCAL_SIG, false));
-        out.extend_from_slice(&body);
-        central.extend(header(CENTRAL_SIG, true));
-    }
-    let cd_offset = out.len() as u32;
-    out.extend_from_slice(&central);
-    out.extend_from_slice(&EOCD_SIG.to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
-    out.extend_from_slice(&cd_offset.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out
+    mlprov_testkit::hostile::zip(members)
 }
 
 fn detail(e: ErrorKind) -> String {
