@@ -38,13 +38,14 @@ mod values;
 
 pub use anchored::{AnchorSet, AnchoredKernel};
 pub use gram::GramSketch;
-pub use lineage::{compare_models, NULL_HYPOTHESIS};
+pub use lineage::compare_models;
 pub use model::{FingerprintOptions, LookupEntry, ModelFingerprint, TensorFingerprint, Unsketched};
 pub use report::{
     Channel, Comparison, PairKind, TensorPair, TensorRef, Transform, UnknownVerdict, Verdict,
 };
 pub use simhash::SimHash;
 pub use sketch::TensorSketch;
+pub use thresholds::NULL_HYPOTHESIS;
 
 /// Internals the workspace's own integration tests and benches use; not a stable API.
 #[doc(hidden)]

@@ -43,14 +43,6 @@ use crate::thresholds::{
 };
 use crate::values::Values;
 
-/// The stated null hypothesis behind every p-value the test reports.
-pub const NULL_HYPOTHESIS: &str = "B was trained independently of A (its own random initialization). \
-Under it, the labels of B's hidden units and residual dimensions say nothing about A's, so each tensor's \
-value statistic is a permutation test along such an axis; basis-free invariants agree at most as far as \
-convergent learning makes them (Gram cosines below 0.97, anchored kernels below 0.5). Each tensor of B is \
-Šidák-corrected for the candidates and statistics its best evidence was chosen from, and the \
-sqrt(elements)-weighted Stouffer combination over B's tensors is about standard normal.";
-
 fn tensor_ref(t: &TensorFingerprint) -> TensorRef {
     TensorRef {
         file: t.file.clone(),

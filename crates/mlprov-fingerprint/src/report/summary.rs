@@ -3,14 +3,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Comparison, PairKind, TensorPair, Transform, Verdict};
-use crate::lineage::NULL_HYPOTHESIS;
+use super::result::{Comparison, PairKind, TensorPair};
+use super::words::{Channel, Transform, Verdict};
 use crate::model::ModelFingerprint;
 use crate::names::layer_of;
 use crate::stats::{log10_normal_tail, z_of_log10_tail};
 use crate::thresholds::{
-    is_index_dtype, COMPLETE_SHARE, DERIVED_SHARE, MIN_CELLS_FOR_UNRELATED, RESCALING_MIN_SPREAD,
-    RESCALING_SPREAD_OVER_ERROR, SIGNIFICANT_LOG10_P, STOUFFER_FLOOR_Z, UNRELATED_LOG10_P,
+    is_index_dtype, COMPLETE_SHARE, DERIVED_SHARE, MIN_CELLS_FOR_UNRELATED, NULL_HYPOTHESIS,
+    RESCALING_MIN_SPREAD, RESCALING_SPREAD_OVER_ERROR, SIGNIFICANT_LOG10_P, STOUFFER_FLOOR_Z,
+    UNRELATED_LOG10_P,
 };
 
 /// Builds the comparison from B's pairs, its unmatched tensors and the layer alignment.
@@ -260,10 +261,10 @@ fn pair_transforms(p: &TensorPair) -> Vec<Transform> {
     {
         out.push(Transform::PerChannelRescaling);
     }
-    if p.kind == PairKind::Correlated && p.channel == super::Channel::Values {
+    if p.kind == PairKind::Correlated && p.channel == Channel::Values {
         out.push(Transform::ValuesChanged);
     }
-    if p.channel != super::Channel::Values {
+    if p.channel != Channel::Values {
         out.push(Transform::MatchedByInvariants);
     }
     out
@@ -298,7 +299,7 @@ fn layer_transforms(fa: &ModelFingerprint, layer_map: &[(u32, u32)]) -> Vec<Tran
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Channel, TensorRef};
+    use crate::report::result::TensorRef;
 
     fn pair(
         name: &str,
