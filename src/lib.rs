@@ -10,7 +10,8 @@
 //! | exact digests | [`hash`] |
 //! | robust fingerprint | [`fingerprint`] |
 //! | the lineage test (staged: sketches, then invariants, then the identical check) | [`compare`], [`compare_prepared`] |
-//! | write a provenance manifest | [`write_manifest`] (built by [`build_manifest`]) |
+//! | write a provenance manifest | [`write_manifest`], with licence, terms and lineage [`write_manifest_with`] (built by [`build_manifest`]) |
+//! | may a use be made of a model, along its lineage? | [`check`] (graph: [`lineage_graph`]) |
 //! | check a model against its manifest | [`verify`] |
 //! | evaluate the lineage test on known pairs | [`eval`] |
 //! | convert a model to safetensors | [`convert`] |
@@ -31,29 +32,36 @@
 
 #![forbid(unsafe_code)]
 
+mod check;
 mod compare;
 mod convert;
 mod error;
 mod eval;
+mod lineage;
 mod manifest_ops;
 mod output_file;
 mod printable;
 mod progress;
+mod provenance;
 mod verify;
 
 pub use mlprov_fingerprint as fingerprint;
 pub use mlprov_formats as formats;
 pub use mlprov_hash as hash;
 pub use mlprov_manifest as manifest;
+pub use mlprov_terms as terms;
 
+pub use check::{check, lineage_graph, GraphEdge, GraphNode, LineageGraph};
 pub use compare::{compare, compare_prepared, Comparable};
 pub use convert::{convert, ConvertOptions, Converted};
 pub use error::{Error, Result};
 pub use eval::{eval, read_pairs, score, EvalCase, EvalReport, EvalRow, EvalSummary, RatesAt};
-pub use manifest_ops::{build_manifest, write_manifest, ManifestWritten};
+pub use lineage::LineageNode;
+pub use manifest_ops::{build_manifest, write_manifest, write_manifest_with, ManifestWritten};
 pub use output_file::{check_target, replace_with, write_bytes};
 pub use printable::printable;
 pub use progress::{Progress, Quiet};
+pub use provenance::{read_terms, split_suffix, LicenceOptions, LineageOptions, ProvenanceOptions};
 pub use verify::{read_manifest, verify, Verification, MAX_MANIFEST_BYTES};
 
 use std::path::Path;

@@ -11,6 +11,7 @@ use mlprov_manifest::{Fingerprints, Manifest, Subject, TensorKey};
 use crate::error::{Error, Result};
 use crate::output_file::{check_target, write_bytes};
 use crate::progress::Progress;
+use crate::provenance::ProvenanceOptions;
 
 /// What [`write_manifest`] wrote.
 #[derive(Debug, Clone)]
@@ -58,11 +59,32 @@ pub fn write_manifest(
     force: bool,
     progress: &dyn Progress,
 ) -> Result<ManifestWritten> {
+    write_manifest_with(
+        model,
+        output,
+        force,
+        &ProvenanceOptions::default(),
+        progress,
+    )
+}
+
+/// [`write_manifest`] with a licence, terms, base models and datasets recorded; the
+/// options are resolved (files read, licence mapped) before the model is hashed.
+pub fn write_manifest_with(
+    model: &Model,
+    output: &Path,
+    force: bool,
+    provenance: &ProvenanceOptions,
+    progress: &dyn Progress,
+) -> Result<ManifestWritten> {
     check_target(output, force)?;
     let created = created_now()?;
+    let (licence, lineage) = provenance.resolve()?;
     let digests = crate::hash(model, false, progress);
     let fingerprint = ModelFingerprint::of(model);
-    let manifest = build_manifest(model, &digests, &fingerprint, created);
+    let mut manifest = build_manifest(model, &digests, &fingerprint, created);
+    manifest.licence = licence;
+    manifest.lineage = lineage;
     write_bytes(output, manifest.to_pretty_json().as_bytes())?;
     Ok(ManifestWritten {
         path: output.to_path_buf(),

@@ -54,6 +54,10 @@ enum Command {
         /// Replace FILE if it already exists.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        licence: commands::manifest::LicenceArgs,
+        #[command(flatten)]
+        lineage: commands::manifest::LineageArgs,
     },
     /// Robust fingerprint: a sampled sketch and SimHash key per tensor (reads only samples).
     Fingerprint {
@@ -100,6 +104,44 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Licence terms files: write one from a template, validate one, list known licences.
+    Terms {
+        #[command(subcommand)]
+        command: TermsCommand,
+    },
+    /// May we do X with this model? allow, deny or review per asset of its lineage, with
+    /// reasons and obligations (exit 0 allow, 1 deny or review).
+    Check {
+        /// The model's manifest.
+        manifest: PathBuf,
+        /// The intended use.
+        #[arg(long = "use", value_name = "USE", value_parser = parse_use)]
+        use_: mlprov::terms::Use,
+        /// Where: an ISO 3166-1 alpha-2 country code.
+        #[arg(long, value_parser = parse_country)]
+        territory: String,
+        /// When (YYYY-MM-DD; default today, UTC).
+        #[arg(long, value_parser = parse_date)]
+        date: Option<mlprov::terms::Date>,
+        /// The model will be modified (fine-tuned, merged, quantized, ...).
+        #[arg(long)]
+        modify: bool,
+        /// It (or a derivative) will be given to others.
+        #[arg(long)]
+        redistribute: bool,
+        /// It will be run as a service for others.
+        #[arg(long)]
+        host: bool,
+        /// Monthly active users of the licensee's products.
+        #[arg(long, value_name = "N")]
+        mau: Option<u64>,
+        /// Its outputs will be used to train other models.
+        #[arg(long)]
+        train_on_outputs: bool,
+        /// Manifests of its bases and datasets (those beside the manifest are found too).
+        #[arg(long, value_name = "FILE")]
+        lineage: Vec<PathBuf>,
+    },
     /// Re-hash a model and report what differs from its manifest (exit 1 on any difference).
     Verify {
         /// The manifest to check against.
@@ -107,6 +149,47 @@ enum Command {
         /// The model; defaults to the manifest's subject name next to the manifest.
         path: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum TermsCommand {
+    /// Write a terms file from a standard deal shape.
+    Init {
+        /// evaluation, research, commercial or oem.
+        #[arg(long, default_value = "commercial")]
+        template: String,
+        /// The terms file to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Replace FILE if it already exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate a terms file (errors name the line; exit 2 on any).
+    Check {
+        /// The terms file.
+        file: PathBuf,
+    },
+    /// List the licence knowledge base (SPDX and LicenseRef- ids, Hugging Face ids).
+    Licences,
+}
+
+fn parse_use(s: &str) -> Result<mlprov::terms::Use, String> {
+    s.parse()
+}
+
+fn parse_date(s: &str) -> Result<mlprov::terms::Date, String> {
+    s.parse()
+}
+
+fn parse_country(s: &str) -> Result<String, String> {
+    if mlprov::terms::territory::is_country(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not an ISO 3166-1 alpha-2 country code (upper case)"
+        ))
+    }
 }
 
 /// What a command found: the exit code says it.
@@ -135,7 +218,48 @@ fn main() -> ExitCode {
             path,
             output,
             force,
-        } => commands::manifest::run(&path, &output, force, cli.json),
+            licence,
+            lineage,
+        } => commands::manifest::run(&path, &output, force, &licence, &lineage, cli.json),
+        Command::Terms { command } => match command {
+            TermsCommand::Init {
+                template,
+                output,
+                force,
+            } => commands::terms::init(&template, &output, force, cli.json),
+            TermsCommand::Check { file } => commands::terms::check(&file, cli.json),
+            TermsCommand::Licences => commands::terms::licences(cli.json),
+        },
+        Command::Check {
+            manifest,
+            use_,
+            territory,
+            date,
+            modify,
+            redistribute,
+            host,
+            mau,
+            train_on_outputs,
+            lineage,
+        } => (|| {
+            let date = match date {
+                Some(d) => d,
+                None => commands::check::today()
+                    .parse()
+                    .map_err(anyhow::Error::msg)?,
+            };
+            let query = mlprov::terms::Query {
+                use_,
+                territory,
+                date,
+                modify,
+                redistribute,
+                host,
+                mau,
+                train_on_outputs,
+            };
+            commands::check::run(&manifest, &lineage, &query, cli.json)
+        })(),
         Command::Fingerprint { path, invariants } => {
             commands::fingerprint::run(&path, invariants, cli.json)
         }

@@ -1,6 +1,7 @@
 //! One module per verb: each parses nothing and decides nothing; it calls one library
 //! function of the `mlprov` application layer and prints the result.
 
+pub mod check;
 pub mod compare;
 pub mod convert;
 pub mod eval;
@@ -8,6 +9,7 @@ pub mod fingerprint;
 pub mod hash;
 pub mod inspect;
 pub mod manifest;
+pub mod terms;
 pub mod verify;
 
 use std::path::Path;

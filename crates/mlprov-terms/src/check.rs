@@ -863,7 +863,12 @@ fn conflicts(assets: &[Asset], q: &Query) -> Vec<Reason> {
             .is_some_and(|u| !u.contains(&Use::Commercial));
         if non_commercial && (subject_commercial || q.use_ == Use::Commercial) {
             out.push(Reason {
-                decision: Decision::Review,
+                // Named always; it holds up only the use it is about.
+                decision: if q.use_ == Use::Commercial {
+                    Decision::Review
+                } else {
+                    Decision::Allow
+                },
                 asset: a.name.clone(),
                 clause: "grant.use".into(),
                 source: format!("licence {lic}"),
@@ -884,7 +889,11 @@ fn conflicts(assets: &[Asset], q: &Query) -> Vec<Reason> {
             .is_some_and(|l| subject_licence.contains(l));
         if share_alike && !same && !(subject_share_alike && a.kind == AssetKind::Model) {
             out.push(Reason {
-                decision: Decision::Review,
+                decision: if q.redistribute {
+                    Decision::Review
+                } else {
+                    Decision::Allow
+                },
                 asset: a.name.clone(),
                 clause: "obligations.share_alike".into(),
                 source: format!("licence {lic}"),

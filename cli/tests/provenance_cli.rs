@@ -1,0 +1,366 @@
+//! End-to-end tests of the provenance commands: manifests with licence, terms and lineage
+//! (checked against the published schemas), terms files, and `mlprov check`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn mlprov() -> Command {
+    let mut cmd = Command::cargo_bin("mlprov")
+        .expect("the mlprov binary is built by `cargo test --workspace`");
+    cmd.env("SOURCE_DATE_EPOCH", "1767225600");
+    cmd
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/safetensors")
+}
+
+fn schema(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../schemas")
+        .join(name);
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn manifest_validator() -> jsonschema::Validator {
+    jsonschema::options()
+        .with_resource(
+            "https://mlprov.dev/schemas/terms.v1.schema.json",
+            jsonschema::Resource::from_contents(schema("terms.v1.schema.json")).unwrap(),
+        )
+        .build(&schema("manifest.v1.schema.json"))
+        .unwrap()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+}
+
+fn json_out(cmd: &mut Command) -> (Value, i32) {
+    let out = cmd.output().unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (v, out.status.code().unwrap())
+}
+
+/// A base (Llama 3.1), a non-commercial dataset and a fine-tune under a commercial
+/// agreement, all manifests in one folder.
+fn lineage() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    mlprov()
+        .args(["terms", "init", "--template", "commercial", "-o"])
+        .arg(d.join("acme.toml"))
+        .assert()
+        .success();
+    mlprov()
+        .arg("manifest")
+        .arg(fixtures().join("tiny-model.safetensors"))
+        .arg("-o")
+        .arg(d.join("base.json"))
+        .args(["--license", "llama3.1"])
+        .assert()
+        .success();
+    mlprov()
+        .arg("manifest")
+        .arg(fixtures().join("dtypes.safetensors"))
+        .arg("-o")
+        .arg(d.join("data.json"))
+        .args(["--license", "cc-by-nc-4.0"])
+        .assert()
+        .success();
+    let tuned = d.join("tuned.json");
+    mlprov()
+        .arg("manifest")
+        .arg(fixtures().join("tiny-sharded"))
+        .arg("-o")
+        .arg(&tuned)
+        .args(["--license", "Apache-2.0", "--terms"])
+        .arg(d.join("acme.toml"))
+        .arg("--base")
+        .arg(format!("{}:finetune", d.join("base.json").display()))
+        .arg("--dataset")
+        .arg(format!("{}:train", d.join("data.json").display()))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("licence: Apache-2.0"));
+    (dir, tuned)
+}
+
+#[test]
+fn manifest_records_licence_terms_and_lineage_and_matches_the_schema() {
+    let (dir, tuned) = lineage();
+    let doc = read_json(&tuned);
+    assert_eq!(doc["licence"]["expression"], "Apache-2.0");
+    assert_eq!(doc["licence"]["terms"]["grant"]["use"][3], "commercial");
+    assert_eq!(doc["licence"]["terms"]["term"]["end"], "2028-12-31");
+    let base = &doc["lineage"]["derived_from"][0];
+    assert_eq!(base["relation"], "finetune");
+    assert_eq!(base["name"], "tiny-model.safetensors");
+    assert_eq!(doc["lineage"]["trained_on"][0]["role"], "train");
+    // The base is named by the digest of its manifest's canonical form.
+    let base_doc = read_json(&dir.path().join("base.json"));
+    assert_eq!(
+        base["manifest"].as_str().unwrap(),
+        mlprov::manifest::manifest_digest(&base_doc).to_string()
+    );
+    let v = manifest_validator();
+    for m in [&doc, &base_doc] {
+        let errors: Vec<String> = v.iter_errors(m).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+    let mut bad = doc.clone();
+    bad["lineage"]["derived_from"][0]["relation"] = "stolen".into();
+    assert!(!v.is_valid(&bad));
+    let mut bad = doc.clone();
+    bad["licence"]["terms"]["territory"]["include"][0] = "Narnia".into();
+    assert!(!v.is_valid(&bad));
+    // The HF id was mapped through the knowledge base.
+    assert_eq!(
+        base_doc["licence"]["expression"],
+        "LicenseRef-Llama-3.1-Community"
+    );
+}
+
+#[test]
+fn a_manifest_written_before_still_parses_and_unknown_fields_survive() {
+    let (_dir, tuned) = lineage();
+    let mut doc = read_json(&tuned);
+    doc["licence"] = serde_json::json!({});
+    doc["lineage"] = serde_json::json!({"derived_from": [], "trained_on": []});
+    let old = mlprov::manifest::Manifest::parse(&doc.to_string()).unwrap();
+    assert!(old.licence.is_empty());
+    let mut doc = read_json(&tuned);
+    doc["licence"]["future_field"] = "kept".into();
+    doc["lineage"]["derived_from"][0]["future_field"] = 7.into();
+    let m = mlprov::manifest::Manifest::parse(&doc.to_string()).unwrap();
+    let back: Value = serde_json::from_str(&m.to_pretty_json()).unwrap();
+    assert_eq!(back, doc);
+}
+
+#[test]
+fn manifest_refuses_bad_provenance_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.json");
+    let model = fixtures().join("tiny-model.safetensors");
+    mlprov()
+        .arg("manifest")
+        .arg(&model)
+        .arg("-o")
+        .arg(&out)
+        .args(["--license", "MIT AND"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--license"));
+    let terms = dir.path().join("t.toml");
+    fs::write(
+        &terms,
+        "[grant]\nmodify = true\n\n[term]\nend = 2026-02-30\n",
+    )
+    .unwrap();
+    mlprov()
+        .arg("manifest")
+        .arg(&model)
+        .arg("-o")
+        .arg(&out)
+        .arg("--terms")
+        .arg(&terms)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("t.toml:5:"));
+    mlprov()
+        .arg("manifest")
+        .arg(&model)
+        .arg("-o")
+        .arg(&out)
+        .arg("--base")
+        .arg(dir.path().join("nowhere.json:finetune"))
+        .assert()
+        .code(2);
+    mlprov()
+        .arg("manifest")
+        .arg(&model)
+        .arg("-o")
+        .arg(&out)
+        .arg("--base")
+        .arg("x.json:stolen")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown relation"));
+    assert!(!out.exists(), "nothing written on an input error");
+}
+
+#[test]
+fn terms_templates_validate_and_errors_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for t in ["evaluation", "research", "commercial", "oem"] {
+        let f = dir.path().join(format!("{t}.toml"));
+        mlprov()
+            .args(["terms", "init", "--template", t, "-o"])
+            .arg(&f)
+            .assert()
+            .success();
+        mlprov().args(["terms", "check"]).arg(&f).assert().success();
+        // The JSON form of a template matches the published terms schema.
+        let (v, code) = json_out(mlprov().args(["--json", "terms", "check"]).arg(&f));
+        assert_eq!(code, 0);
+        let validator = jsonschema::validator_for(&schema("terms.v1.schema.json")).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&v["clauses"])
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{t}: {errors:?}");
+    }
+    let bad = dir.path().join("bad.toml");
+    fs::write(
+        &bad,
+        "licensor = \"A\"\n[territory]\ninclude = [\"US\", \"XX\"]\n",
+    )
+    .unwrap();
+    mlprov()
+        .args(["terms", "check"])
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.toml:3: territory.include"));
+    mlprov()
+        .args(["terms", "init", "--template", "nope", "-o"])
+        .arg(dir.path().join("x.toml"))
+        .assert()
+        .code(2);
+    mlprov()
+        .args(["terms", "licences"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("LicenseRef-Llama-3.1-Community"));
+}
+
+#[test]
+fn check_walks_the_lineage_and_answers_per_asset() {
+    let (dir, tuned) = lineage();
+    let check = |extra: &[&str]| {
+        let mut c = mlprov();
+        c.args(["--json", "check"]).arg(&tuned).args([
+            "--use",
+            "commercial",
+            "--territory",
+            "DE",
+            "--date",
+            "2026-06-01",
+        ]);
+        c.args(extra);
+        json_out(&mut c)
+    };
+    // The NC dataset makes it a review (unsettled law), named with its clause.
+    let (r, code) = check(&[]);
+    assert_eq!(code, 1);
+    assert_eq!(r["decision"], "review");
+    let assets = r["assets"].as_array().unwrap();
+    assert_eq!(assets.len(), 3);
+    assert_eq!(assets[0]["name"], "tiny-sharded");
+    assert_eq!(assets[0]["decision"], "allow");
+    let data = assets
+        .iter()
+        .find(|a| a["name"] == "dtypes.safetensors")
+        .unwrap();
+    assert_eq!(data["decision"], "review");
+    assert!(data["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["clause"] == "grant.use" && x["unsettled"] == true));
+    assert!(r["obligations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["text"] == "show the attribution \"Built with Llama\""));
+    // 800M users: the Llama base denies.
+    let (r, code) = check(&["--mau", "800000000"]);
+    assert_eq!((r["decision"].as_str(), code), (Some("deny"), 1));
+    // Research use is allowed everywhere the grant reaches.
+    let mut c = mlprov();
+    c.args(["--json", "check"]).arg(&tuned).args([
+        "--use",
+        "research",
+        "--territory",
+        "US",
+        "--date",
+        "2026-06-01",
+    ]);
+    let (r, code) = json_out(&mut c);
+    assert_eq!((r["decision"].as_str(), code), (Some("allow"), 0), "{r:#}");
+    // Out of the agreement's term, in human form.
+    mlprov()
+        .arg("check")
+        .arg(&tuned)
+        .args([
+            "--use",
+            "research",
+            "--territory",
+            "US",
+            "--date",
+            "2030-01-01",
+        ])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("check: DENY"))
+        .stdout(predicate::str::contains(
+            "term.end [terms]: the terms expired on 2028-12-31",
+        ));
+    // A base that cannot be found is a review, not an allow.
+    fs::remove_file(dir.path().join("base.json")).unwrap();
+    let (r, _) = check(&[]);
+    assert!(r["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["name"] == "tiny-model.safetensors" && a["decision"] == "review"));
+    // Input errors exit 2.
+    mlprov()
+        .arg("check")
+        .arg(&tuned)
+        .args(["--use", "commercial", "--territory", "EU"])
+        .assert()
+        .code(2);
+    mlprov()
+        .arg("check")
+        .arg(&tuned)
+        .args(["--use", "selling", "--territory", "US"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn lineage_given_elsewhere_is_found_with_the_flag() {
+    let (dir, tuned) = lineage();
+    let other = tempfile::tempdir().unwrap();
+    let moved = other.path().join("tuned.json");
+    fs::copy(&tuned, &moved).unwrap();
+    let run = |extra: &[PathBuf]| {
+        let mut c = mlprov();
+        c.args(["--json", "check"]).arg(&moved).args([
+            "--use",
+            "research",
+            "--territory",
+            "US",
+            "--date",
+            "2026-06-01",
+        ]);
+        for f in extra {
+            c.arg("--lineage").arg(f);
+        }
+        json_out(&mut c).0
+    };
+    assert_eq!(run(&[])["decision"], "review", "bases not found");
+    let r = run(&[dir.path().join("base.json"), dir.path().join("data.json")]);
+    assert_eq!(r["decision"], "allow", "{r:#}");
+}
