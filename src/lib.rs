@@ -13,6 +13,7 @@
 //! | write a provenance manifest | [`write_manifest`], with licence, terms and lineage [`write_manifest_with`] (built by [`build_manifest`]) |
 //! | may a use be made of a model, along its lineage? | [`check`] (graph: [`lineage_graph`]) |
 //! | check a model against its manifest | [`verify`] |
+//! | sign a manifest, check a signature | [`generate_key`], [`sign`], [`verify_signature`] |
 //! | evaluate the lineage test on known pairs | [`eval`] |
 //! | convert a model to safetensors | [`convert`] |
 //!
@@ -43,6 +44,7 @@ mod output_file;
 mod printable;
 mod progress;
 mod provenance;
+mod sign;
 mod verify;
 
 pub use mlprov_fingerprint as fingerprint;
@@ -62,6 +64,9 @@ pub use output_file::{check_target, replace_with, write_bytes};
 pub use printable::printable;
 pub use progress::{Progress, Quiet};
 pub use provenance::{read_terms, split_suffix, LicenceOptions, LineageOptions, ProvenanceOptions};
+pub use sign::{
+    generate_key, public_key_path, sign, verify_signature, KeyFiles, SignatureCheck, Signed,
+};
 pub use verify::{read_manifest, verify, Verification, MAX_MANIFEST_BYTES};
 
 use std::path::Path;

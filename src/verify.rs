@@ -56,6 +56,15 @@ pub fn verify(
         Some(p) => p.to_path_buf(),
         None => subject_beside(manifest_path, &manifest.subject.name)?,
     };
+    verify_against(manifest, target, progress)
+}
+
+/// Re-hashes the model at `target` and compares it with `manifest` (already read).
+pub(crate) fn verify_against(
+    manifest: Manifest,
+    target: PathBuf,
+    progress: &dyn Progress,
+) -> Result<Verification> {
     if !target.exists() {
         return Err(Error::input(
             &target,

@@ -142,12 +142,59 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         lineage: Vec<PathBuf>,
     },
+    /// Signing keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Sign a manifest: a DSSE envelope over an in-toto Statement v1 (subject the model's
+    /// name and Merkle root, predicate the manifest), ed25519.
+    Sign {
+        /// The manifest to sign.
+        manifest: PathBuf,
+        /// The private key (`mlprov key generate`).
+        #[arg(long, value_name = "PATH")]
+        key: PathBuf,
+        /// The signature file to write.
+        #[arg(short, long, value_name = "SIGNATURE")]
+        output: PathBuf,
+        /// Replace SIGNATURE if it already exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Verify a signature (exit 1 when it, the manifest or the model does not match).
+    VerifySignature {
+        /// The signature file.
+        signature: PathBuf,
+        /// The public key (PATH.pub).
+        #[arg(long, value_name = "PATH.pub")]
+        key: PathBuf,
+        /// Also check that this manifest file is the one signed.
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<PathBuf>,
+        /// Also re-hash the model's files and compare them with the signed manifest.
+        #[arg(long, value_name = "PATH")]
+        model: Option<PathBuf>,
+    },
     /// Re-hash a model and report what differs from its manifest (exit 1 on any difference).
     Verify {
         /// The manifest to check against.
         manifest: PathBuf,
         /// The model; defaults to the manifest's subject name next to the manifest.
         path: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Write a new key pair: the private key at PATH, the public key at PATH.pub.
+    Generate {
+        /// Where to write the private key.
+        #[arg(short, long, value_name = "PATH")]
+        output: PathBuf,
+        /// Replace existing key files.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -272,6 +319,27 @@ fn main() -> ExitCode {
             skip_undecodable,
             force,
         } => commands::convert::run(&input, &output, dtype, skip_undecodable, force, cli.json),
+        Command::Key {
+            command: KeyCommand::Generate { output, force },
+        } => commands::sign::key_generate(&output, force, cli.json),
+        Command::Sign {
+            manifest,
+            key,
+            output,
+            force,
+        } => commands::sign::sign(&manifest, &key, &output, force, cli.json),
+        Command::VerifySignature {
+            signature,
+            key,
+            manifest,
+            model,
+        } => commands::sign::verify(
+            &signature,
+            &key,
+            manifest.as_deref(),
+            model.as_deref(),
+            cli.json,
+        ),
         Command::Verify { manifest, path } => {
             commands::verify::run(&manifest, path.as_deref(), cli.json)
         }

@@ -9,6 +9,7 @@ pub mod fingerprint;
 pub mod hash;
 pub mod inspect;
 pub mod manifest;
+pub mod sign;
 pub mod terms;
 pub mod verify;
 
