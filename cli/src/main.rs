@@ -142,6 +142,23 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         lineage: Vec<PathBuf>,
     },
+    /// Export a manifest as SPDX 3.0.1 JSON-LD or CycloneDX 1.6 JSON (stdout, or -o FILE).
+    Export {
+        /// The manifest.
+        manifest: PathBuf,
+        /// spdx or cyclonedx.
+        #[arg(long, value_parser = ["spdx", "cyclonedx"])]
+        to: String,
+        /// Where to write it (default stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace FILE if it already exists.
+        #[arg(long)]
+        force: bool,
+        /// Manifests of its bases and datasets, for their licences (those beside it are found too).
+        #[arg(long, value_name = "FILE")]
+        lineage: Vec<PathBuf>,
+    },
     /// Signing keys.
     Key {
         #[command(subcommand)]
@@ -319,6 +336,13 @@ fn main() -> ExitCode {
             skip_undecodable,
             force,
         } => commands::convert::run(&input, &output, dtype, skip_undecodable, force, cli.json),
+        Command::Export {
+            manifest,
+            to,
+            output,
+            force,
+            lineage,
+        } => commands::export::run(&manifest, &to, output.as_deref(), force, &lineage),
         Command::Key {
             command: KeyCommand::Generate { output, force },
         } => commands::sign::key_generate(&output, force, cli.json),

@@ -364,3 +364,141 @@ fn lineage_given_elsewhere_is_found_with_the_flag() {
     let r = run(&[dir.path().join("base.json"), dir.path().join("data.json")]);
     assert_eq!(r["decision"], "allow", "{r:#}");
 }
+
+fn cyclonedx_validator() -> jsonschema::Validator {
+    let ext = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/external/cyclonedx");
+    let load = |f: &str| -> Value {
+        serde_json::from_str(&fs::read_to_string(ext.join(f)).unwrap()).unwrap()
+    };
+    jsonschema::options()
+        .with_resource(
+            "http://cyclonedx.org/schema/spdx.SNAPSHOT.schema.json",
+            jsonschema::Resource::from_contents(load("spdx.SNAPSHOT.schema.json")).unwrap(),
+        )
+        .with_resource(
+            "http://cyclonedx.org/schema/jsf-0.82.SNAPSHOT.schema.json",
+            jsonschema::Resource::from_contents(load("jsf-0.82.SNAPSHOT.schema.json")).unwrap(),
+        )
+        .should_validate_formats(true)
+        .build(&load("bom-1.6.SNAPSHOT.schema.json"))
+        .unwrap()
+}
+
+#[test]
+fn cyclonedx_export_matches_the_official_schema() {
+    let (dir, tuned) = lineage();
+    let out = dir.path().join("bom.cdx.json");
+    mlprov()
+        .arg("export")
+        .arg(&tuned)
+        .args(["--to", "cyclonedx", "-o"])
+        .arg(&out)
+        .assert()
+        .success();
+    let bom = read_json(&out);
+    let v = cyclonedx_validator();
+    let errors: Vec<String> = v
+        .iter_errors(&bom)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let c = &bom["metadata"]["component"];
+    assert_eq!(c["type"], "machine-learning-model");
+    assert_eq!(c["hashes"][0]["alg"], "BLAKE3");
+    let lic = &c["licenses"][0]["license"];
+    assert_eq!(lic["licensing"]["expiration"], "2028-12-31T23:59:59Z");
+    assert_eq!(
+        lic["licensing"]["licensor"]["organization"]["name"],
+        "LICENSOR"
+    );
+    assert_eq!(
+        c["pedigree"]["ancestors"][0]["name"],
+        "tiny-model.safetensors"
+    );
+    assert_eq!(
+        c["pedigree"]["ancestors"][0]["licenses"][0]["expression"],
+        "LicenseRef-Llama-3.1-Community"
+    );
+    assert_eq!(
+        c["modelCard"]["modelParameters"]["datasets"][0]["ref"],
+        "dataset-0"
+    );
+    assert_eq!(bom["components"][0]["type"], "data");
+    assert_eq!(
+        bom["components"][0]["licenses"][0]["expression"],
+        "CC-BY-NC-4.0"
+    );
+    // The schema is not vacuous.
+    let mut bad = bom.clone();
+    bad["metadata"]["component"]["hashes"][0]["alg"] = "CRC32".into();
+    assert!(!v.is_valid(&bad));
+    // Without terms, the licence is an expression; stdout by default.
+    let out = mlprov()
+        .arg("export")
+        .arg(dir.path().join("base.json"))
+        .args(["--to", "cyclonedx"])
+        .output()
+        .unwrap();
+    let bom: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.is_valid(&bom));
+    assert_eq!(
+        bom["metadata"]["component"]["licenses"][0]["expression"],
+        "LicenseRef-Llama-3.1-Community"
+    );
+}
+
+#[test]
+fn spdx_export_has_the_ai_profile_structure() {
+    let (dir, tuned) = lineage();
+    let out = mlprov()
+        .arg("export")
+        .arg(&tuned)
+        .args(["--to", "spdx"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["@context"],
+        "https://spdx.org/rdf/3.0.1/spdx-context.jsonld"
+    );
+    let graph = doc["@graph"].as_array().unwrap();
+    let of_type = |t: &str| graph.iter().filter(|e| e["type"] == t).collect::<Vec<_>>();
+    let pkg = of_type("ai_AIPackage")
+        .into_iter()
+        .find(|p| p["name"] == "tiny-sharded")
+        .unwrap();
+    assert_eq!(pkg["software_primaryPurpose"], "model");
+    assert_eq!(pkg["verifiedUsing"][0]["algorithm"], "blake3");
+    assert_eq!(of_type("dataset_DatasetPackage").len(), 1);
+    let rels = of_type("Relationship");
+    for kind in [
+        "trainedOn",
+        "descendantOf",
+        "hasDeclaredLicense",
+        "hasConcludedLicense",
+    ] {
+        assert!(rels.iter().any(|r| r["relationshipType"] == kind), "{kind}");
+    }
+    // Every element the document lists exists, and every reference points at one.
+    let ids: Vec<&str> = graph.iter().filter_map(|e| e["spdxId"].as_str()).collect();
+    let doc_el = of_type("SpdxDocument")[0];
+    for e in doc_el["element"].as_array().unwrap() {
+        assert!(ids.contains(&e.as_str().unwrap()));
+    }
+    for r in &rels {
+        assert!(ids.contains(&r["from"].as_str().unwrap()));
+        for t in r["to"].as_array().unwrap() {
+            assert!(ids.contains(&t.as_str().unwrap()));
+        }
+    }
+    let exprs: Vec<&str> = of_type("simplelicensing_LicenseExpression")
+        .iter()
+        .filter_map(|l| l["simplelicensing_licenseExpression"].as_str())
+        .collect();
+    assert!(
+        exprs.contains(&"Apache-2.0") && exprs.contains(&"CC-BY-NC-4.0"),
+        "{exprs:?}"
+    );
+    drop(dir);
+}

@@ -5,6 +5,7 @@ pub mod check;
 pub mod compare;
 pub mod convert;
 pub mod eval;
+pub mod export;
 pub mod fingerprint;
 pub mod hash;
 pub mod inspect;

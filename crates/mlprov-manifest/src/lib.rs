@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod canonical;
+pub mod export;
 mod manifest;
 mod provenance;
 mod verify;
