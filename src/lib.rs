@@ -14,6 +14,7 @@
 //! | may a use be made of a model, along its lineage? | [`check`] (graph: [`lineage_graph`]) |
 //! | check a model against its manifest | [`verify`] |
 //! | SPDX 3.0.1 / CycloneDX 1.6 export | [`export`] |
+//! | the lineage as a picture (DOT, SVG, HTML) | [`graph`] |
 //! | sign a manifest, check a signature | [`generate_key`], [`sign`], [`verify_signature`] |
 //! | evaluate the lineage test on known pairs | [`eval`] |
 //! | convert a model to safetensors | [`convert`] |
@@ -40,6 +41,7 @@ mod convert;
 mod error;
 mod eval;
 mod export;
+mod graph;
 mod lineage;
 mod manifest_ops;
 mod output_file;
@@ -61,6 +63,7 @@ pub use convert::{convert, ConvertOptions, Converted};
 pub use error::{Error, Result};
 pub use eval::{eval, read_pairs, score, EvalCase, EvalReport, EvalRow, EvalSummary, RatesAt};
 pub use export::{export, ExportFormat};
+pub use graph::{graph, GraphFormat};
 pub use lineage::LineageNode;
 pub use manifest_ops::{build_manifest, write_manifest, write_manifest_with, ManifestWritten};
 pub use output_file::{check_target, replace_with, write_bytes};

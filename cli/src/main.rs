@@ -159,6 +159,36 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         lineage: Vec<PathBuf>,
     },
+    /// Draw the lineage: models, datasets and terms, edges labelled with the relation and
+    /// verdict, assets coloured by their check answer when --use is given.
+    Graph {
+        /// The manifest.
+        manifest: PathBuf,
+        /// dot, svg or html (SVG and HTML are self-contained).
+        #[arg(long, default_value = "dot", value_parser = ["dot", "svg", "html"])]
+        format: String,
+        /// Where to write it (default stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace FILE if it already exists.
+        #[arg(long)]
+        force: bool,
+        /// Manifests of its bases and datasets (those beside it are found too).
+        #[arg(long, value_name = "FILE")]
+        lineage: Vec<PathBuf>,
+        /// Colour each asset by its answer for this use.
+        #[arg(long = "use", value_name = "USE", value_parser = parse_use, requires = "territory")]
+        use_: Option<mlprov::terms::Use>,
+        /// Where (with --use).
+        #[arg(long, value_parser = parse_country)]
+        territory: Option<String>,
+        /// When (with --use; default today, UTC).
+        #[arg(long, value_parser = parse_date)]
+        date: Option<mlprov::terms::Date>,
+        /// Monthly active users (with --use).
+        #[arg(long, value_name = "N")]
+        mau: Option<u64>,
+    },
     /// Signing keys.
     Key {
         #[command(subcommand)]
@@ -343,6 +373,44 @@ fn main() -> ExitCode {
             force,
             lineage,
         } => commands::export::run(&manifest, &to, output.as_deref(), force, &lineage),
+        Command::Graph {
+            manifest,
+            format,
+            output,
+            force,
+            lineage,
+            use_,
+            territory,
+            date,
+            mau,
+        } => (|| {
+            let query = match (use_, territory) {
+                (Some(use_), Some(territory)) => Some(mlprov::terms::Query {
+                    use_,
+                    territory,
+                    date: match date {
+                        Some(d) => d,
+                        None => commands::check::today()
+                            .parse()
+                            .map_err(anyhow::Error::msg)?,
+                    },
+                    modify: false,
+                    redistribute: false,
+                    host: false,
+                    mau,
+                    train_on_outputs: false,
+                }),
+                _ => None,
+            };
+            commands::graph::run(
+                &manifest,
+                &lineage,
+                &format,
+                query.as_ref(),
+                output.as_deref(),
+                force,
+            )
+        })(),
         Command::Key {
             command: KeyCommand::Generate { output, force },
         } => commands::sign::key_generate(&output, force, cli.json),

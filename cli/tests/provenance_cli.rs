@@ -502,3 +502,92 @@ fn spdx_export_has_the_ai_profile_structure() {
     );
     drop(dir);
 }
+
+#[test]
+fn graph_draws_the_lineage_coloured_by_the_check() {
+    let (dir, tuned) = lineage();
+    let out = mlprov()
+        .arg("graph")
+        .arg(&tuned)
+        .args([
+            "--use",
+            "commercial",
+            "--territory",
+            "DE",
+            "--date",
+            "2026-06-01",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let dot = String::from_utf8(out.stdout).unwrap();
+    assert!(dot.starts_with("digraph lineage {"));
+    assert!(dot.contains("tiny-sharded\\nApache-2.0\\nallow"), "{dot}");
+    assert!(
+        dot.contains("shape=cylinder, style=filled, fillcolor=\"#ffe08a\""),
+        "{dot}"
+    );
+    assert!(dot.contains("[label=\"finetune\"]"));
+    assert!(dot.contains("[label=\"trained on (train)\"]"));
+    assert!(dot.contains("shape=note"), "terms drawn: {dot}");
+    for format in ["svg", "html"] {
+        let f = dir.path().join(format!("g.{format}"));
+        mlprov()
+            .arg("graph")
+            .arg(&tuned)
+            .args(["--format", format, "-o"])
+            .arg(&f)
+            .args([
+                "--use",
+                "research",
+                "--territory",
+                "US",
+                "--date",
+                "2026-06-01",
+            ])
+            .assert()
+            .success();
+        let text = fs::read_to_string(&f).unwrap();
+        assert!(text.contains("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+        assert_eq!(text.matches("<g ").count(), text.matches("</g>").count());
+        assert!(text.contains("#b7e1a1"), "research is allowed: green");
+        assert!(
+            !text.contains("http://") || !text.contains("src="),
+            "self-contained"
+        );
+        if format == "html" {
+            assert!(text.contains("<h2>Reasons</h2>") && text.contains("grant.use"));
+        }
+    }
+}
+
+#[test]
+fn graph_escapes_hostile_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("<script>x\".safetensors");
+    fs::copy(fixtures().join("tiny-model.safetensors"), &model).unwrap();
+    let m = dir.path().join("m.json");
+    mlprov()
+        .arg("manifest")
+        .arg(&model)
+        .arg("-o")
+        .arg(&m)
+        .assert()
+        .success();
+    for format in ["svg", "html", "dot"] {
+        let out = mlprov()
+            .arg("graph")
+            .arg(&m)
+            .args(["--format", format])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        if format == "dot" {
+            // Inside a DOT string only the quote needs escaping.
+            assert!(text.contains("label=\"<script>x\\\".safetensors"), "{text}");
+        } else {
+            assert!(!text.contains("<script>"), "{format}: {text}");
+            assert!(text.contains("&lt;script&gt;x&quot;.safetensors"), "{text}");
+        }
+    }
+}

@@ -7,6 +7,7 @@ pub mod convert;
 pub mod eval;
 pub mod export;
 pub mod fingerprint;
+pub mod graph;
 pub mod hash;
 pub mod inspect;
 pub mod manifest;
