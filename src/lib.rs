@@ -71,7 +71,8 @@ pub use printable::printable;
 pub use progress::{Progress, Quiet};
 pub use provenance::{read_terms, split_suffix, LicenceOptions, LineageOptions, ProvenanceOptions};
 pub use sign::{
-    generate_key, public_key_path, sign, verify_signature, KeyFiles, SignatureCheck, Signed,
+    generate_key, public_key_path, sign, verify_signature, KeyAlgorithm, KeyFiles, SignFormat,
+    SignatureCheck, Signed,
 };
 pub use verify::{read_manifest, verify, Verification, MAX_MANIFEST_BYTES};
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use mlprov_manifest::{to_canonical_json, Manifest};
 use mlprov_sign::dsse::Envelope;
 use mlprov_sign::ed25519::{self, MANIFEST_PREDICATE, STATEMENT_TYPE};
+use mlprov_sign::oms;
 use mlprov_sign::SignError;
 use serde::Serialize;
 use serde_json::Value;
@@ -15,7 +16,9 @@ use crate::error::{Error, Result};
 use crate::lineage::LineageNode;
 use crate::output_file::{check_target, write_bytes};
 use crate::progress::Progress;
-use crate::verify::{read_regular_file, verify_against, Verification, MAX_MANIFEST_BYTES};
+use crate::verify::{
+    read_regular_file, subject_beside, verify_against, Verification, MAX_MANIFEST_BYTES,
+};
 
 /// The files [`generate_key`] wrote.
 #[derive(Debug, Clone, Serialize)]
@@ -24,6 +27,8 @@ pub struct KeyFiles {
     pub private: PathBuf,
     /// The public key (SPKI PEM): `private` with `.pub` appended.
     pub public: PathBuf,
+    /// The algorithm.
+    pub algorithm: KeyAlgorithm,
     /// The key id (hex SHA-256 of the public key's DER).
     pub key_id: String,
 }
@@ -35,24 +40,50 @@ pub fn public_key_path(private: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Writes a new ed25519 key pair: the private key at `output`, the public key at
-/// `output.pub`; existing files are replaced only with `force`.
-pub fn generate_key(output: &Path, force: bool) -> Result<KeyFiles> {
+/// A signature algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyAlgorithm {
+    /// ed25519: mlprov's own DSSE signatures.
+    Ed25519,
+    /// ECDSA over P-256: OpenSSF model-signing bundles.
+    EcdsaP256,
+}
+
+/// A signature format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignFormat {
+    /// A DSSE envelope over an in-toto Statement carrying the manifest (ed25519 key).
+    Dsse,
+    /// An OpenSSF model-signing v1.0 bundle over the model's files (ECDSA P-256 key).
+    Oms,
+}
+
+/// Writes a new key pair: the private key (PKCS#8 PEM) at `output`, the public key (SPKI
+/// PEM) at `output.pub`; existing files are replaced only with `force`.
+pub fn generate_key(output: &Path, algorithm: KeyAlgorithm, force: bool) -> Result<KeyFiles> {
     let public = public_key_path(output);
     check_target(output, force)?;
     check_target(&public, force)?;
-    let (private_pem, public_pem) =
-        ed25519::generate().map_err(|e| Error::input(output, e.to_string()))?;
+    let (private_pem, public_pem) = match algorithm {
+        KeyAlgorithm::Ed25519 => ed25519::generate(),
+        KeyAlgorithm::EcdsaP256 => oms::generate(),
+    }
+    .map_err(|e| Error::input(output, e.to_string()))?;
     // The temporary file is created 0600 and renamed into place, so the key is never
     // readable by others, not even for a moment.
     write_bytes(output, private_pem.as_bytes())?;
     write_bytes(&public, public_pem.as_bytes())?;
-    let key =
-        ed25519::read_public(&public_pem).map_err(|e| Error::input(&public, e.to_string()))?;
+    let key_id = match algorithm {
+        KeyAlgorithm::Ed25519 => ed25519::read_public(&public_pem).map(|k| ed25519::key_id(&k)),
+        KeyAlgorithm::EcdsaP256 => oms::read_public(&public_pem).map(|k| oms::key_hint(&k)),
+    }
+    .map_err(|e| Error::input(&public, e.to_string()))?;
     Ok(KeyFiles {
         private: output.to_path_buf(),
         public,
-        key_id: ed25519::key_id(&key),
+        algorithm,
+        key_id,
     })
 }
 
@@ -75,10 +106,21 @@ pub struct Signed {
 }
 
 /// Signs the manifest at `manifest` with the ed25519 private key at `key`, writing the
-/// envelope to `output`.
-pub fn sign(manifest: &Path, key: &Path, output: &Path, force: bool) -> Result<Signed> {
+/// envelope to `output`; or, as [`SignFormat::Oms`], signs the files of its model (`model`,
+/// by default the manifest's subject beside it) with an ECDSA P-256 key.
+pub fn sign(
+    manifest: &Path,
+    key: &Path,
+    output: &Path,
+    force: bool,
+    format: SignFormat,
+    model: Option<&Path>,
+) -> Result<Signed> {
     check_target(output, force)?;
     let node = LineageNode::read(manifest)?;
+    if format == SignFormat::Oms {
+        return sign_oms(&node, key, output, model);
+    }
     // Only a manifest that this version can read in full is signed.
     Manifest::parse(&node.value.to_string()).map_err(|source| Error::Manifest {
         path: manifest.to_path_buf(),
@@ -103,6 +145,37 @@ pub fn sign(manifest: &Path, key: &Path, output: &Path, force: bool) -> Result<S
     })
 }
 
+fn sign_oms(node: &LineageNode, key: &Path, output: &Path, model: Option<&Path>) -> Result<Signed> {
+    let signing = oms::read_private(&read_text(key, 1 << 16)?)
+        .map_err(|e| Error::input(key, e.to_string()))?;
+    let target = match model {
+        Some(p) => p.to_path_buf(),
+        None => subject_beside(&node.path, &node.name)?,
+    };
+    let resources = oms::hash_model_files(&target, Some(output))
+        .map_err(|e| Error::io(&target, "cannot read", e))?;
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| node.name.clone());
+    let statement = oms::statement(&name, &resources);
+    let bundle = oms::sign(&signing, &statement);
+    let text =
+        serde_json::to_string_pretty(&bundle).map_err(|e| Error::input(output, e.to_string()))?;
+    write_bytes(output, format!("{text}\n").as_bytes())?;
+    Ok(Signed {
+        path: output.to_path_buf(),
+        name,
+        root: format!(
+            "sha256:{}",
+            statement["subject"][0]["digest"]["sha256"]
+                .as_str()
+                .unwrap_or("")
+        ),
+        key_id: oms::key_hint(signing.verifying_key()),
+    })
+}
+
 /// The outcome of [`verify_signature`].
 #[derive(Debug)]
 pub struct SignatureCheck {
@@ -114,6 +187,8 @@ pub struct SignatureCheck {
     pub manifest: Option<Manifest>,
     /// The re-hash of the model, when asked for and the signature verified.
     pub model: Option<Verification>,
+    /// For an OpenSSF model-signing bundle: the model's name and the number of files signed.
+    pub oms: Option<(String, usize)>,
 }
 
 impl SignatureCheck {
@@ -123,6 +198,7 @@ impl SignatureCheck {
             problems: vec![problem],
             manifest: None,
             model: None,
+            oms: None,
         }
     }
 }
@@ -138,9 +214,14 @@ pub fn verify_signature(
     model: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<SignatureCheck> {
-    let public = ed25519::read_public(&read_text(key, 1 << 16)?)
-        .map_err(|e| Error::input(key, e.to_string()))?;
+    let key_text = read_text(key, 1 << 16)?;
     let bytes = read_regular_file(signature, MAX_MANIFEST_BYTES * 2)?;
+    if let Ok(bundle) = serde_json::from_slice::<Value>(&bytes) {
+        if bundle.get("mediaType").is_some() {
+            return verify_oms(&bundle, signature, &key_text, key, model);
+        }
+    }
+    let public = ed25519::read_public(&key_text).map_err(|e| Error::input(key, e.to_string()))?;
     let envelope: Envelope = match serde_json::from_slice(&bytes) {
         Ok(e) => e,
         Err(e) => {
@@ -206,6 +287,50 @@ pub fn verify_signature(
         problems,
         manifest: Some(signed),
         model,
+        oms: None,
+    })
+}
+
+fn verify_oms(
+    bundle: &Value,
+    signature: &Path,
+    key_text: &str,
+    key: &Path,
+    model: Option<&Path>,
+) -> Result<SignatureCheck> {
+    let public = oms::read_public(key_text).map_err(|e| Error::input(key, e.to_string()))?;
+    let statement = match oms::verify(bundle, &public) {
+        Ok(s) => s,
+        Err(SignError::Invalid(m) | SignError::Key(m)) => {
+            return Ok(SignatureCheck::failed(format!(
+                "{}: {m}",
+                signature.display()
+            )))
+        }
+    };
+    let name = statement["subject"][0]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let count = statement["predicate"]["resources"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let mut problems = Vec::new();
+    if let Some(m) = model {
+        let now = oms::hash_model_files(m, Some(signature))
+            .map_err(|e| Error::io(m, "cannot read", e))?;
+        problems.extend(
+            oms::check_files(&statement, &now)
+                .into_iter()
+                .map(|p| format!("{}: {p}", m.display())),
+        );
+    }
+    Ok(SignatureCheck {
+        valid: problems.is_empty(),
+        problems,
+        manifest: None,
+        model: None,
+        oms: Some((name, count)),
     })
 }
 
@@ -248,9 +373,17 @@ mod tests {
         let manifest = d.join("m.json");
         let opened = crate::open(&model).unwrap();
         crate::write_manifest(&opened, &manifest, false, &Quiet).unwrap();
-        let keys = generate_key(&d.join("key"), false).unwrap();
+        let keys = generate_key(&d.join("key"), KeyAlgorithm::Ed25519, false).unwrap();
         let sig = d.join("sig.json");
-        sign(&manifest, &keys.private, &sig, false).unwrap();
+        sign(
+            &manifest,
+            &keys.private,
+            &sig,
+            false,
+            SignFormat::Dsse,
+            None,
+        )
+        .unwrap();
         let ok =
             verify_signature(&sig, &keys.public, Some(&manifest), Some(&model), &Quiet).unwrap();
         assert!(ok.valid, "{:?}", ok.problems);

@@ -91,7 +91,7 @@ pub(crate) fn verify_against(
 /// The model a manifest describes when no path is given: its subject, in the manifest's own
 /// folder. A subject name that is not one plain file or folder name (`../x`, `/etc`, `a/b`)
 /// would send the check to another tree, so it is refused.
-fn subject_beside(manifest_path: &Path, name: &str) -> Result<PathBuf> {
+pub(crate) fn subject_beside(manifest_path: &Path, name: &str) -> Result<PathBuf> {
     let mut parts = Path::new(name).components();
     match (parts.next(), parts.next()) {
         (Some(std::path::Component::Normal(_)), None) => {}

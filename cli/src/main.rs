@@ -208,6 +208,13 @@ enum Command {
         /// Replace SIGNATURE if it already exists.
         #[arg(long)]
         force: bool,
+        /// dsse: mlprov's envelope over the manifest (ed25519 key); oms: an OpenSSF
+        /// model-signing v1.0 bundle over the model's files (ecdsa-p256 key).
+        #[arg(long, default_value = "dsse", value_parser = ["dsse", "oms"])]
+        format: String,
+        /// With --format oms: the model folder or file (default: the manifest's subject beside it).
+        #[arg(long, value_name = "PATH")]
+        model: Option<PathBuf>,
     },
     /// Verify a signature (exit 1 when it, the manifest or the model does not match).
     VerifySignature {
@@ -239,6 +246,9 @@ enum KeyCommand {
         /// Where to write the private key.
         #[arg(short, long, value_name = "PATH")]
         output: PathBuf,
+        /// ed25519 (mlprov signatures) or ecdsa-p256 (OpenSSF model-signing bundles).
+        #[arg(long, default_value = "ed25519", value_parser = ["ed25519", "ecdsa-p256"])]
+        algorithm: String,
         /// Replace existing key files.
         #[arg(long)]
         force: bool,
@@ -412,14 +422,29 @@ fn main() -> ExitCode {
             )
         })(),
         Command::Key {
-            command: KeyCommand::Generate { output, force },
-        } => commands::sign::key_generate(&output, force, cli.json),
+            command:
+                KeyCommand::Generate {
+                    output,
+                    algorithm,
+                    force,
+                },
+        } => commands::sign::key_generate(&output, &algorithm, force, cli.json),
         Command::Sign {
             manifest,
             key,
             output,
             force,
-        } => commands::sign::sign(&manifest, &key, &output, force, cli.json),
+            format,
+            model,
+        } => commands::sign::sign(
+            &manifest,
+            &key,
+            &output,
+            force,
+            &format,
+            model.as_deref(),
+            cli.json,
+        ),
         Command::VerifySignature {
             signature,
             key,

@@ -171,3 +171,163 @@ fn a_changed_manifest_or_model_fails() {
         .code(1)
         .stdout(predicate::str::contains("differ from the signed manifest"));
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+fn oms_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/oms")
+}
+
+#[test]
+fn a_bundle_made_by_model_signing_verifies_and_a_changed_file_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny-sharded");
+    copy_dir(&fixtures().join("tiny-sharded"), &model);
+    let sig = oms_fixture().join("tiny-sharded.oms.json");
+    let key = oms_fixture().join("model-signing-key.pub");
+    let run = || {
+        let mut c = mlprov();
+        c.arg("verify-signature")
+            .arg(&sig)
+            .arg("--key")
+            .arg(&key)
+            .arg("--model")
+            .arg(&model);
+        c.assert()
+    };
+    run()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "OpenSSF model-signing bundle: tiny-sharded (4 files signed)",
+        ))
+        .stdout(predicate::str::contains("verify-signature: OK"));
+    let shard = model.join("model-00001-of-00002.safetensors");
+    let mut b = fs::read(&shard).unwrap();
+    let n = b.len();
+    b[n - 1] ^= 1;
+    fs::write(&shard, &b).unwrap();
+    run().code(1).stdout(predicate::str::contains(
+        "model-00001-of-00002.safetensors: changed since it was signed",
+    ));
+    b[n - 1] ^= 1;
+    fs::write(&shard, &b).unwrap();
+    fs::write(model.join("extra.txt"), b"x").unwrap();
+    run().code(1).stdout(predicate::str::contains(
+        "extra.txt: not covered by the signature",
+    ));
+}
+
+#[test]
+fn oms_sign_and_verify_round_trip_with_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny-sharded");
+    copy_dir(&fixtures().join("tiny-sharded"), &model);
+    let manifest = dir.path().join("m.json");
+    mlprov()
+        .arg("manifest")
+        .arg(&model)
+        .arg("-o")
+        .arg(&manifest)
+        .assert()
+        .success();
+    let key = dir.path().join("ec");
+    mlprov()
+        .args(["key", "generate", "--algorithm", "ecdsa-p256", "-o"])
+        .arg(&key)
+        .assert()
+        .success();
+    assert!(fs::read_to_string(&key)
+        .unwrap()
+        .contains("BEGIN PRIVATE KEY"));
+    let sig = dir.path().join("m.oms.json");
+    mlprov()
+        .arg("sign")
+        .arg(&manifest)
+        .args(["--format", "oms", "--key"])
+        .arg(&key)
+        .arg("-o")
+        .arg(&sig)
+        .assert()
+        .success();
+    let bundle: serde_json::Value = serde_json::from_slice(&fs::read(&sig).unwrap()).unwrap();
+    assert_eq!(
+        bundle["mediaType"],
+        "application/vnd.dev.sigstore.bundle.v0.3+json"
+    );
+    // The same files give the subject digest model_signing computed for its own bundle.
+    let reference: serde_json::Value =
+        serde_json::from_slice(&fs::read(oms_fixture().join("tiny-sharded.oms.json")).unwrap())
+            .unwrap();
+    let statement = |b: &serde_json::Value| -> serde_json::Value {
+        use base64::Engine;
+        let p = base64::engine::general_purpose::STANDARD
+            .decode(b["dsseEnvelope"]["payload"].as_str().unwrap())
+            .unwrap();
+        serde_json::from_slice(&p).unwrap()
+    };
+    assert_eq!(
+        statement(&bundle)["subject"],
+        statement(&reference)["subject"]
+    );
+    assert_eq!(
+        statement(&bundle)["predicate"]["resources"],
+        statement(&reference)["predicate"]["resources"]
+    );
+    let pubkey = format!("{}.pub", key.display());
+    let verify = |s: &Path| {
+        let mut c = mlprov();
+        c.arg("verify-signature")
+            .arg(s)
+            .args(["--key", &pubkey, "--model"])
+            .arg(&model);
+        c.assert()
+    };
+    verify(&sig).code(0);
+    // An ed25519 key cannot sign an OMS bundle (input error).
+    let ed = dir.path().join("ed");
+    mlprov()
+        .args(["key", "generate", "-o"])
+        .arg(&ed)
+        .assert()
+        .success();
+    mlprov()
+        .arg("sign")
+        .arg(&manifest)
+        .args(["--format", "oms", "--key"])
+        .arg(&ed)
+        .arg("-o")
+        .arg(dir.path().join("x.json"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not an ECDSA P-256 private key"));
+    // One bit of every 5th byte of the bundle.
+    let bytes = fs::read(&sig).unwrap();
+    let flipped = dir.path().join("flipped.json");
+    for i in (0..bytes.len()).step_by(5) {
+        let mut b = bytes.clone();
+        b[i] ^= 1 << (i % 8);
+        if bytes[i].is_ascii_whitespace() && b[i].is_ascii_whitespace() {
+            continue;
+        }
+        fs::write(&flipped, &b).unwrap();
+        let out = mlprov()
+            .arg("verify-signature")
+            .arg(&flipped)
+            .args(["--key", &pubkey, "--model"])
+            .arg(&model)
+            .output()
+            .unwrap();
+        assert_ne!(
+            out.status.code(),
+            Some(0),
+            "byte {i} ({:?})",
+            bytes[i] as char
+        );
+    }
+}

@@ -8,8 +8,13 @@ use serde_json::json;
 use crate::output::{print_json, Terminal};
 use crate::Outcome;
 
-pub fn key_generate(output: &Path, force: bool, json: bool) -> Result<Outcome> {
-    let keys = mlprov::generate_key(output, force)?;
+pub fn key_generate(output: &Path, algorithm: &str, force: bool, json: bool) -> Result<Outcome> {
+    let algorithm = if algorithm == "ecdsa-p256" {
+        mlprov::KeyAlgorithm::EcdsaP256
+    } else {
+        mlprov::KeyAlgorithm::Ed25519
+    };
+    let keys = mlprov::generate_key(output, algorithm, force)?;
     if json {
         print_json(&keys)?;
     } else {
@@ -25,9 +30,16 @@ pub fn sign(
     key: &Path,
     output: &Path,
     force: bool,
+    format: &str,
+    model: Option<&Path>,
     json: bool,
 ) -> Result<Outcome> {
-    let signed = mlprov::sign(manifest, key, output, force)?;
+    let format = if format == "oms" {
+        mlprov::SignFormat::Oms
+    } else {
+        mlprov::SignFormat::Dsse
+    };
+    let signed = mlprov::sign(manifest, key, output, force, format, model)?;
     if json {
         print_json(&signed)?;
     } else {
@@ -57,7 +69,8 @@ pub fn verify(
             "valid": check.valid,
             "problems": check.problems,
             "subject": check.manifest.as_ref().map(|m| json!({"name": m.subject.name, "merkle_root": m.merkle_root})),
-            "model_checked": check.model.is_some(),
+            "model_checked": check.model.is_some() || (check.oms.is_some() && model.is_some()),
+            "oms": check.oms.as_ref().map(|(n, f)| json!({"name": n, "files": f})),
         }))?;
     } else {
         if let Some(m) = &check.manifest {
@@ -66,6 +79,9 @@ pub fn verify(
                 m.subject.name,
                 m.merkle_root
             );
+        }
+        if let Some((name, files)) = &check.oms {
+            say!("OpenSSF model-signing bundle: {name} ({files} files signed)");
         }
         if let Some(v) = &check.model {
             say!("model re-hashed: {}", v.target.display());

@@ -6,6 +6,7 @@
 
 pub mod dsse;
 pub mod ed25519;
+pub mod oms;
 
 /// Why signing or verifying failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
