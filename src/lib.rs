@@ -15,6 +15,7 @@
 //! | check a model against its manifest | [`verify`] |
 //! | SPDX 3.0.1 / CycloneDX 1.6 export | [`export`] |
 //! | the lineage as a picture (DOT, SVG, HTML) | [`graph`] |
+//! | a manifest draft from a model card or Croissant | [`import`] |
 //! | sign a manifest, check a signature | [`generate_key`], [`sign`], [`verify_signature`] |
 //! | evaluate the lineage test on known pairs | [`eval`] |
 //! | convert a model to safetensors | [`convert`] |
@@ -42,6 +43,7 @@ mod error;
 mod eval;
 mod export;
 mod graph;
+mod import;
 mod lineage;
 mod manifest_ops;
 mod output_file;
@@ -64,6 +66,7 @@ pub use error::{Error, Result};
 pub use eval::{eval, read_pairs, score, EvalCase, EvalReport, EvalRow, EvalSummary, RatesAt};
 pub use export::{export, ExportFormat};
 pub use graph::{graph, GraphFormat};
+pub use import::{import, read_draft, Draft, DraftFile, DRAFT_ID};
 pub use lineage::LineageNode;
 pub use manifest_ops::{build_manifest, write_manifest, write_manifest_with, ManifestWritten};
 pub use output_file::{check_target, replace_with, write_bytes};

@@ -34,6 +34,9 @@ pub struct ProvenanceOptions {
     pub licence: LicenceOptions,
     /// Base models and datasets.
     pub lineage: LineageOptions,
+    /// A draft from `mlprov import`: its licence when none is given, its bases and datasets
+    /// (by name, marked with their source) when no manifest of the same name is given.
+    pub draft: Option<PathBuf>,
 }
 
 /// Reads a terms file: validated, errors name the file and line.
@@ -101,7 +104,25 @@ impl LineageOptions {
 impl ProvenanceOptions {
     /// Resolves every option (reading the files named) without writing anything.
     pub fn resolve(&self) -> Result<(Licence, Lineage)> {
-        Ok((self.licence.resolve()?, self.lineage.resolve()?))
+        let mut licence = self.licence.resolve()?;
+        let mut lineage = self.lineage.resolve()?;
+        if let Some(path) = &self.draft {
+            let draft = crate::import::read_draft(path)?;
+            if licence.expression.is_none() {
+                licence.expression = draft.licence.expression;
+            }
+            for b in draft.lineage.derived_from {
+                if !lineage.derived_from.iter().any(|x| x.name == b.name) {
+                    lineage.derived_from.push(b);
+                }
+            }
+            for d in draft.lineage.trained_on {
+                if !lineage.trained_on.iter().any(|x| x.name == d.name) {
+                    lineage.trained_on.push(d);
+                }
+            }
+        }
+        Ok((licence, lineage))
     }
 
     /// Records the resolved sections in `manifest`.

@@ -189,6 +189,17 @@ enum Command {
         #[arg(long, value_name = "N")]
         mau: Option<u64>,
     },
+    /// A manifest draft from a Hugging Face model card (front matter) or Croissant metadata.
+    Import {
+        /// README.md with `---` front matter, or Croissant JSON-LD.
+        file: PathBuf,
+        /// Where to write the draft (default stdout); `mlprov manifest --draft` reads it.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace FILE if it already exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Signing keys.
     Key {
         #[command(subcommand)]
@@ -421,6 +432,11 @@ fn main() -> ExitCode {
                 force,
             )
         })(),
+        Command::Import {
+            file,
+            output,
+            force,
+        } => commands::import::run(&file, output.as_deref(), force),
         Command::Key {
             command:
                 KeyCommand::Generate {

@@ -591,3 +591,76 @@ fn graph_escapes_hostile_names() {
         }
     }
 }
+
+#[test]
+fn a_model_card_becomes_a_draft_then_claimed_lineage_in_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let card = dir.path().join("README.md");
+    fs::write(
+        &card,
+        "---\nlicense: gemma\nbase_model: google/gemma-2-2b\nbase_model_relation: finetune\ndatasets:\n- HuggingFaceFW/fineweb\n---\n# My model\n",
+    )
+    .unwrap();
+    let draft = dir.path().join("draft.json");
+    mlprov()
+        .arg("import")
+        .arg(&card)
+        .arg("-o")
+        .arg(&draft)
+        .assert()
+        .success();
+    let d = read_json(&draft);
+    assert_eq!(d["licence"]["expression"], "LicenseRef-Gemma");
+    assert_eq!(d["lineage"]["derived_from"][0]["source"], "hf-model-card");
+    let m = dir.path().join("m.json");
+    mlprov()
+        .arg("manifest")
+        .arg(fixtures().join("tiny-model.safetensors"))
+        .arg("-o")
+        .arg(&m)
+        .arg("--draft")
+        .arg(&draft)
+        .assert()
+        .success();
+    let doc = read_json(&m);
+    assert_eq!(doc["licence"]["expression"], "LicenseRef-Gemma");
+    assert_eq!(
+        doc["lineage"]["derived_from"][0]["name"],
+        "google/gemma-2-2b"
+    );
+    assert_eq!(
+        doc["lineage"]["trained_on"][0]["name"],
+        "HuggingFaceFW/fineweb"
+    );
+    let errors: Vec<String> = manifest_validator()
+        .iter_errors(&doc)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    // Claimed by name only: the check cannot read their licences, so it asks for review.
+    let (r, code) = json_out(mlprov().args(["--json", "check"]).arg(&m).args([
+        "--use",
+        "commercial",
+        "--territory",
+        "US",
+        "--date",
+        "2026-06-01",
+    ]));
+    assert_eq!((r["decision"].as_str(), code), (Some("review"), 1));
+    // Croissant.
+    let cr = dir.path().join("croissant.json");
+    fs::write(
+        &cr,
+        r#"{"@context": {"@vocab": "https://schema.org/"}, "@type": "sc:Dataset", "name": "faces",
+            "license": "https://creativecommons.org/licenses/by-nc/4.0/",
+            "distribution": [{"@type": "cr:FileObject", "name": "data.csv", "sha256": "00ff"}]}"#,
+    )
+    .unwrap();
+    let out = mlprov().arg("import").arg(&cr).output().unwrap();
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["licence"]["expression"], "CC-BY-NC-4.0");
+    assert_eq!(d["kind"], "dataset");
+    assert_eq!(d["files"][0]["sha256"], "00ff");
+    fs::write(&cr, "{}").unwrap();
+    mlprov().arg("import").arg(&cr).assert().code(2);
+}

@@ -39,6 +39,10 @@ pub struct LineageArgs {
     /// A dataset's manifest, and its role (train, validation, test; default train). Repeatable.
     #[arg(long = "dataset", value_name = "MANIFEST[:ROLE]")]
     pub datasets: Vec<String>,
+    /// A draft from `mlprov import` (model card or Croissant): its licence when --license is
+    /// not given, its bases and datasets by hub id (claimed, not linked by digest).
+    #[arg(long, value_name = "DRAFT.json")]
+    pub draft: Option<PathBuf>,
 }
 
 impl LineageArgs {
@@ -74,6 +78,7 @@ pub fn run(
     let provenance = mlprov::ProvenanceOptions {
         licence: licence.options(),
         lineage: lineage.options()?,
+        draft: lineage.draft.clone(),
     };
     // Refuse an existing output before reading the model.
     mlprov::check_target(output, force)?;

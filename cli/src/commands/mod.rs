@@ -9,6 +9,7 @@ pub mod export;
 pub mod fingerprint;
 pub mod graph;
 pub mod hash;
+pub mod import;
 pub mod inspect;
 pub mod manifest;
 pub mod sign;
