@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use mlprov_fingerprint::{ModelFingerprint, SKETCH_VERSION};
 use mlprov_formats::Model;
 use mlprov_hash::ModelDigest;
-use mlprov_manifest::{Fingerprints, Manifest, Subject, TensorKey};
+use mlprov_manifest::{Fingerprints, LineageEvidence, Manifest, Subject, TensorKey};
 
 use crate::error::{Error, Result};
 use crate::output_file::{check_target, write_bytes};
@@ -85,6 +85,27 @@ pub fn write_manifest_with(
     let mut manifest = build_manifest(model, &digests, &fingerprint, created);
     manifest.licence = licence;
     manifest.lineage = lineage;
+    if provenance.lineage.compare_bases {
+        // `derived_from` starts with the `--base` entries, in order.
+        for ((path, _), entry) in provenance
+            .lineage
+            .bases
+            .iter()
+            .zip(manifest.lineage.derived_from.iter_mut())
+        {
+            let base_path = crate::verify::subject_beside(path, &entry.name)?;
+            let base = crate::open(&base_path)?;
+            let result = crate::compare(&base, model, progress);
+            entry.lineage_test = Some(LineageEvidence {
+                verdict: result.verdict.to_string(),
+                log10_p: if result.log10_p.is_finite() {
+                    format!("{:.1}", result.log10_p)
+                } else {
+                    "-inf".to_string()
+                },
+            });
+        }
+    }
     write_bytes(output, manifest.to_pretty_json().as_bytes())?;
     Ok(ManifestWritten {
         path: output.to_path_buf(),

@@ -25,6 +25,9 @@ pub struct LineageOptions {
     pub bases: Vec<(PathBuf, Relation)>,
     /// Manifests of datasets, with their role.
     pub datasets: Vec<(PathBuf, Role)>,
+    /// Run the lineage test between each base (found beside its manifest) and the model, and
+    /// record its verdict and p-value.
+    pub compare_bases: bool,
 }
 
 /// Everything a manifest records beyond what is computed from the files.

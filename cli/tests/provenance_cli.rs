@@ -664,3 +664,39 @@ fn a_model_card_becomes_a_draft_then_claimed_lineage_in_the_manifest() {
     fs::write(&cr, "{}").unwrap();
     mlprov().arg("import").arg(&cr).assert().code(2);
 }
+
+#[test]
+fn compare_bases_records_the_lineage_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("tiny-model.safetensors");
+    fs::copy(fixtures().join("tiny-model.safetensors"), &base).unwrap();
+    let bm = dir.path().join("base.json");
+    mlprov()
+        .arg("manifest")
+        .arg(&base)
+        .arg("-o")
+        .arg(&bm)
+        .assert()
+        .success();
+    let m = dir.path().join("m.json");
+    mlprov()
+        .arg("manifest")
+        .arg(fixtures().join("tiny-sharded"))
+        .arg("-o")
+        .arg(&m)
+        .arg("--base")
+        .arg(format!("{}:converted", bm.display()))
+        .arg("--compare-bases")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("lineage test:"));
+    let doc = read_json(&m);
+    let t = &doc["lineage"]["derived_from"][0]["lineage_test"];
+    assert!(!t["verdict"].as_str().unwrap().is_empty(), "{t}");
+    assert!(t["log10_p"].is_string(), "{t}");
+    let errors: Vec<String> = manifest_validator()
+        .iter_errors(&doc)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}

@@ -43,6 +43,10 @@ pub struct LineageArgs {
     /// not given, its bases and datasets by hub id (claimed, not linked by digest).
     #[arg(long, value_name = "DRAFT.json")]
     pub draft: Option<PathBuf>,
+    /// Run the lineage test between each --base model (found beside its manifest) and this
+    /// model, and record the verdict and p-value.
+    #[arg(long)]
+    pub compare_bases: bool,
 }
 
 impl LineageArgs {
@@ -63,7 +67,11 @@ impl LineageArgs {
                 mlprov::split_suffix(d, Role::Train).map_err(|e| anyhow!("--dataset {d}: {e}"))
             })
             .collect::<Result<_>>()?;
-        Ok(mlprov::LineageOptions { bases, datasets })
+        Ok(mlprov::LineageOptions {
+            bases,
+            datasets,
+            compare_bases: self.compare_bases,
+        })
     }
 }
 
@@ -110,7 +118,16 @@ pub fn run(
             say!("terms: recorded");
         }
         for b in &m.lineage.derived_from {
-            say!("derived from: {} ({})", b.name, b.relation.name());
+            match &b.lineage_test {
+                Some(t) => say!(
+                    "derived from: {} ({}; lineage test: {}, log10 p = {})",
+                    b.name,
+                    b.relation.name(),
+                    t.verdict,
+                    t.log10_p
+                ),
+                None => say!("derived from: {} ({})", b.name, b.relation.name()),
+            }
         }
         for d in &m.lineage.trained_on {
             say!("trained on: {} ({})", d.name, d.role.name());
