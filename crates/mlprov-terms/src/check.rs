@@ -255,7 +255,11 @@ pub fn check(assets: &[Asset], query: &Query) -> Report {
             reasons,
         });
     }
-    let conflicts = conflicts(assets, query);
+    let mut conflicts = conflicts(assets, query);
+    // Unsettled law only matters where it holds an answer up.
+    for c in &mut conflicts {
+        c.unsettled &= c.decision == Decision::Review;
+    }
     for c in &conflicts {
         if let Some(r) = reports.iter_mut().find(|r| r.name == c.asset) {
             r.decision = r.decision.max(c.decision);

@@ -103,6 +103,41 @@ fn cases() -> Vec<Case> {
             unsettled: true,
         },
         Case {
+            name: "the same NC dataset, research use: allowed, the conflict still named",
+            assets: vec![
+                model("acme-7b", Some("Apache-2.0"), None),
+                dataset("web-nc", Some("CC-BY-NC-4.0"), None),
+            ],
+            query: query(Use::Research, "US", "2026-06-01"),
+            expect: Decision::Allow,
+            per_asset: vec![("web-nc", Decision::Allow)],
+            reasons: vec![("web-nc", "grant.use", "conflict: dataset `web-nc`")],
+            obligations: vec![],
+            unsettled: false,
+        },
+        Case {
+            name: "terms not yet in force",
+            assets: vec![model("acme-7b", None, Some(AGREEMENT))],
+            query: commercial("US").with_date("2025-12-31"),
+            expect: Decision::Deny,
+            per_asset: vec![],
+            reasons: vec![("acme-7b", "term.start", "the terms start on 2026-01-01")],
+            obligations: vec![],
+            unsettled: false,
+        },
+        Case {
+            name: "an AGPL base hosted as a service: allowed, source offered to its users",
+            assets: vec![
+                model("svc", Some("AGPL-3.0-only"), None),
+            ],
+            query: commercial("US").hosting(),
+            expect: Decision::Allow,
+            per_asset: vec![],
+            reasons: vec![],
+            obligations: vec!["offer the corresponding source to the users of the service"],
+            unsettled: false,
+        },
+        Case {
             name: "the dataset's terms settle it: trained models bound, so deny",
             assets: vec![
                 model("acme-7b", Some("Apache-2.0"), None),
