@@ -23,6 +23,8 @@ pub enum GraphFormat {
 }
 
 struct Node {
+    /// For terms: the asset they govern (drawn right after it).
+    beside: Option<usize>,
     label: Vec<String>,
     kind: &'static str,
     decision: Option<Decision>,
@@ -75,13 +77,14 @@ fn layout_input(g: &LineageGraph, report: Option<&Report>) -> (Vec<Node>, Vec<Ed
             label.push(d.name().to_string());
         }
         nodes.push(Node {
+            beside: None,
             label,
             kind: match a.kind {
                 AssetKind::Model => "model",
                 AssetKind::Dataset => "dataset",
             },
             decision,
-            layer: a.path.len() * 2,
+            layer: a.path.len(),
         });
     }
     for (i, n) in g.nodes.iter().enumerate() {
@@ -99,10 +102,12 @@ fn layout_input(g: &LineageGraph, report: Option<&Report>) -> (Vec<Node>, Vec<Ed
             }
             let j = nodes.len();
             nodes.push(Node {
+                beside: Some(i),
                 label,
                 kind: "terms",
                 decision: None,
-                layer: nodes[i].layer + 1,
+                // Beside its asset, in the same row: edges to the next row pass clear of it.
+                layer: nodes[i].layer,
             });
             edges.push(Edge {
                 from: j,
@@ -208,7 +213,7 @@ fn xml_escape(s: &str) -> String {
 
 const W: f64 = 220.0;
 const LINE: f64 = 15.0;
-const GAP_X: f64 = 40.0;
+const GAP_X: f64 = 70.0;
 const GAP_Y: f64 = 70.0;
 
 /// Positions: one row per layer, nodes side by side in order of appearance.
@@ -217,6 +222,10 @@ fn positions(nodes: &[Node]) -> (Vec<(f64, f64, f64)>, f64, f64) {
     let mut rows: Vec<Vec<usize>> = vec![Vec::new(); layers];
     for (i, n) in nodes.iter().enumerate() {
         rows[n.layer].push(i);
+    }
+    // Terms right after the asset they govern.
+    for row in &mut rows {
+        row.sort_by_key(|&i| (nodes[i].beside.unwrap_or(i), nodes[i].beside.is_some()));
     }
     let height = |n: &Node| 12.0 + LINE * n.label.len() as f64;
     let widest = rows.iter().map(Vec::len).max().unwrap_or(1) as f64;
@@ -252,14 +261,16 @@ fn svg(nodes: &[Node], edges: &[Edge]) -> String {
     for e in edges {
         let (fx, fy, fh) = pos[e.from];
         let (tx, ty, th) = pos[e.to];
-        let (x1, x2) = (fx + W / 2.0, tx + W / 2.0);
-        // Leave the bottom of the upper box, enter the top of the lower one.
-        let (y1, y2) = if fy < ty {
-            (fy + fh, ty)
+        // Leave the bottom of the upper box and enter the top of the lower one; in one row,
+        // join the facing sides.
+        let (x1, y1, x2, y2) = if fy < ty {
+            (fx + W / 2.0, fy + fh, tx + W / 2.0, ty)
         } else if fy > ty {
-            (fy, ty + th)
+            (fx + W / 2.0, fy, tx + W / 2.0, ty + th)
+        } else if fx < tx {
+            (fx + W, fy + fh / 2.0, tx, ty + th / 2.0)
         } else {
-            (fy + fh / 2.0, ty + th / 2.0)
+            (fx, fy + fh / 2.0, tx + W, ty + th / 2.0)
         };
         let _ = writeln!(
             out,
