@@ -44,7 +44,9 @@ pub struct ProvenanceOptions {
 
 /// Reads a terms file: validated, errors name the file and line.
 pub fn read_terms(path: &Path) -> Result<mlprov_terms::Terms> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    // A terms file is a page of TOML; 1 MiB is far more than any agreement needs.
+    let bytes = crate::verify::read_regular_file(path, 1 << 20)?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::input(path, "not UTF-8 text"))?;
     mlprov_terms::parse_terms(&text).map_err(|e| match e.line {
         Some(line) => Error::input(format!("{}:{line}", path.display()), e.message),
         None => Error::input(path, e.message),
