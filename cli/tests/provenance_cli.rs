@@ -699,4 +699,27 @@ fn compare_bases_records_the_lineage_test() {
         .map(|e| e.to_string())
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
+    // The graph labels the edge with the relation and the test's verdict.
+    let out = mlprov().arg("graph").arg(&m).output().unwrap();
+    let dot = String::from_utf8(out.stdout).unwrap();
+    let verdict = t["verdict"].as_str().unwrap();
+    assert!(
+        dot.contains(&format!("[label=\"converted, {verdict}, log10 p ")),
+        "{dot}"
+    );
+    // And the exports carry it.
+    let out = mlprov()
+        .arg("export")
+        .arg(&m)
+        .args(["--to", "cyclonedx"])
+        .output()
+        .unwrap();
+    let bom: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let desc = bom["metadata"]["component"]["pedigree"]["ancestors"][0]["description"]
+        .as_str()
+        .unwrap();
+    assert!(
+        desc.starts_with("relation: converted; mlprov compare: "),
+        "{desc}"
+    );
 }

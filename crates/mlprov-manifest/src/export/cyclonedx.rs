@@ -139,3 +139,20 @@ fn serial(root_hex: &str) -> String {
         &s[20..32]
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::serial;
+
+    #[test]
+    fn the_serial_number_is_a_version_8_uuid_from_the_root() {
+        let s = serial(&"0123456789abcdef".repeat(4));
+        assert_eq!(s, "urn:uuid:01234567-89ab-8def-8123-456789abcdef");
+        let hex: String = s[9..].chars().filter(|c| *c != '-').collect();
+        assert_eq!(hex.len(), 32);
+        assert!(
+            matches!(&s[28..29], "8" | "9" | "a" | "b"),
+            "variant bits: {s}"
+        );
+    }
+}
