@@ -448,6 +448,47 @@ fn cyclonedx_export_matches_the_official_schema() {
 }
 
 #[test]
+fn spdx_export_matches_the_official_schema() {
+    let (_dir, tuned) = lineage();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../schemas/external/spdx/spdx-json-schema-3.0.1.json");
+    let schema: Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    let v = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    // The subject with terms, a base and a dataset: every element type the export writes.
+    let out = mlprov()
+        .arg("export")
+        .arg(&tuned)
+        .args(["--to", "spdx"])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // `validate` stops at the first error; `iter_errors` would explore every branch of the
+    // schema's large oneOf/anyOf (seconds per element, unoptimized).
+    if let Err(e) = v.validate(&doc) {
+        panic!("{e} at {}", e.instance_path);
+    }
+    // Not vacuous: a relationship type SPDX does not have fails.
+    let out = mlprov()
+        .arg("export")
+        .arg(&tuned)
+        .args(["--to", "spdx"])
+        .output()
+        .unwrap();
+    let mut doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rel = doc["@graph"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|e| e["type"] == "Relationship")
+        .unwrap();
+    rel["relationshipType"] = "stoleFrom".into();
+    assert!(!v.is_valid(&doc));
+}
+
+#[test]
 fn spdx_export_has_the_ai_profile_structure() {
     let (dir, tuned) = lineage();
     let out = mlprov()
