@@ -11,8 +11,13 @@
 //! | exact digests | [`hash`] |
 //! | robust fingerprint | [`fingerprint`] |
 //! | the lineage test (staged: sketches, then invariants, then the identical check) | [`compare`], [`compare_prepared`] |
-//! | write a provenance manifest | [`write_manifest`] (built by [`build_manifest`]) |
+//! | write a provenance manifest | [`write_manifest`], with licence, terms and lineage [`write_manifest_with`] (built by [`build_manifest`]) |
+//! | may a use be made of a model, along its lineage? | [`check`] (graph: [`lineage_graph`]) |
 //! | check a model against its manifest | [`verify`] |
+//! | SPDX 3.0.1 / CycloneDX 1.6 export | [`export`] |
+//! | the lineage as a picture (DOT, SVG, HTML) | [`graph`] |
+//! | a manifest draft from a model card or Croissant | [`import`] |
+//! | sign a manifest, check a signature | [`generate_key`], [`sign`], [`verify_signature`] |
 //! | evaluate the lineage test on known pairs | [`eval`] |
 //! | convert a model to safetensors | [`convert`] |
 //! | register a model in the registry | [`register`] (in the registry [`open_registry`] names) |
@@ -36,16 +41,23 @@
 
 #![forbid(unsafe_code)]
 
+mod check;
 mod compare;
 mod convert;
 mod error;
 mod eval;
+mod export;
+mod graph;
+mod import;
 mod inspect;
+mod lineage;
 mod manifest_ops;
 mod output_file;
 mod printable;
 mod progress;
+mod provenance;
 mod registry_ops;
+mod sign;
 mod verify;
 
 pub use mlprov_fingerprint as fingerprint;
@@ -53,23 +65,34 @@ pub use mlprov_formats as formats;
 pub use mlprov_hash as hash;
 pub use mlprov_manifest as manifest;
 pub use mlprov_registry as registry;
+pub use mlprov_terms as terms;
 
+pub use check::{check, lineage_graph, GraphEdge, GraphNode, LineageGraph};
 pub use compare::{compare, compare_prepared, Comparable};
 pub use convert::{convert, ConvertOptions, Converted};
 pub use error::{Error, Result, SecurityFinding};
 pub use eval::{eval, read_pairs, score, EvalCase, EvalReport, EvalRow, EvalSummary, RatesAt};
+pub use export::{export, ExportFormat};
+pub use graph::{graph, GraphFormat};
+pub use import::{import, read_draft, Draft, DraftFile, DRAFT_ID};
 pub use inspect::{
     inspect, FileInventory, Inventory, QuantizedPair, SkippedFile, TensorEntry, Totals,
 };
-pub use manifest_ops::{build_manifest, write_manifest, ManifestWritten};
+pub use lineage::LineageNode;
+pub use manifest_ops::{build_manifest, write_manifest, write_manifest_with, ManifestWritten};
 /// Reads a whole regular file without blocking (one copy, in `mlprov-formats`).
 pub use mlprov_formats::read_regular_file;
 pub use output_file::{check_target, replace_with, write_bytes};
 pub use printable::printable;
 pub use progress::{Progress, Quiet};
+pub use provenance::{read_terms, split_suffix, LicenceOptions, LineageOptions, ProvenanceOptions};
 pub use registry_ops::{
     audit_show, audit_verify, default_actor, lookup, open_registry, register, registry_location,
     AuditVerification, Candidate, RegisterOptions, Registered, MIN_BAND_HITS, REGISTRY_ENV,
+};
+pub use sign::{
+    generate_key, public_key_path, sign, verify_signature, KeyAlgorithm, KeyFiles, SignFormat,
+    SignatureCheck, Signed,
 };
 pub use verify::{read_manifest, verify, Verification, MAX_MANIFEST_BYTES};
 

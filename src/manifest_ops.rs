@@ -6,11 +6,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use mlprov_fingerprint::{ModelFingerprint, SKETCH_VERSION};
 use mlprov_formats::Model;
 use mlprov_hash::ModelDigest;
-use mlprov_manifest::{Fingerprints, Manifest, Subject, TensorKey};
+use mlprov_manifest::{Fingerprints, LineageEvidence, Manifest, Subject, TensorKey};
 
 use crate::error::{Error, Result};
 use crate::output_file::{check_target, write_bytes};
 use crate::progress::Progress;
+use crate::provenance::ProvenanceOptions;
 
 /// What [`write_manifest`] wrote.
 #[derive(Debug, Clone)]
@@ -58,12 +59,54 @@ pub fn write_manifest(
     force: bool,
     progress: &dyn Progress,
 ) -> Result<ManifestWritten> {
+    write_manifest_with(
+        model,
+        output,
+        force,
+        &ProvenanceOptions::default(),
+        progress,
+    )
+}
+
+/// [`write_manifest`] with a licence, terms, base models and datasets recorded; the
+/// options are resolved (files read, licence mapped) before the model is hashed.
+pub fn write_manifest_with(
+    model: &Model,
+    output: &Path,
+    force: bool,
+    provenance: &ProvenanceOptions,
+    progress: &dyn Progress,
+) -> Result<ManifestWritten> {
     check_target(output, force)?;
     let created = created_now()?;
+    let (licence, lineage) = provenance.resolve()?;
     let digests = crate::hash(model, false, progress)?;
     let fingerprint = ModelFingerprint::of(model);
     model.check_unchanged()?;
-    let manifest = build_manifest(model, &digests, &fingerprint, created);
+    let mut manifest = build_manifest(model, &digests, &fingerprint, created);
+    manifest.licence = licence;
+    manifest.lineage = lineage;
+    if provenance.lineage.compare_bases {
+        // `derived_from` starts with the `--base` entries, in order.
+        for ((path, _), entry) in provenance
+            .lineage
+            .bases
+            .iter()
+            .zip(manifest.lineage.derived_from.iter_mut())
+        {
+            let base_path = crate::verify::subject_beside(path, &entry.name)?;
+            let base = crate::open(&base_path)?;
+            let result = crate::compare(&base, model, progress)?;
+            entry.lineage_test = Some(LineageEvidence {
+                verdict: result.verdict.to_string(),
+                log10_p: if result.log10_p.is_finite() {
+                    format!("{:.1}", result.log10_p)
+                } else {
+                    "-inf".to_string()
+                },
+            });
+        }
+    }
     write_bytes(output, manifest.to_pretty_json().as_bytes())?;
     Ok(ManifestWritten {
         path: output.to_path_buf(),

@@ -126,7 +126,7 @@ pub fn register(
     let licence = if manifest.licence.is_empty() {
         String::new()
     } else {
-        serde_json::Value::Object(manifest.licence.clone()).to_string()
+        serde_json::to_string(&manifest.licence).unwrap_or_default()
     };
     let registration = Registration {
         kind: AssetKind::Model,

@@ -57,6 +57,16 @@ pub fn verify(
         Some(p) => p.to_path_buf(),
         None => subject_beside(manifest_path, &manifest.subject.name)?,
     };
+    verify_against(manifest, target, options, progress)
+}
+
+/// Re-hashes the model at `target` and compares it with `manifest` (already read).
+pub(crate) fn verify_against(
+    manifest: Manifest,
+    target: PathBuf,
+    options: OpenOptions,
+    progress: &dyn Progress,
+) -> Result<Verification> {
     if !target.exists() {
         return Err(Error::input(
             &target,
@@ -106,7 +116,7 @@ pub fn verify(
 /// The model a manifest describes when no path is given: its subject, in the manifest's own
 /// folder. A subject name that is not one plain file or folder name (`../x`, `/etc`, `a/b`)
 /// would send the check to another tree, so it is refused.
-fn subject_beside(manifest_path: &Path, name: &str) -> Result<PathBuf> {
+pub(crate) fn subject_beside(manifest_path: &Path, name: &str) -> Result<PathBuf> {
     let mut parts = Path::new(name).components();
     match (parts.next(), parts.next()) {
         (Some(std::path::Component::Normal(_)), None) => {}

@@ -58,6 +58,10 @@ enum Command {
         /// Replace FILE if it already exists.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        licence: commands::manifest::LicenceArgs,
+        #[command(flatten)]
+        lineage: commands::manifest::LineageArgs,
     },
     /// Robust fingerprint: a sampled sketch and SimHash key per tensor (reads only samples).
     Fingerprint {
@@ -126,6 +130,143 @@ enum Command {
         #[command(subcommand)]
         action: commands::audit::Action,
     },
+    /// Licence terms files: write one from a template, validate one, list known licences.
+    Terms {
+        #[command(subcommand)]
+        command: TermsCommand,
+    },
+    /// May we do X with this model? allow, deny or review per asset of its lineage, with
+    /// reasons and obligations (exit 0 allow, 1 deny or review).
+    Check {
+        /// The model's manifest.
+        manifest: PathBuf,
+        /// The intended use.
+        #[arg(long = "use", value_name = "USE", value_parser = parse_use)]
+        use_: mlprov::terms::Use,
+        /// Where: an ISO 3166-1 alpha-2 country code.
+        #[arg(long, value_parser = parse_country)]
+        territory: String,
+        /// When (YYYY-MM-DD; default today, UTC).
+        #[arg(long, value_parser = parse_date)]
+        date: Option<mlprov::terms::Date>,
+        /// The model will be modified (fine-tuned, merged, quantized, ...).
+        #[arg(long)]
+        modify: bool,
+        /// It (or a derivative) will be given to others.
+        #[arg(long)]
+        redistribute: bool,
+        /// It will be run as a service for others.
+        #[arg(long)]
+        host: bool,
+        /// Monthly active users of the licensee's products.
+        #[arg(long, value_name = "N")]
+        mau: Option<u64>,
+        /// Its outputs will be used to train other models.
+        #[arg(long)]
+        train_on_outputs: bool,
+        /// Manifests of its bases and datasets (those beside the manifest are found too).
+        #[arg(long, value_name = "FILE")]
+        lineage: Vec<PathBuf>,
+    },
+    /// Export a manifest as SPDX 3.0.1 JSON-LD or CycloneDX 1.6 JSON (stdout, or -o FILE).
+    Export {
+        /// The manifest.
+        manifest: PathBuf,
+        /// spdx or cyclonedx.
+        #[arg(long, value_parser = ["spdx", "cyclonedx"])]
+        to: String,
+        /// Where to write it (default stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace FILE if it already exists.
+        #[arg(long)]
+        force: bool,
+        /// Manifests of its bases and datasets, for their licences (those beside it are found too).
+        #[arg(long, value_name = "FILE")]
+        lineage: Vec<PathBuf>,
+    },
+    /// Draw the lineage: models, datasets and terms, edges labelled with the relation and
+    /// verdict, assets coloured by their check answer when --use is given.
+    Graph {
+        /// The manifest.
+        manifest: PathBuf,
+        /// dot, svg or html (SVG and HTML are self-contained).
+        #[arg(long, default_value = "dot", value_parser = ["dot", "svg", "html"])]
+        format: String,
+        /// Where to write it (default stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace FILE if it already exists.
+        #[arg(long)]
+        force: bool,
+        /// Manifests of its bases and datasets (those beside it are found too).
+        #[arg(long, value_name = "FILE")]
+        lineage: Vec<PathBuf>,
+        /// Colour each asset by its answer for this use.
+        #[arg(long = "use", value_name = "USE", value_parser = parse_use, requires = "territory")]
+        use_: Option<mlprov::terms::Use>,
+        /// Where (with --use).
+        #[arg(long, value_parser = parse_country)]
+        territory: Option<String>,
+        /// When (with --use; default today, UTC).
+        #[arg(long, value_parser = parse_date)]
+        date: Option<mlprov::terms::Date>,
+        /// Monthly active users (with --use).
+        #[arg(long, value_name = "N")]
+        mau: Option<u64>,
+    },
+    /// A manifest draft from a Hugging Face model card (front matter) or Croissant metadata.
+    Import {
+        /// README.md with `---` front matter, or Croissant JSON-LD.
+        file: PathBuf,
+        /// Where to write the draft (default stdout); `mlprov manifest --draft` reads it.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace FILE if it already exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Signing keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Sign a manifest: a DSSE envelope over an in-toto Statement v1 (subject the model's
+    /// name and Merkle root, predicate the manifest), ed25519.
+    Sign {
+        /// The manifest to sign.
+        manifest: PathBuf,
+        /// The private key (`mlprov key generate`).
+        #[arg(long, value_name = "PATH")]
+        key: PathBuf,
+        /// The signature file to write.
+        #[arg(short, long, value_name = "SIGNATURE")]
+        output: PathBuf,
+        /// Replace SIGNATURE if it already exists.
+        #[arg(long)]
+        force: bool,
+        /// dsse: mlprov's envelope over the manifest (ed25519 key); oms: an OpenSSF
+        /// model-signing v1.0 bundle over the model's files (ecdsa-p256 key).
+        #[arg(long, default_value = "dsse", value_parser = ["dsse", "oms"])]
+        format: String,
+        /// With --format oms: the model folder or file (default: the manifest's subject beside it).
+        #[arg(long, value_name = "PATH")]
+        model: Option<PathBuf>,
+    },
+    /// Verify a signature (exit 1 when it, the manifest or the model does not match).
+    VerifySignature {
+        /// The signature file.
+        signature: PathBuf,
+        /// The public key (PATH.pub).
+        #[arg(long, value_name = "PATH.pub")]
+        key: PathBuf,
+        /// Also check that this manifest file is the one signed.
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<PathBuf>,
+        /// Also re-hash the model's files and compare them with the signed manifest.
+        #[arg(long, value_name = "PATH")]
+        model: Option<PathBuf>,
+    },
     /// Re-hash a model and report what differs from its manifest (exit 1 on any difference).
     Verify {
         /// The manifest to check against.
@@ -133,6 +274,63 @@ enum Command {
         /// The model; defaults to the manifest's subject name next to the manifest.
         path: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Write a new key pair: the private key at PATH, the public key at PATH.pub.
+    Generate {
+        /// Where to write the private key.
+        #[arg(short, long, value_name = "PATH")]
+        output: PathBuf,
+        /// ed25519 (mlprov signatures) or ecdsa-p256 (OpenSSF model-signing bundles).
+        #[arg(long, default_value = "ed25519", value_parser = ["ed25519", "ecdsa-p256"])]
+        algorithm: String,
+        /// Replace existing key files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TermsCommand {
+    /// Write a terms file from a standard deal shape.
+    Init {
+        /// evaluation, research, commercial or oem.
+        #[arg(long, default_value = "commercial")]
+        template: String,
+        /// The terms file to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Replace FILE if it already exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate a terms file (errors name the line; exit 2 on any).
+    Check {
+        /// The terms file.
+        file: PathBuf,
+    },
+    /// List the licence knowledge base (SPDX and LicenseRef- ids, Hugging Face ids).
+    Licences,
+}
+
+fn parse_use(s: &str) -> Result<mlprov::terms::Use, String> {
+    s.parse()
+}
+
+fn parse_date(s: &str) -> Result<mlprov::terms::Date, String> {
+    s.parse()
+}
+
+fn parse_country(s: &str) -> Result<String, String> {
+    if mlprov::terms::territory::is_country(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not an ISO 3166-1 alpha-2 country code (upper case)"
+        ))
+    }
 }
 
 /// What a command found: the exit code says it.
@@ -176,7 +374,48 @@ fn main() -> ExitCode {
             path,
             output,
             force,
-        } => commands::manifest::run(&path, &output, force, cli.json),
+            licence,
+            lineage,
+        } => commands::manifest::run(&path, &output, force, &licence, &lineage, cli.json),
+        Command::Terms { command } => match command {
+            TermsCommand::Init {
+                template,
+                output,
+                force,
+            } => commands::terms::init(&template, &output, force, cli.json),
+            TermsCommand::Check { file } => commands::terms::check(&file, cli.json),
+            TermsCommand::Licences => commands::terms::licences(cli.json),
+        },
+        Command::Check {
+            manifest,
+            use_,
+            territory,
+            date,
+            modify,
+            redistribute,
+            host,
+            mau,
+            train_on_outputs,
+            lineage,
+        } => (|| {
+            let date = match date {
+                Some(d) => d,
+                None => commands::check::today()
+                    .parse()
+                    .map_err(anyhow::Error::msg)?,
+            };
+            let query = mlprov::terms::Query {
+                use_,
+                territory,
+                date,
+                modify,
+                redistribute,
+                host,
+                mau,
+                train_on_outputs,
+            };
+            commands::check::run(&manifest, &lineage, &query, cli.json)
+        })(),
         Command::Fingerprint { path, invariants } => {
             commands::fingerprint::run(&path, invariants, cli.json)
         }
@@ -205,6 +444,92 @@ fn main() -> ExitCode {
             commands::register::run(&path, registry.as_deref(), &options, cli.json)
         }
         Command::Audit { action } => commands::audit::run(&action, cli.json),
+        Command::Export {
+            manifest,
+            to,
+            output,
+            force,
+            lineage,
+        } => commands::export::run(&manifest, &to, output.as_deref(), force, &lineage),
+        Command::Graph {
+            manifest,
+            format,
+            output,
+            force,
+            lineage,
+            use_,
+            territory,
+            date,
+            mau,
+        } => (|| {
+            let query = match (use_, territory) {
+                (Some(use_), Some(territory)) => Some(mlprov::terms::Query {
+                    use_,
+                    territory,
+                    date: match date {
+                        Some(d) => d,
+                        None => commands::check::today()
+                            .parse()
+                            .map_err(anyhow::Error::msg)?,
+                    },
+                    modify: false,
+                    redistribute: false,
+                    host: false,
+                    mau,
+                    train_on_outputs: false,
+                }),
+                _ => None,
+            };
+            commands::graph::run(
+                &manifest,
+                &lineage,
+                &format,
+                query.as_ref(),
+                output.as_deref(),
+                force,
+            )
+        })(),
+        Command::Import {
+            file,
+            output,
+            force,
+        } => commands::import::run(&file, output.as_deref(), force),
+        Command::Key {
+            command:
+                KeyCommand::Generate {
+                    output,
+                    algorithm,
+                    force,
+                },
+        } => commands::sign::key_generate(&output, &algorithm, force, cli.json),
+        Command::Sign {
+            manifest,
+            key,
+            output,
+            force,
+            format,
+            model,
+        } => commands::sign::sign(
+            &manifest,
+            &key,
+            &output,
+            force,
+            &format,
+            model.as_deref(),
+            cli.json,
+        ),
+        Command::VerifySignature {
+            signature,
+            key,
+            manifest,
+            model,
+        } => commands::sign::verify(
+            &signature,
+            &key,
+            manifest.as_deref(),
+            model.as_deref(),
+            cli.json,
+        ),
         Command::Verify { manifest, path } => {
             commands::verify::run(&manifest, path.as_deref(), cli.json)
         }

@@ -2,14 +2,20 @@
 //! function of the `mlprov` application layer and prints the result.
 
 pub mod audit;
+pub mod check;
 pub mod compare;
 pub mod convert;
 pub mod eval;
+pub mod export;
 pub mod fingerprint;
+pub mod graph;
 pub mod hash;
+pub mod import;
 pub mod inspect;
 pub mod manifest;
 pub mod register;
+pub mod sign;
+pub mod terms;
 pub mod verify;
 
 use std::path::Path;

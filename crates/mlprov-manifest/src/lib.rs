@@ -6,12 +6,17 @@
 #![forbid(unsafe_code)]
 
 mod canonical;
+pub mod export;
 mod manifest;
+mod provenance;
 mod verify;
 
 pub use canonical::{to_canonical_json, to_pretty_json};
 pub use manifest::{
-    FileEntry, Fingerprints, Lineage, Manifest, ManifestError, Subject, TensorEntry, TensorKey,
-    Tool, SCHEMA_ID,
+    FileEntry, Fingerprints, Manifest, ManifestError, Subject, TensorEntry, TensorKey, Tool,
+    SCHEMA_ID,
+};
+pub use provenance::{
+    manifest_digest, BaseModel, Licence, Lineage, LineageEvidence, Relation, Role, TrainingData,
 };
 pub use verify::{verify, FileCheck, RootCheck, Status, TensorCheck, VerifyReport};

@@ -2,9 +2,10 @@
 
 use mlprov_hash::{Digest, ModelDigest};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::canonical::{to_canonical_json, to_pretty_json};
+use crate::provenance::{Licence, Lineage};
 
 /// The schema identifier every v1 manifest carries.
 pub const SCHEMA_ID: &str = "mlprov.manifest/v1";
@@ -26,10 +27,10 @@ pub struct Manifest {
     pub tensors: Vec<TensorEntry>,
     /// Merkle root over the sorted tensor digests.
     pub merkle_root: Digest,
-    /// Base models and datasets (filled by later versions of the tool).
+    /// Base models and datasets.
     pub lineage: Lineage,
-    /// Licence and agreed terms (filled by later versions of the tool).
-    pub licence: Map<String, Value>,
+    /// Licence and agreed terms.
+    pub licence: Licence,
     /// Robust lookup fingerprint: each tensor's SimHash key (empty when written without).
     pub fingerprints: Fingerprints,
 }
@@ -124,15 +125,6 @@ pub struct TensorEntry {
     pub digest: Digest,
 }
 
-/// Links to base models and training data.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Lineage {
-    /// Models this one derives from.
-    pub derived_from: Vec<Value>,
-    /// Datasets it was trained on.
-    pub trained_on: Vec<Value>,
-}
-
 /// A manifest that cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -189,7 +181,7 @@ impl Manifest {
             tensors,
             merkle_root: digests.root,
             lineage: Lineage::default(),
-            licence: Map::new(),
+            licence: Licence::default(),
             fingerprints: Fingerprints::default(),
         }
     }

@@ -1,0 +1,81 @@
+//! `mlprov check`: may we do X with this model? An answer per asset of its lineage.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use mlprov::terms::{Decision, Query, Step};
+
+use crate::output::print_json;
+use crate::Outcome;
+
+pub fn run(manifest: &Path, lineage: &[PathBuf], query: &Query, json: bool) -> Result<Outcome> {
+    let report = mlprov::check(manifest, lineage, query)?;
+    if json {
+        print_json(&report)?;
+    } else {
+        let mut what = vec![format!("{} use", query.use_.name())];
+        for (on, word) in [
+            (query.modify, "modified"),
+            (query.redistribute, "redistributed"),
+            (query.host, "hosted"),
+            (query.train_on_outputs, "outputs used for training"),
+        ] {
+            if on {
+                what.push(word.to_string());
+            }
+        }
+        if let Some(m) = query.mau {
+            what.push(format!("{m} monthly active users"));
+        }
+        say!(
+            "check: {} ({} in {} on {})",
+            report.decision.name().to_uppercase(),
+            what.join(", "),
+            query.territory,
+            query.date
+        );
+        for a in &report.assets {
+            let via = match a.path.last() {
+                None => "subject".to_string(),
+                Some(Step::DerivedFrom { relation }) => format!("base, {relation}"),
+                Some(Step::TrainedOn { role }) => format!("dataset, {role}"),
+            };
+            say!(
+                "{:<7} {} ({via}; licence {}{})",
+                a.decision.name(),
+                a.name,
+                a.licence.as_deref().unwrap_or("none"),
+                if a.has_terms { ", with terms" } else { "" }
+            );
+            for r in &a.reasons {
+                if r.decision == Decision::Allow && a.decision != Decision::Allow {
+                    continue;
+                }
+                say!(
+                    "  {:<6} {} [{}]: {}{}",
+                    r.decision.name(),
+                    r.clause,
+                    r.source,
+                    r.message,
+                    if r.unsettled { " (unsettled law)" } else { "" }
+                );
+            }
+        }
+        if !report.obligations.is_empty() {
+            say!("obligations:");
+            for o in &report.obligations {
+                say!("  {} ({}, {} [{}])", o.text, o.asset, o.clause, o.source);
+            }
+        }
+    }
+    Ok(match report.decision {
+        Decision::Allow => Outcome::Fine,
+        Decision::Review | Decision::Deny => Outcome::Finding,
+    })
+}
+
+/// Today (UTC) as a date, for `--date` left out.
+pub fn today() -> String {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    now.chars().take(10).collect()
+}
