@@ -1,0 +1,24 @@
+//! Dataset identity for mlprov: readers that stream records from JSON Lines, JSON arrays,
+//! CSV/TSV, Parquet, text and folders of files (compressed or not); a canonical record form
+//! and exact record digests; an order-independent dataset digest; a bottom-k sketch for
+//! exact overlap; MinHash (text) and perceptual hashes (images) for near duplicates;
+//! privacy signals; all of it mergeable across shards. `docs/datasets.md` documents every
+//! construction and estimate.
+
+#![forbid(unsafe_code)]
+
+pub mod bottomk;
+pub mod canonical;
+pub mod compare;
+mod error;
+pub mod identity;
+pub mod lsh;
+pub mod minhash;
+pub mod phash;
+pub mod privacy;
+pub mod readers;
+pub mod record;
+pub mod scan;
+pub mod sketch;
+
+pub use error::{Error, Result};
