@@ -14,6 +14,9 @@
 //! | check a model against its manifest | [`verify`] |
 //! | evaluate the lineage test on known pairs | [`eval`] |
 //! | convert a model to safetensors | [`convert`] |
+//! | a dataset's manifest (or one shard's) | [`dataset_fingerprint`] |
+//! | how much of dataset A is in B, and B in A (data or manifests) | [`dataset_compare`] |
+//! | merge shard manifests into the one-machine manifest | [`dataset_merge`] |
 //!
 //! The crates below are re-exported: [`formats`] reads weight files, [`hash`](mod@hash)
 //! computes exact digests, [`fingerprint`](mod@fingerprint) computes robust fingerprints and
@@ -23,6 +26,8 @@
 
 mod compare;
 mod convert;
+mod dataset;
+mod dataset_compare;
 mod error;
 mod eval;
 mod manifest_ops;
@@ -31,6 +36,7 @@ mod printable;
 mod progress;
 mod verify;
 
+pub use mlprov_data as data;
 pub use mlprov_fingerprint as fingerprint;
 pub use mlprov_formats as formats;
 pub use mlprov_hash as hash;
@@ -38,6 +44,13 @@ pub use mlprov_manifest as manifest;
 
 pub use compare::{compare, compare_prepared, Comparable};
 pub use convert::{convert, ConvertOptions, Converted};
+pub use dataset::{
+    dataset_fingerprint, dataset_format, dataset_merge, DatasetFingerprinted, DatasetMerged,
+    DatasetOptions,
+};
+pub use dataset_compare::{
+    dataset_compare, DatasetComparison, DatasetSide, Estimates, ExamplePair, NearMethod,
+};
 pub use error::{Error, Result};
 pub use eval::{eval, read_pairs, score, EvalCase, EvalReport, EvalRow, EvalSummary, RatesAt};
 pub use manifest_ops::{build_manifest, write_manifest, ManifestWritten};

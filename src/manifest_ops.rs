@@ -71,7 +71,7 @@ pub fn write_manifest(
 }
 
 /// Now, or `SOURCE_DATE_EPOCH` when set (the reproducible-builds convention), as RFC 3339 UTC.
-fn created_now() -> Result<String> {
+pub(crate) fn created_now() -> Result<String> {
     let time = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(s) => {
             let secs: u64 = s.trim().parse().map_err(|_| {

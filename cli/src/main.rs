@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Provenance for machine-learning assets: exact identity of model weights.
+/// Provenance for machine-learning assets: exact identity of model weights and datasets.
 #[derive(Parser)]
 #[command(name = "mlprov", version, about, propagate_version = true)]
 struct Cli {
@@ -100,6 +100,11 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Datasets: fingerprint (manifest), compare (overlap and near-duplicate containment), merge shards.
+    Dataset {
+        #[command(subcommand)]
+        command: commands::dataset::DatasetCommand,
+    },
     /// Re-hash a model and report what differs from its manifest (exit 1 on any difference).
     Verify {
         /// The manifest to check against.
@@ -148,6 +153,7 @@ fn main() -> ExitCode {
             skip_undecodable,
             force,
         } => commands::convert::run(&input, &output, dtype, skip_undecodable, force, cli.json),
+        Command::Dataset { command } => commands::dataset::run(command, cli.json),
         Command::Verify { manifest, path } => {
             commands::verify::run(&manifest, path.as_deref(), cli.json)
         }

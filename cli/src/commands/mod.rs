@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod convert;
+pub mod dataset;
 pub mod eval;
 pub mod fingerprint;
 pub mod hash;

@@ -6,10 +6,15 @@
 #![forbid(unsafe_code)]
 
 mod canonical;
+mod dataset;
 mod manifest;
 mod verify;
 
 pub use canonical::{to_canonical_json, to_pretty_json};
+pub use dataset::{
+    BottomKSection, DatasetSection, ImageSample, NearSection, PrivacySection, ReaderSettings,
+    ShardSection, TextSample,
+};
 pub use manifest::{
     FileEntry, Fingerprints, Lineage, Manifest, ManifestError, Subject, TensorEntry, TensorKey,
     Tool, SCHEMA_ID,
