@@ -187,8 +187,7 @@ fn has_ipv6(b: &[u8]) -> bool {
             let colons = run.iter().filter(|&&c| c == b':').count();
             let groups: Vec<&[u8]> = run.split(|&c| c == b':').collect();
             let compressed = run.windows(2).any(|w| w == b"::");
-            colons >= 3
-                && colons <= 7
+            (3..=7).contains(&colons)
                 && groups.iter().all(|g| g.len() <= 4)
                 && (colons == 7 || compressed)
                 && groups.iter().filter(|g| !g.is_empty()).count() >= 2

@@ -92,7 +92,7 @@ impl NearQuery {
     }
 
     /// The sample entries a record is a near duplicate of, with the similarity.
-    fn hits(&self, near: &NearKey) -> Vec<(bool, u32, f64)> {
+    fn hits(&self, near: &NearKey) -> Hits {
         match near {
             NearKey::None => Vec::new(),
             NearKey::Text(sig) => self
@@ -138,6 +138,9 @@ pub struct NearMatches {
     /// A few pairs, the ones that are not exact copies first.
     pub examples: Vec<Example>,
 }
+
+/// A record's hits: (is an image, sample entry, similarity).
+type Hits = Vec<(bool, u32, f64)>;
 
 /// Example key: exact copies last, then by sample entry and record, for a stable choice.
 type ExampleKey = (bool, bool, u32, String, u64);
@@ -197,7 +200,7 @@ impl Sink for ScanSink<'_> {
             .map(|r| process(r, file, &self.opts.record))
             .collect::<Result<_>>()?;
         if let Some(q) = self.query {
-            let found: Vec<(usize, Vec<(bool, u32, f64)>)> = processed
+            let found: Vec<(usize, Hits)> = processed
                 .par_iter()
                 .enumerate()
                 .map(|(i, p)| (i, q.hits(&p.near)))
