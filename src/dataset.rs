@@ -7,7 +7,7 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use mlprov_data::canonical::{CanonicalOptions, CANONICAL_VERSION};
-use mlprov_data::identity::{distinct_sorted, RecordHasher};
+use mlprov_data::identity::RecordHasher;
 use mlprov_data::minhash::{self, MinHasher, MINHASH_VERSION, PERMUTATIONS};
 use mlprov_data::phash::{NEAR_DISTANCE, PHASH_VERSION};
 use mlprov_data::readers::{list_files, Format, ReadOptions, Shard};
@@ -15,7 +15,7 @@ use mlprov_data::record::RecordOptions;
 use mlprov_data::scan::{scan, FileSummary, NearQuery, ScanOptions, ScanProgress, Scanned};
 use mlprov_data::sketch::{DatasetSketch, Identity, DEFAULT_SAMPLE};
 use mlprov_data::{bottomk::DEFAULT_K, privacy::PrivacyCounts};
-use mlprov_hash::{Digest, MerkleTree};
+use mlprov_hash::Digest;
 use mlprov_manifest::{
     BottomKSection, DatasetSection, FileEntry, ImageSample, Manifest, NearSection, PrivacySection,
     ReaderSettings, ShardSection, Subject, TextSample,
@@ -332,22 +332,22 @@ pub fn dataset_fingerprint(
         subject,
         mut scanned,
     } = scan_dataset(path, opts, hasher, shard, None, "reading", progress)?;
-    let (identity, tree) = scanned.sketch.finish();
     let mut digests_file = None;
-    let shard_section = match shard {
+    let (identity, shard_section) = match shard {
         Some(s) => {
             let name = digests_name(output)?;
             let side = output.with_file_name(&name);
-            let digest = write_digests(&side, force, tree.leaves())?;
+            let (identity, digest) = write_digests(&side, force, &mut scanned.sketch)?;
             digests_file = Some(side);
-            Some(ShardSection {
+            let section = ShardSection {
                 index: u64::from(s.index),
                 count: u64::from(s.count),
                 digests_file: name,
                 digests_digest: digest,
-            })
+            };
+            (identity, Some(section))
         }
-        None => None,
+        None => (finish(&mut scanned.sketch, path)?, None),
     };
     let section = section_of(&scanned.sketch, &identity, settings, shard_section);
     let manifest = Manifest::for_dataset(
@@ -373,49 +373,67 @@ pub fn dataset_fingerprint(
     })
 }
 
-/// Writes sorted digests (32 raw bytes each) atomically; returns the file's BLAKE3.
-fn write_digests(path: &Path, force: bool, leaves: &[Digest]) -> Result<Digest> {
+/// The sketch's identity (sorted digests streamed into the Merkle root).
+pub(crate) fn finish(sketch: &mut DatasetSketch, path: &Path) -> Result<Identity> {
+    sketch
+        .finish(|_| Ok(()))
+        .map_err(|e| Error::io(path, "cannot sort the record digests", e))
+}
+
+/// Streams the sketch's sorted digests (32 raw bytes each) into `path` atomically while
+/// computing its identity; returns the identity and the file's BLAKE3.
+fn write_digests(
+    path: &Path,
+    force: bool,
+    sketch: &mut DatasetSketch,
+) -> Result<(Identity, Digest)> {
     check_target(path, force)?;
     replace_with(path, |tmp| {
+        let io = |e| Error::io(path, "cannot write", e);
         let f = std::fs::OpenOptions::new()
             .write(true)
             .truncate(true)
             .open(tmp)
-            .map_err(|e| Error::io(path, "cannot write", e))?;
+            .map_err(io)?;
         let mut w = BufWriter::new(f);
         let mut h = blake3::Hasher::new();
-        for d in leaves {
-            h.update(d.as_bytes());
-            w.write_all(d.as_bytes())
-                .map_err(|e| Error::io(path, "cannot write", e))?;
-        }
-        let f = w
-            .into_inner()
-            .map_err(|e| Error::io(path, "cannot write", e.into_error()))?;
-        f.sync_all()
-            .map_err(|e| Error::io(path, "cannot write", e))?;
-        Ok(h.finalize().into())
+        let identity = sketch
+            .finish(|d| {
+                h.update(d.as_bytes());
+                w.write_all(d.as_bytes())
+            })
+            .map_err(io)?;
+        let f = w.into_inner().map_err(|e| io(e.into_error()))?;
+        f.sync_all().map_err(io)?;
+        Ok((identity, h.finalize().into()))
     })
 }
 
-/// Reads a shard's digest list, checking it against its manifest's digest of it.
-fn read_digests(path: &Path, expected: &Digest, out: &mut Vec<Digest>) -> Result<()> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?;
-    if bytes.len() % 32 != 0 {
+/// Opens a shard's digest list, checking it against its manifest's digest of it.
+fn open_digests(path: &Path, expected: &Digest) -> Result<std::fs::File> {
+    let io = |e| Error::io(path, "cannot read", e);
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        len += n as u64;
+    }
+    if len % 32 != 0 {
         return Err(Error::input(path, "not a list of 32-byte digests"));
     }
-    if Digest::from(blake3::hash(&bytes)) != *expected {
+    if Digest::from(h.finalize()) != *expected {
         return Err(Error::input(
             path,
             "does not match the digest its shard manifest records",
         ));
     }
-    out.extend(bytes.chunks_exact(32).map(|c| {
-        let mut d = [0u8; 32];
-        d.copy_from_slice(c);
-        Digest(d)
-    }));
-    Ok(())
+    Ok(f)
 }
 
 /// What [`dataset_merge`] wrote.
@@ -444,7 +462,7 @@ pub fn dataset_merge(shards: &[PathBuf], output: &Path, force: bool) -> Result<D
     let mut seen: Vec<Option<PathBuf>> = Vec::new();
     let mut merged: Option<(Subject, ReaderSettings, DatasetSketch)> = None;
     let mut files = Vec::new();
-    let mut digests = Vec::new();
+    let mut runs = Vec::new();
     for path in shards {
         let m = crate::verify::read_manifest(path)?;
         let section = m
@@ -481,7 +499,7 @@ pub fn dataset_merge(shards: &[PathBuf], output: &Path, force: bool) -> Result<D
         if shard.digests_file.contains(['/', '\\']) {
             return Err(Error::input(path, "digests_file must be a plain file name"));
         }
-        read_digests(&side, &shard.digests_digest, &mut digests)?;
+        runs.push(open_digests(&side, &shard.digests_digest)?);
         let sketch = sketch_of(section, path)?;
         files.extend(m.files.iter().cloned());
         match &mut merged {
@@ -511,15 +529,14 @@ pub fn dataset_merge(shards: &[PathBuf], output: &Path, force: bool) -> Result<D
             format!("shard {missing}/{} is missing", seen.len()),
         ));
     }
-    let Some((subject, reader, sketch)) = merged else {
+    let Some((subject, reader, mut sketch)) = merged else {
         return Err(Error::input(output, "no shard manifests to merge"));
     };
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    let tree = MerkleTree::new(digests);
-    let identity = Identity {
-        root: tree.root(),
-        distinct: distinct_sorted(tree.leaves()),
-    };
+    for run in runs {
+        sketch.digests.add_sorted_run(run);
+    }
+    let identity = finish(&mut sketch, first)?;
     let section = section_of(&sketch, &identity, reader, None);
     let n_files = files.len() as u64;
     let manifest = Manifest::for_dataset(

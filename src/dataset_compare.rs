@@ -17,7 +17,7 @@ use mlprov_hash::Digest;
 use mlprov_manifest::{Manifest, ReaderSettings};
 use serde::Serialize;
 
-use crate::dataset::{scan_dataset, sketch_of, DatasetOptions};
+use crate::dataset::{finish, scan_dataset, sketch_of, DatasetOptions};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
@@ -208,7 +208,7 @@ fn from_data(
     let hasher = opts.hasher()?;
     let reader = opts.settings(&hasher);
     let mut scanned = scan_dataset(path, opts, hasher, None, query, what, progress)?;
-    let (identity, _) = scanned.scanned.sketch.finish();
+    let identity = finish(&mut scanned.scanned.sketch, path)?;
     let s = &scanned.scanned.sketch;
     Ok((
         Sketched {

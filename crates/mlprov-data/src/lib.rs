@@ -10,6 +10,7 @@
 pub mod bottomk;
 pub mod canonical;
 pub mod compare;
+pub mod digests;
 mod error;
 pub mod identity;
 pub mod lsh;

@@ -152,7 +152,7 @@ struct Matches {
 }
 
 /// The result of a scan.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Scanned {
     /// The dataset's sketch (digests not yet sorted: call `finish`).
     pub sketch: DatasetSketch,

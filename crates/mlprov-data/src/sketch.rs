@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use mlprov_hash::{Digest, MerkleTree};
+use mlprov_hash::{Digest, MerkleStream};
 
 use crate::bottomk::BottomK;
-use crate::identity::distinct_sorted;
+use crate::digests::DigestStore;
 use crate::minhash::Signature;
 use crate::privacy::PrivacyCounts;
 
@@ -97,15 +97,15 @@ impl<T> Sample<T> {
 }
 
 /// Everything mergeable about a dataset's records.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct DatasetSketch {
     /// Records read.
     pub records: u64,
     /// Bytes of their canonical forms.
     pub bytes: u64,
-    /// Every record's digest (32 bytes a record: the one part that grows with the dataset;
-    /// see `docs/datasets.md`). Unsorted until [`DatasetSketch::finish`].
-    pub digests: Vec<Digest>,
+    /// Every record's digest, for the Merkle root (in memory up to a bound, then in sorted
+    /// runs on disk; see `docs/datasets.md`).
+    pub digests: DigestStore,
     /// Bottom-k of the distinct record digests.
     pub bottom_k: BottomK,
     /// Text records read (those with a MinHash signature).
@@ -135,7 +135,7 @@ impl DatasetSketch {
         DatasetSketch {
             records: 0,
             bytes: 0,
-            digests: Vec::new(),
+            digests: DigestStore::default(),
             bottom_k: BottomK::new(k),
             text_records: 0,
             image_records: 0,
@@ -149,7 +149,7 @@ impl DatasetSketch {
     pub fn merge(&mut self, other: DatasetSketch) {
         self.records += other.records;
         self.bytes += other.bytes;
-        self.digests.extend(other.digests);
+        self.digests.absorb(other.digests);
         self.bottom_k.merge(&other.bottom_k);
         self.text_records += other.text_records;
         self.image_records += other.image_records;
@@ -158,15 +158,27 @@ impl DatasetSketch {
         self.privacy.merge(&other.privacy);
     }
 
-    /// Sorts the digests (moved out of the sketch, not copied) and computes the dataset's
-    /// identity; returns the sorted digests too (for a shard's digest list).
-    pub fn finish(&mut self) -> (Identity, MerkleTree) {
-        let tree = MerkleTree::new(std::mem::take(&mut self.digests));
-        let identity = Identity {
+    /// Streams the digests in ascending order into the Merkle root (each also handed to
+    /// `each`, for a shard's digest list) and counts the distinct ones.
+    pub fn finish(
+        &mut self,
+        mut each: impl FnMut(&Digest) -> std::io::Result<()>,
+    ) -> std::io::Result<Identity> {
+        let mut tree = MerkleStream::new();
+        let mut distinct = 0u64;
+        let mut last: Option<Digest> = None;
+        self.digests.for_each_sorted(|d| {
+            tree.push(d);
+            if last != Some(*d) {
+                distinct += 1;
+                last = Some(*d);
+            }
+            each(d)
+        })?;
+        Ok(Identity {
             root: tree.root(),
-            distinct: distinct_sorted(tree.leaves()),
-        };
-        (identity, tree)
+            distinct,
+        })
     }
 }
 
