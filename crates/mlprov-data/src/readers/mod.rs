@@ -22,6 +22,8 @@ pub use listing::{list_files, ReadOptions, Shard};
 
 /// Records a batch holds at most before it is handed on.
 pub(crate) const BATCH_RECORDS: usize = 2048;
+/// Longest line of a line format (JSON Lines, text): memory per record is bounded.
+pub(crate) const MAX_LINE: u64 = 256 << 20;
 /// Bytes a batch holds at most before it is handed on.
 pub(crate) const BATCH_BYTES: usize = 8 << 20;
 

@@ -1,6 +1,6 @@
 //! Plain text: one record per line (blank lines are not records).
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use super::{Batcher, DataFile, RawContent};
 use crate::error::{Error, Result};
@@ -13,11 +13,19 @@ pub(crate) fn read_lines(
     let mut line_no = 0u64;
     loop {
         let mut line = Vec::new();
-        let n = reader
+        let n = (&mut reader)
+            .take(super::MAX_LINE + 1)
             .read_until(b'\n', &mut line)
             .map_err(|e| Error::record(&file.path, line_no + 1, e.to_string()))?;
         if n == 0 {
             return Ok(());
+        }
+        if n as u64 > super::MAX_LINE {
+            return Err(Error::record(
+                &file.path,
+                line_no + 1,
+                "a line longer than 256 MiB",
+            ));
         }
         line_no += 1;
         if line.trim_ascii().is_empty() {
