@@ -239,6 +239,19 @@ fn shuffled_and_reserialized_copies_have_the_same_root() {
             .unwrap();
         e.finish().unwrap();
     }
+    let array: Vec<serde_json::Value> = texts.iter().map(|t| json!({"text": t, "n": 1})).collect();
+    fs::write(
+        dir.path().join("e.json"),
+        serde_json::to_vec_pretty(&array).unwrap(),
+    )
+    .unwrap();
+    let jsonl = fs::read(dir.path().join("a.jsonl")).unwrap();
+    fs::write(
+        dir.path().join("f.jsonl.zst"),
+        zstd::encode_all(&jsonl[..], 3).unwrap(),
+    )
+    .unwrap();
+    fs::write(dir.path().join("g.txt"), shuffled.join("\n\n") + "\n").unwrap();
     let opts = small_sketches();
     let root = |name: &str| {
         let out = dir.path().join(format!("{name}.manifest.json"));
@@ -250,6 +263,23 @@ fn shuffled_and_reserialized_copies_have_the_same_root() {
     assert_eq!(r, root("b.csv"));
     assert_eq!(r, root("c.parquet"));
     assert_eq!(r, root("d.jsonl.gz"));
+    assert_eq!(r, root("e.json"));
+    assert_eq!(r, root("f.jsonl.zst"));
+    let text_opts = DatasetOptions {
+        read: Default::default(),
+        ..small_sketches()
+    };
+    let out = dir.path().join("g.manifest.json");
+    let g = dataset_fingerprint(
+        &dir.path().join("g.txt"),
+        &out,
+        true,
+        None,
+        &text_opts,
+        &Quiet,
+    )
+    .unwrap();
+    assert_eq!((g.root, g.records), (r, 500));
     let cmp = dataset_compare(
         &dir.path().join("a.jsonl"),
         &dir.path().join("c.parquet"),
