@@ -21,7 +21,6 @@ pub struct CanonicalOptions {
 
 /// The canonical form of a piece of text.
 pub fn canonical_text(text: &str, opts: CanonicalOptions) -> String {
-    let mut out = String::with_capacity(text.len());
     let mut pending_space = false;
     // NFC first: whitespace folding and lower-casing then see composed characters.
     let push = |c: char, out: &mut String, pending: &mut bool| {
@@ -35,17 +34,34 @@ pub fn canonical_text(text: &str, opts: CanonicalOptions) -> String {
         }
         out.push(c);
     };
+    if text.is_ascii() && is_canonical_ascii(text.as_bytes(), opts) {
+        return text.to_owned();
+    }
     if text.is_ascii() {
-        // ASCII is already NFC: skip the normalizer on the common path.
-        for c in text.chars() {
-            let c = if opts.case_fold {
+        // ASCII is already NFC: fold bytes directly (the common path, no decoding).
+        let mut bytes = Vec::with_capacity(text.len());
+        for &c in text.as_bytes() {
+            // `char::is_whitespace` on ASCII: tab, line feed, vertical tab, form feed,
+            // carriage return, space.
+            if matches!(c, 0x09..=0x0d | b' ') {
+                pending_space = !bytes.is_empty();
+                continue;
+            }
+            if pending_space {
+                bytes.push(b' ');
+                pending_space = false;
+            }
+            bytes.push(if opts.case_fold {
                 c.to_ascii_lowercase()
             } else {
                 c
-            };
-            push(c, &mut out, &mut pending_space);
+            });
         }
-    } else if opts.case_fold {
+        // Only ASCII bytes were pushed: always valid UTF-8.
+        return String::from_utf8(bytes).unwrap_or_default();
+    }
+    let mut out = String::with_capacity(text.len());
+    if opts.case_fold {
         // Lower-casing can leave a non-NFC sequence: normalize again after it.
         let lowered: String = text.nfc().flat_map(char::to_lowercase).collect();
         for c in lowered.nfc() {
@@ -57,6 +73,26 @@ pub fn canonical_text(text: &str, opts: CanonicalOptions) -> String {
         }
     }
     out
+}
+
+/// Whether ASCII text is already canonical: single spaces only, none at either end, no
+/// other whitespace, and no capitals when case-folding (most records: one cheap pass).
+fn is_canonical_ascii(b: &[u8], opts: CanonicalOptions) -> bool {
+    if b.first() == Some(&b' ') || b.last() == Some(&b' ') {
+        return false;
+    }
+    let mut prev_space = false;
+    for &c in b {
+        let space = c == b' ';
+        if (space && prev_space)
+            || matches!(c, 0x09..=0x0d)
+            || (opts.case_fold && c.is_ascii_uppercase())
+        {
+            return false;
+        }
+        prev_space = space;
+    }
+    true
 }
 
 /// The canonical compact JSON of a value (strings canonical as text, keys sorted).

@@ -37,15 +37,37 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
+fn finish_fnv(h: u64) -> u64 {
+    let mut s = h;
+    splitmix(&mut s)
+}
+
 /// A 64-bit hash of bytes (FNV-1a followed by the SplitMix64 finalizer): fast and
 /// well mixed, not cryptographic (shingle collisions only blur the estimate).
 fn hash_bytes(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = FNV_OFFSET;
     for &b in bytes {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        h = (h ^ b as u64).wrapping_mul(FNV_PRIME);
     }
-    let mut s = h;
-    splitmix(&mut s)
+    finish_fnv(h)
+}
+
+/// The shingle hashes of a sequence of unit (word or character) hashes.
+fn shingle_units(units: &[u64]) -> Vec<u64> {
+    if units.is_empty() {
+        return Vec::new();
+    }
+    let width = SHINGLE.min(units.len());
+    units
+        .windows(width)
+        .map(|w| {
+            let h = w.iter().fold(0x243f_6a88_85a3_08d3, |h, &u| mix(h, u));
+            finish_fnv(h)
+        })
+        .collect()
 }
 
 fn mix(h: u64, w: u64) -> u64 {
@@ -74,6 +96,14 @@ impl MinHasher {
 
     /// The 64-bit hashes of a text's shingles.
     pub fn shingles(text: &str) -> Vec<u64> {
+        if text.is_ascii() {
+            return Self::shingles_ascii(text.as_bytes());
+        }
+        Self::shingles_unicode(text)
+    }
+
+    /// [`MinHasher::shingles`] for any text.
+    fn shingles_unicode(text: &str) -> Vec<u64> {
         let lower;
         let text = if text.chars().any(char::is_uppercase) {
             lower = text.to_lowercase();
@@ -96,35 +126,78 @@ impl MinHasher {
                 .map(|c| hash_bytes(c.encode_utf8(&mut buf).as_bytes()))
                 .collect()
         };
-        if units.is_empty() {
-            return Vec::new();
+        shingle_units(&units)
+    }
+
+    /// [`MinHasher::shingles`] for ASCII text, without decoding characters or allocating
+    /// a lower-cased copy (the same hashes).
+    fn shingles_ascii(text: &[u8]) -> Vec<u64> {
+        let mut words = Vec::with_capacity(text.len() / 5);
+        let mut h: Option<u64> = None;
+        for &c in text {
+            if c.is_ascii_alphanumeric() {
+                let v = h.unwrap_or(FNV_OFFSET);
+                h = Some((v ^ c.to_ascii_lowercase() as u64).wrapping_mul(FNV_PRIME));
+            } else if let Some(v) = h.take() {
+                words.push(finish_fnv(v));
+            }
         }
-        let width = SHINGLE.min(units.len());
-        units
-            .windows(width)
-            .map(|w| {
-                let h = w.iter().fold(0x243f_6a88_85a3_08d3, |h, &u| mix(h, u));
-                let mut s = h;
-                splitmix(&mut s)
-            })
-            .collect()
+        if let Some(v) = h {
+            words.push(finish_fnv(v));
+        }
+        let has_space = text.iter().any(|c| matches!(c, 0x09..=0x0d | b' '));
+        if has_space || words.len() >= 2 {
+            return shingle_units(&words);
+        }
+        let chars: Vec<u64> = text
+            .iter()
+            .filter(|c| !matches!(c, 0x09..=0x0d | b' '))
+            .map(|c| hash_bytes(&[c.to_ascii_lowercase()]))
+            .collect();
+        shingle_units(&chars)
     }
 
     /// The signature of a text (all `u32::MAX` for text without any word or character).
     pub fn signature(&self, text: &str) -> Signature {
         let shingles = Self::shingles(text);
         let mut sig = vec![u32::MAX; self.a.len()];
-        for &h in &shingles {
-            // Multiply-add-shift on the 32-bit key `x` (strongly universal for 64-bit `a`, `b`):
-            // with `x` below 2^32 the 64-bit product needs two 32x32 multiplies instead of
-            // three, and the loop vectorizes (no branch, independent lanes).
-            let x = h >> 32;
-            for ((s, &a), &b) in sig.iter_mut().zip(&self.a).zip(&self.b) {
-                let v = (a.wrapping_mul(x).wrapping_add(b) >> 32) as u32;
-                *s = (*s).min(v);
-            }
-        }
+        fold(&mut sig, &self.a, &self.b, &shingles);
         sig
+    }
+}
+
+/// Folds shingle hashes into a signature: the AVX2 build of [`fold_lanes`] where the CPU
+/// has it (four 64-bit lanes a step), the baseline build otherwise. Same result either way.
+fn fold(sig: &mut [u32], a: &[u64], b: &[u64], shingles: &[u64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above), the only requirement of
+            // calling a function compiled with `target_feature(enable = "avx2")`.
+            unsafe { fold_avx2(sig, a, b, shingles) };
+            return;
+        }
+    }
+    fold_lanes(sig, a, b, shingles);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fold_avx2(sig: &mut [u32], a: &[u64], b: &[u64], shingles: &[u64]) {
+    fold_lanes(sig, a, b, shingles);
+}
+
+#[inline(always)]
+fn fold_lanes(sig: &mut [u32], a: &[u64], b: &[u64], shingles: &[u64]) {
+    for &h in shingles {
+        // Multiply-add-shift on the 32-bit key `x` (strongly universal for 64-bit `a`, `b`):
+        // with `x` below 2^32 the 64-bit product needs two 32x32 multiplies instead of
+        // three, and the loop vectorizes (no branch, independent lanes).
+        let x = h >> 32;
+        for ((s, &a), &b) in sig.iter_mut().zip(a).zip(b) {
+            let v = (a.wrapping_mul(x).wrapping_add(b) >> 32) as u32;
+            *s = (*s).min(v);
+        }
     }
 }
 
@@ -185,6 +258,23 @@ mod tests {
             m.signature(&ta),
             m.signature(&ta.to_uppercase().replace(' ', "  "))
         );
+    }
+
+    #[test]
+    fn ascii_fast_path_equals_the_general_one() {
+        for t in [
+            "Hello, World! a-b c_d 42x",
+            "NoSpacesHere",
+            "x",
+            "",
+            "a  b\tc\nd e f g h",
+        ] {
+            assert_eq!(
+                MinHasher::shingles_ascii(t.as_bytes()),
+                MinHasher::shingles_unicode(t),
+                "{t:?}"
+            );
+        }
     }
 
     #[test]
