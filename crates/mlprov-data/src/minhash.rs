@@ -9,8 +9,8 @@
 //! all words if fewer than five); text without spaces (Chinese, Japanese, a single token)
 //! uses character 5-grams of its non-space characters instead. Each shingle gets a 64-bit
 //! hash `h`, of which the top 32 bits `x = h >> 32` are the key; permutation `i` maps it to
-//! `(a_i * x + b_i) mod 2^64 >> 32` (multiply-add-shift, strongly universal for 32-bit keys),
-//! and the signature keeps each permutation's minimum as a `u32`.
+//! `(a_i * x + b_i) mod 2^32` (`a_i` odd: a bijection of the keys), and the signature keeps
+//! each permutation's minimum.
 
 /// Number of permutations by default.
 pub const PERMUTATIONS: usize = 128;
@@ -25,8 +25,8 @@ pub type Signature = Vec<u32>;
 /// The 128 fixed permutations (seeded, the same on every machine).
 #[derive(Debug, Clone)]
 pub struct MinHasher {
-    a: Vec<u64>,
-    b: Vec<u64>,
+    a: Vec<u32>,
+    b: Vec<u32>,
 }
 
 fn splitmix(state: &mut u64) -> u64 {
@@ -37,22 +37,25 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0100_0000_01b3;
+const WORD_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+const WORD_MUL: u64 = 0x9e37_79b9_7f4a_7c15;
 
-fn finish_fnv(h: u64) -> u64 {
+fn finish_word(h: u64) -> u64 {
     let mut s = h;
     splitmix(&mut s)
 }
 
-/// A 64-bit hash of bytes (FNV-1a followed by the SplitMix64 finalizer): fast and
-/// well mixed, not cryptographic (shingle collisions only blur the estimate).
+/// A 64-bit hash of a word's bytes, eight at a time (little-endian, the last chunk
+/// zero-padded), finished with the SplitMix64 finalizer: fast and well mixed, not
+/// cryptographic (shingle collisions only blur the estimate).
 fn hash_bytes(bytes: &[u8]) -> u64 {
-    let mut h = FNV_OFFSET;
-    for &b in bytes {
-        h = (h ^ b as u64).wrapping_mul(FNV_PRIME);
+    let mut h = WORD_SEED ^ bytes.len() as u64;
+    for chunk in bytes.chunks(8) {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        h = ((h ^ u64::from_le_bytes(w)).wrapping_mul(WORD_MUL)).rotate_left(29);
     }
-    finish_fnv(h)
+    finish_word(h)
 }
 
 /// The shingle hashes of a sequence of unit (word or character) hashes.
@@ -65,7 +68,7 @@ fn shingle_units(units: &[u64]) -> Vec<u64> {
         .windows(width)
         .map(|w| {
             let h = w.iter().fold(0x243f_6a88_85a3_08d3, |h, &u| mix(h, u));
-            finish_fnv(h)
+            finish_word(h)
         })
         .collect()
 }
@@ -84,8 +87,12 @@ impl MinHasher {
     /// `n` permutations from the fixed seed.
     pub fn new(n: usize) -> Self {
         let mut state = 0x6d6c_7072_6f76_6d68; // "mlprovmh"
-        let a = (0..n).map(|_| splitmix(&mut state) | 1).collect();
-        let b = (0..n).map(|_| splitmix(&mut state)).collect();
+        let a = (0..n)
+            .map(|_| (splitmix(&mut state) >> 32) as u32 | 1)
+            .collect();
+        let b = (0..n)
+            .map(|_| (splitmix(&mut state) >> 32) as u32)
+            .collect();
         MinHasher { a, b }
     }
 
@@ -133,17 +140,17 @@ impl MinHasher {
     /// a lower-cased copy (the same hashes).
     fn shingles_ascii(text: &[u8]) -> Vec<u64> {
         let mut words = Vec::with_capacity(text.len() / 5);
-        let mut h: Option<u64> = None;
+        let mut word: Vec<u8> = Vec::with_capacity(32);
         for &c in text {
             if c.is_ascii_alphanumeric() {
-                let v = h.unwrap_or(FNV_OFFSET);
-                h = Some((v ^ c.to_ascii_lowercase() as u64).wrapping_mul(FNV_PRIME));
-            } else if let Some(v) = h.take() {
-                words.push(finish_fnv(v));
+                word.push(c.to_ascii_lowercase());
+            } else if !word.is_empty() {
+                words.push(hash_bytes(&word));
+                word.clear();
             }
         }
-        if let Some(v) = h {
-            words.push(finish_fnv(v));
+        if !word.is_empty() {
+            words.push(hash_bytes(&word));
         }
         let has_space = text.iter().any(|c| matches!(c, 0x09..=0x0d | b' '));
         if has_space || words.len() >= 2 {
@@ -168,7 +175,7 @@ impl MinHasher {
 
 /// Folds shingle hashes into a signature: the AVX2 build of [`fold_lanes`] where the CPU
 /// has it (four 64-bit lanes a step), the baseline build otherwise. Same result either way.
-fn fold(sig: &mut [u32], a: &[u64], b: &[u64], shingles: &[u64]) {
+fn fold(sig: &mut [u32], a: &[u32], b: &[u32], shingles: &[u64]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") {
@@ -183,20 +190,19 @@ fn fold(sig: &mut [u32], a: &[u64], b: &[u64], shingles: &[u64]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn fold_avx2(sig: &mut [u32], a: &[u64], b: &[u64], shingles: &[u64]) {
+unsafe fn fold_avx2(sig: &mut [u32], a: &[u32], b: &[u32], shingles: &[u64]) {
     fold_lanes(sig, a, b, shingles);
 }
 
 #[inline(always)]
-fn fold_lanes(sig: &mut [u32], a: &[u64], b: &[u64], shingles: &[u64]) {
+fn fold_lanes(sig: &mut [u32], a: &[u32], b: &[u32], shingles: &[u64]) {
     for &h in shingles {
-        // Multiply-add-shift on the 32-bit key `x` (strongly universal for 64-bit `a`, `b`):
-        // with `x` below 2^32 the 64-bit product needs two 32x32 multiplies instead of
-        // three, and the loop vectorizes (no branch, independent lanes).
-        let x = h >> 32;
+        // `x -> a x + b mod 2^32` with odd `a` is a bijection of 32-bit keys, and the keys
+        // are already random (hashed shingles): 32-bit lanes, eight to an AVX2 register,
+        // no branch.
+        let x = (h >> 32) as u32;
         for ((s, &a), &b) in sig.iter_mut().zip(a).zip(b) {
-            let v = (a.wrapping_mul(x).wrapping_add(b) >> 32) as u32;
-            *s = (*s).min(v);
+            *s = (*s).min(a.wrapping_mul(x).wrapping_add(b));
         }
     }
 }
