@@ -19,6 +19,14 @@ pub struct CanonicalOptions {
     pub case_fold: bool,
 }
 
+/// [`canonical_text`] of an owned string: returned as it is when already canonical.
+pub fn canonical_string(text: String, opts: CanonicalOptions) -> String {
+    if text.is_ascii() && is_canonical_ascii(text.as_bytes(), opts) {
+        return text;
+    }
+    canonical_text(&text, opts)
+}
+
 /// The canonical form of a piece of text.
 pub fn canonical_text(text: &str, opts: CanonicalOptions) -> String {
     let mut pending_space = false;

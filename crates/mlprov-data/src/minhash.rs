@@ -58,6 +58,19 @@ fn hash_bytes(bytes: &[u8]) -> u64 {
     finish_word(h)
 }
 
+/// `hash_bytes` of an ASCII alphanumeric word lower-cased, without copying it: for ASCII
+/// letters and digits, lower-casing is setting bit 0x20 of each byte.
+fn hash_ascii_word_lower(bytes: &[u8]) -> u64 {
+    let mut h = WORD_SEED ^ bytes.len() as u64;
+    for chunk in bytes.chunks(8) {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        let lower = u64::MAX >> (8 * (8 - chunk.len())) & 0x2020_2020_2020_2020;
+        h = ((h ^ (u64::from_le_bytes(w) | lower)).wrapping_mul(WORD_MUL)).rotate_left(29);
+    }
+    finish_word(h)
+}
+
 /// The shingle hashes of a sequence of unit (word or character) hashes.
 fn shingle_units(units: &[u64]) -> Vec<u64> {
     if units.is_empty() {
@@ -140,17 +153,19 @@ impl MinHasher {
     /// a lower-cased copy (the same hashes).
     fn shingles_ascii(text: &[u8]) -> Vec<u64> {
         let mut words = Vec::with_capacity(text.len() / 5);
-        let mut word: Vec<u8> = Vec::with_capacity(32);
-        for &c in text {
-            if c.is_ascii_alphanumeric() {
-                word.push(c.to_ascii_lowercase());
-            } else if !word.is_empty() {
-                words.push(hash_bytes(&word));
-                word.clear();
+        let mut start = None;
+        for (i, &c) in text.iter().enumerate() {
+            match (c.is_ascii_alphanumeric(), start) {
+                (true, None) => start = Some(i),
+                (false, Some(s)) => {
+                    words.push(hash_ascii_word_lower(&text[s..i]));
+                    start = None;
+                }
+                _ => {}
             }
         }
-        if !word.is_empty() {
-            words.push(hash_bytes(&word));
+        if let Some(s) = start {
+            words.push(hash_ascii_word_lower(&text[s..]));
         }
         let has_space = text.iter().any(|c| matches!(c, 0x09..=0x0d | b' '));
         if has_space || words.len() >= 2 {

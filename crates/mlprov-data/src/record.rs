@@ -4,7 +4,7 @@
 use mlprov_hash::Digest;
 use serde_json::Value;
 
-use crate::canonical::{canonical_json, canonical_text, CanonicalOptions};
+use crate::canonical::{canonical_json, canonical_string, canonical_text, CanonicalOptions};
 use crate::error::{Error, Result};
 use crate::identity::{ContentKind, RecordHasher};
 use crate::minhash::{MinHasher, Signature};
@@ -94,7 +94,7 @@ fn json_content(value: Value, file: &DataFile, index: u64, opts: &RecordOptions)
         },
     };
     Ok(match value {
-        Value::String(s) => canonical_text(&s, opts.canonical),
+        Value::String(s) => canonical_string(s, opts.canonical),
         other => canonical_json(&other, opts.canonical),
     })
 }
@@ -129,7 +129,7 @@ pub fn process(raw: RawRecord, file: &DataFile, opts: &RecordOptions) -> Result<
             opts,
         )),
         RawContent::Text(text) => Ok(text_record(
-            canonical_text(&text, opts.canonical),
+            canonical_string(text, opts.canonical),
             index,
             opts,
         )),
