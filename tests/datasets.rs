@@ -398,3 +398,23 @@ fn resized_and_reencoded_images_are_near_duplicates() {
     assert_eq!(r.near_containment_b_in_a, Some(12.0 / 20.0));
     assert_eq!(r.b.image_records, 20);
 }
+
+#[test]
+fn many_parquet_row_groups_read_in_parallel_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng::new(21);
+    let texts: Vec<String> = (0..2000).map(|_| sentence(&mut rng, 12, "w")).collect();
+    write_jsonl(&dir.path().join("a.jsonl"), &texts);
+    write_parquet(&dir.path().join("a.parquet"), &texts, 10);
+    let opts = small_sketches();
+    let root = |name: &str| {
+        let out = dir.path().join(format!("{name}.json"));
+        dataset_fingerprint(&dir.path().join(name), &out, true, None, &opts, &Quiet)
+            .unwrap()
+            .root
+    };
+    let want = root("a.jsonl");
+    for _ in 0..5 {
+        assert_eq!(root("a.parquet"), want);
+    }
+}

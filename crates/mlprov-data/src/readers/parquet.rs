@@ -1,6 +1,6 @@
 //! Apache Parquet through the `parquet` crate's record API (no Arrow): one record per row,
-//! `--field` reads one column by name, row groups are read in parallel. Only one row
-//! group's pages per thread are in memory at a time.
+//! `--field` reads one column by name, row groups are read in parallel (each through its
+//! own file handle). Only one row group's pages per thread are in memory at a time.
 
 use std::fs::File;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -51,7 +51,15 @@ pub(crate) fn read(file: &DataFile, opts: &ReadOptions, sink: &dyn Sink) -> Resu
     }
     let digest = stream::plain_digest(file, &NoBytes(sink))?;
     starts.par_iter().enumerate().try_for_each(|(g, &start)| {
-        let run = || read_group(file, &reader, g, start, projection.clone(), sink);
+        // Each row group through its own file handle: handles cloned from one `File`
+        // share one offset, so parallel reads through a shared reader would interleave.
+        let run = || {
+            let f = File::open(&file.path).map_err(|e| Error::io(&file.path, e))?;
+            let own = SerializedFileReader::new(f).map_err(|e| {
+                Error::input(&file.path, format!("not a readable Parquet file: {e}"))
+            })?;
+            read_group(file, &own, g, start, projection.clone(), sink)
+        };
         catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| {
             Err(Error::input(
                 &file.path,
