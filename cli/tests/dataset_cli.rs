@@ -320,3 +320,36 @@ fn privacy_counts_hold_no_values_and_names_are_escaped() {
         .code(1)
         .stdout(predicate::str::contains("x\\nverify: OK"));
 }
+
+#[test]
+fn reference_writers_fixtures_have_the_pinned_roots() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/datasets");
+    let tmp = tempfile::tempdir().unwrap();
+    let root = |file: &str, field: bool| {
+        let mut cmd = mlprov();
+        cmd.args(["--json", "dataset", "fingerprint"])
+            .arg(dir.join(file));
+        if field {
+            cmd.args(["--field", "text"]);
+        }
+        let v = json_out(cmd.arg("-o").arg(tmp.path().join("m.json")).arg("--force"));
+        // The non-NFC spelling is a duplicate of its text, not of its whole record (own id).
+        let distinct = if field { 11 } else { 12 };
+        assert_eq!(v["records"], 12);
+        assert_eq!(v["distinct_records"], distinct);
+        assert_eq!(v["privacy"]["any"], 2);
+        v["root"].as_str().unwrap().to_string()
+    };
+    let by_field = "blake3:82444aa4148e8cedb4cd8747f93644fc279b9a79b7822d8b8617e253d67663d1";
+    for f in [
+        "tiny.jsonl",
+        "tiny.csv",
+        "tiny-snappy.parquet",
+        "tiny-zstd.parquet",
+    ] {
+        assert_eq!(root(f, true), by_field, "{f}");
+    }
+    let whole = "blake3:4082ec7b93f3a854b0372025dadbc85b3d50ef9e5227d71b39ce45a985f40a7b";
+    assert_eq!(root("tiny.jsonl", false), whole);
+    assert_eq!(root("tiny-snappy.parquet", false), whole);
+}
