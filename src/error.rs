@@ -20,6 +20,9 @@ pub enum Error {
     /// A weight file or model folder that cannot be read (the error names the file).
     #[error(transparent)]
     Format(#[from] mlprov_formats::Error),
+    /// A dataset file or record that cannot be read (the error names the file and record).
+    #[error(transparent)]
+    Data(#[from] mlprov_data::Error),
     /// A file that cannot be read or written.
     #[error("{}: {what}: {source}", path.display())]
     Io {

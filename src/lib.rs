@@ -23,6 +23,9 @@
 //! | register a model in the registry | [`register`] (in the registry [`open_registry`] names) |
 //! | find registered models that may be related to a fingerprint | [`lookup`] |
 //! | check and list the audit log | [`audit_verify`], [`audit_show`] |
+//! | a dataset's manifest (or one shard's) | [`dataset_fingerprint`] |
+//! | how much of dataset A is in B, and B in A (data or manifests) | [`dataset_compare`] |
+//! | merge shard manifests into the one-machine manifest | [`dataset_merge`] |
 //!
 //! ```no_run
 //! # fn main() -> mlprov::Result<()> {
@@ -44,6 +47,8 @@
 mod check;
 mod compare;
 mod convert;
+mod dataset;
+mod dataset_compare;
 mod error;
 mod eval;
 mod export;
@@ -60,6 +65,7 @@ mod registry_ops;
 mod sign;
 mod verify;
 
+pub use mlprov_data as data;
 pub use mlprov_fingerprint as fingerprint;
 pub use mlprov_formats as formats;
 pub use mlprov_hash as hash;
@@ -70,6 +76,13 @@ pub use mlprov_terms as terms;
 pub use check::{check, lineage_graph, GraphEdge, GraphNode, LineageGraph};
 pub use compare::{compare, compare_prepared, Comparable};
 pub use convert::{convert, ConvertOptions, Converted};
+pub use dataset::{
+    dataset_fingerprint, dataset_format, dataset_merge, DatasetFingerprinted, DatasetMerged,
+    DatasetOptions,
+};
+pub use dataset_compare::{
+    dataset_compare, DatasetComparison, DatasetSide, Estimates, ExamplePair, NearMethod,
+};
 pub use error::{Error, Result, SecurityFinding};
 pub use eval::{eval, read_pairs, score, EvalCase, EvalReport, EvalRow, EvalSummary, RatesAt};
 pub use export::{export, ExportFormat};

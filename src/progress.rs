@@ -6,6 +6,8 @@ pub trait Progress: Sync {
     fn bytes(&self, _what: &str, _total: u64) {}
     /// `n` more bytes of the current stage are done.
     fn advance(&self, _n: u64) {}
+    /// `n` more records were read (dataset operations, beside their byte count).
+    fn records(&self, _n: u64) {}
     /// A stage without a byte count begins.
     fn stage(&self, _what: &str) {}
     /// The current stage is over.

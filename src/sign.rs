@@ -399,7 +399,9 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).unwrap();
         let start = text.find("\"payload\": \"").unwrap() + 12;
         let end = start + text[start..].find('"').unwrap();
-        for i in (0..bytes.len()).filter(|&i| i < start || i >= end || (i - start).is_multiple_of(13)) {
+        for i in
+            (0..bytes.len()).filter(|&i| i < start || i >= end || (i - start).is_multiple_of(13))
+        {
             let mut b = bytes.clone();
             b[i] ^= 1 << (i % 8);
             if bytes[i].is_ascii_whitespace() && b[i].is_ascii_whitespace() {

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Provenance for machine-learning assets: exact identity of model weights.
+/// Provenance for machine-learning assets: exact identity of model weights and datasets.
 #[derive(Parser)]
 #[command(name = "mlprov", version, about, propagate_version = true)]
 struct Cli {
@@ -266,6 +266,11 @@ enum Command {
         /// Also re-hash the model's files and compare them with the signed manifest.
         #[arg(long, value_name = "PATH")]
         model: Option<PathBuf>,
+    },
+    /// Datasets: fingerprint (manifest), compare (overlap and near-duplicate containment), merge shards.
+    Dataset {
+        #[command(subcommand)]
+        command: commands::dataset::DatasetCommand,
     },
     /// Re-hash a model and report what differs from its manifest (exit 1 on any difference).
     Verify {
@@ -530,6 +535,7 @@ fn main() -> ExitCode {
             model.as_deref(),
             cli.json,
         ),
+        Command::Dataset { command } => commands::dataset::run(command, cli.json),
         Command::Verify { manifest, path } => {
             commands::verify::run(&manifest, path.as_deref(), cli.json)
         }

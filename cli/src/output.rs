@@ -10,6 +10,8 @@ use mlprov::formats::Skipped;
 #[derive(Default)]
 pub struct Terminal {
     bar: Mutex<Option<ProgressBar>>,
+    /// The current stage's name and records so far (dataset operations).
+    records: Mutex<(String, u64)>,
 }
 
 impl Terminal {
@@ -25,7 +27,22 @@ impl Terminal {
 
 impl mlprov::Progress for Terminal {
     fn bytes(&self, what: &str, total: u64) {
+        if let Ok(mut r) = self.records.lock() {
+            *r = (what.to_string(), 0);
+        }
         self.show(byte_progress(total, what));
+    }
+
+    fn records(&self, n: u64) {
+        let Ok(mut r) = self.records.lock() else {
+            return;
+        };
+        r.1 += n;
+        if let Ok(slot) = self.bar.lock() {
+            if let Some(bar) = slot.as_ref() {
+                bar.set_message(format!("{} ({} records)", r.0, r.1));
+            }
+        }
     }
 
     fn advance(&self, n: u64) {

@@ -27,13 +27,7 @@ fn schema(name: &str) -> Value {
 }
 
 fn manifest_validator() -> jsonschema::Validator {
-    jsonschema::options()
-        .with_resource(
-            "https://mlprov.dev/schemas/terms.v1.schema.json",
-            jsonschema::Resource::from_contents(schema("terms.v1.schema.json")).unwrap(),
-        )
-        .build(&schema("manifest.v1.schema.json"))
-        .unwrap()
+    mlprov_testkit::manifest_validator()
 }
 
 fn read_json(path: &Path) -> Value {

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod check;
 pub mod compare;
 pub mod convert;
+pub mod dataset;
 pub mod eval;
 pub mod export;
 pub mod fingerprint;

@@ -120,6 +120,59 @@ impl MerkleTree {
     }
 }
 
+/// The same root as [`MerkleTree::root`], computed from leaves pushed one at a time in
+/// ascending order, in memory logarithmic in their number (for leaf lists too large to
+/// hold, such as a dataset's record digests merged from sorted runs on disk).
+#[derive(Debug, Clone, Default)]
+pub struct MerkleStream {
+    /// Roots of the complete subtrees so far, with their heights, left to right.
+    stack: Vec<(u32, Digest)>,
+    count: u64,
+}
+
+impl MerkleStream {
+    /// An empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends the next leaf (the caller keeps them sorted).
+    pub fn push(&mut self, leaf: &Digest) {
+        let mut cur = (0u32, leaf_hash(leaf));
+        while let Some(&(h, left)) = self.stack.last() {
+            if h != cur.0 {
+                break;
+            }
+            self.stack.pop();
+            cur = (h + 1, node_hash(&left, &cur.1));
+        }
+        self.stack.push(cur);
+        self.count += 1;
+    }
+
+    /// Number of leaves pushed.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether no leaf was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The root: the complete subtrees joined from the right, as RFC 9162 splits them.
+    pub fn root(&self) -> Digest {
+        let mut it = self.stack.iter().rev();
+        let Some(&(_, mut acc)) = it.next() else {
+            return subtree_root(&[]);
+        };
+        for (_, left) in it {
+            acc = node_hash(left, &acc);
+        }
+        acc
+    }
+}
+
 impl InclusionProof {
     /// The root this proof leads to, or `None` if the proof is malformed.
     pub fn root(&self) -> Option<Digest> {
@@ -161,6 +214,17 @@ mod tests {
         assert_ne!(empty, one.root());
         let p = one.proof(&one.leaves()[0]).unwrap();
         assert!(p.path.is_empty() && p.verify(&one.root()));
+    }
+
+    #[test]
+    fn stream_root_equals_tree_root() {
+        for n in 0..70 {
+            let tree = MerkleTree::new(digests(n));
+            let mut s = MerkleStream::new();
+            tree.leaves().iter().for_each(|d| s.push(d));
+            assert_eq!(s.root(), tree.root(), "{n} leaves");
+            assert_eq!(s.len(), n as u64);
+        }
     }
 
     proptest! {

@@ -6,12 +6,17 @@
 #![forbid(unsafe_code)]
 
 mod canonical;
+mod dataset;
 pub mod export;
 mod manifest;
 mod provenance;
 mod verify;
 
 pub use canonical::{to_canonical_json, to_pretty_json};
+pub use dataset::{
+    BottomKSection, DatasetSection, ImageSample, NearSection, PrivacySection, ReaderSettings,
+    ShardSection, TextSample,
+};
 pub use manifest::{
     FileEntry, Fingerprints, Manifest, ManifestError, Subject, TensorEntry, TensorKey, Tool,
     SCHEMA_ID,

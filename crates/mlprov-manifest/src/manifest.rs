@@ -5,12 +5,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::canonical::{to_canonical_json, to_pretty_json};
+use crate::dataset::DatasetSection;
 use crate::provenance::{Licence, Lineage};
 
 /// The schema identifier every v1 manifest carries.
 pub const SCHEMA_ID: &str = "mlprov.manifest/v1";
 
-/// A provenance manifest for one model.
+/// A provenance manifest for one model or dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     /// Always [`SCHEMA_ID`].
@@ -21,11 +22,11 @@ pub struct Manifest {
     pub created: String,
     /// What the manifest describes.
     pub subject: Subject,
-    /// Weight files, sorted by path.
+    /// Weight files (or a dataset's data files), sorted by path.
     pub files: Vec<FileEntry>,
     /// Tensors, sorted by file then offset.
     pub tensors: Vec<TensorEntry>,
-    /// Merkle root over the sorted tensor digests.
+    /// Merkle root over the sorted tensor digests (a dataset: over its sorted record digests).
     pub merkle_root: Digest,
     /// Base models and datasets.
     pub lineage: Lineage,
@@ -33,6 +34,9 @@ pub struct Manifest {
     pub licence: Licence,
     /// Robust lookup fingerprint: each tensor's SimHash key (empty when written without).
     pub fingerprints: Fingerprints,
+    /// A dataset's identity and sketches (`subject.kind` = `dataset`); absent for models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<DatasetSection>,
 }
 
 /// The manifest's robust lookup fingerprint (see `docs/lineage.md`): hex and integers only,
@@ -83,7 +87,7 @@ pub struct Tool {
 /// The thing described.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subject {
-    /// `model` (datasets come later).
+    /// `model` or `dataset`.
     pub kind: String,
     /// Base name of the path the manifest was made from.
     pub name: String,
@@ -183,6 +187,35 @@ impl Manifest {
             lineage: Lineage::default(),
             licence: Licence::default(),
             fingerprints: Fingerprints::default(),
+            dataset: None,
+        }
+    }
+
+    /// A dataset's manifest: its files (plain BLAKE3 digests), the Merkle root over its
+    /// sorted record digests, and its dataset section.
+    pub fn for_dataset(
+        subject: Subject,
+        files: Vec<FileEntry>,
+        root: Digest,
+        section: DatasetSection,
+        tool_version: &str,
+        created: String,
+    ) -> Self {
+        Manifest {
+            schema: SCHEMA_ID.to_string(),
+            tool: Tool {
+                name: "mlprov".to_string(),
+                version: tool_version.to_string(),
+            },
+            created,
+            subject,
+            files,
+            tensors: Vec::new(),
+            merkle_root: root,
+            lineage: Lineage::default(),
+            licence: Licence::default(),
+            fingerprints: Fingerprints::default(),
+            dataset: Some(section),
         }
     }
 

@@ -185,6 +185,23 @@ pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temporary folder: {e}"))
 }
 
+/// A published JSON Schema of the repository (`schemas/NAME`).
+pub fn schema(name: &str) -> serde_json::Value {
+    let path = fixtures().join("../schemas").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A validator of the published manifest schema (which refers to the terms schema by id).
+pub fn manifest_validator() -> jsonschema::Validator {
+    let terms = jsonschema::Resource::from_contents(schema("terms.v1.schema.json"))
+        .unwrap_or_else(|e| panic!("terms schema: {e}"));
+    jsonschema::options()
+        .with_resource("https://mlprov.dev/schemas/terms.v1.schema.json", terms)
+        .build(&schema("manifest.v1.schema.json"))
+        .unwrap_or_else(|e| panic!("manifest schema: {e}"))
+}
+
 /// The repository's `fixtures/` folder.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")

@@ -1,0 +1,180 @@
+//! A dataset's record digests, kept for the Merkle root over them sorted. In memory up to
+//! [`SPILL_DIGESTS`] (32 MiB); beyond that each full buffer is sorted and written to an
+//! anonymous temporary file (in `TMPDIR`), and the sorted stream is a k-way merge of those
+//! runs: memory stays bounded whatever the number of records (disk: 32 bytes a record).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+
+use mlprov_hash::Digest;
+
+/// Digests held in memory before a sorted run is written to disk.
+pub const SPILL_DIGESTS: usize = 1 << 20;
+/// Read buffer per run while merging.
+const RUN_BUFFER: usize = 16 << 10;
+
+/// Record digests, in memory and in sorted runs on disk.
+#[derive(Debug)]
+pub struct DigestStore {
+    buf: Vec<Digest>,
+    runs: Vec<File>,
+    limit: usize,
+    failed: Option<io::Error>,
+}
+
+impl Default for DigestStore {
+    fn default() -> Self {
+        Self::with_limit(SPILL_DIGESTS)
+    }
+}
+
+impl DigestStore {
+    /// A store that spills every `limit` digests.
+    pub fn with_limit(limit: usize) -> Self {
+        DigestStore {
+            buf: Vec::new(),
+            runs: Vec::new(),
+            limit: limit.max(1),
+            failed: None,
+        }
+    }
+
+    /// Adds a digest.
+    pub fn push(&mut self, d: Digest) {
+        self.buf.push(d);
+        if self.buf.len() >= self.limit {
+            self.spill();
+        }
+    }
+
+    /// Adds every digest of another store (its runs are adopted as they are).
+    pub fn absorb(&mut self, other: DigestStore) {
+        if let Some(e) = other.failed {
+            self.failed.get_or_insert(e);
+        }
+        self.runs.extend(other.runs);
+        for d in other.buf {
+            self.push(d);
+        }
+    }
+
+    /// Adds a file of digests already sorted ascending (32 raw bytes each), such as a
+    /// shard's digest list; its order is checked while merging.
+    pub fn add_sorted_run(&mut self, file: File) {
+        self.runs.push(file);
+    }
+
+    fn spill(&mut self) {
+        if self.failed.is_some() {
+            self.buf.clear();
+            return;
+        }
+        self.buf.sort_unstable();
+        let result = (|| {
+            let f = tempfile::tempfile()?;
+            let mut w = BufWriter::new(f);
+            for d in &self.buf {
+                w.write_all(d.as_bytes())?;
+            }
+            w.into_inner().map_err(|e| e.into_error())
+        })();
+        match result {
+            Ok(f) => self.runs.push(f),
+            Err(e) => self.failed = Some(e),
+        }
+        self.buf.clear();
+    }
+
+    /// Calls `each` on every digest in ascending order (duplicates included).
+    pub fn for_each_sorted(
+        &mut self,
+        mut each: impl FnMut(&Digest) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        self.buf.sort_unstable();
+        if self.runs.is_empty() {
+            return self.buf.iter().try_for_each(each);
+        }
+        let mut readers = Vec::with_capacity(self.runs.len());
+        for f in &mut self.runs {
+            f.seek(SeekFrom::Start(0))?;
+            readers.push(BufReader::with_capacity(RUN_BUFFER, &*f));
+        }
+        let next = |r: &mut BufReader<&File>| -> io::Result<Option<Digest>> {
+            let mut d = [0u8; 32];
+            match r.read_exact(&mut d) {
+                Ok(()) => Ok(Some(Digest(d))),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        // Source `readers.len()` is the in-memory buffer.
+        let mut heap = BinaryHeap::new();
+        for (i, r) in readers.iter_mut().enumerate() {
+            if let Some(d) = next(r)? {
+                heap.push(Reverse((d, i)));
+            }
+        }
+        let mem = readers.len();
+        let mut pos = 0;
+        if let Some(d) = self.buf.first() {
+            heap.push(Reverse((*d, mem)));
+            pos = 1;
+        }
+        while let Some(Reverse((d, i))) = heap.pop() {
+            each(&d)?;
+            let following = if i == mem {
+                let n = self.buf.get(pos).copied();
+                pos += 1;
+                n
+            } else {
+                next(&mut readers[i])?
+            };
+            if let Some(n) = following {
+                if n < d {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "a digest list is not sorted",
+                    ));
+                }
+                heap.push(Reverse((n, i)));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spilled_runs_merge_in_order() {
+        let mut s = DigestStore::with_limit(7);
+        let mut all = Vec::new();
+        for i in 0..100u32 {
+            let d: Digest = blake3::hash(&(i % 60).to_le_bytes()).into();
+            s.push(d);
+            all.push(d);
+        }
+        let mut other = DigestStore::with_limit(7);
+        for i in 0..10u32 {
+            let d: Digest = blake3::hash(&(1000 + i).to_le_bytes()).into();
+            other.push(d);
+            all.push(d);
+        }
+        s.absorb(other);
+        all.sort();
+        let mut out = Vec::new();
+        s.for_each_sorted(|d| {
+            out.push(*d);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(out, all);
+    }
+}

@@ -1,0 +1,28 @@
+//! Dataset identity for mlprov: readers that stream records from JSON Lines, JSON arrays,
+//! CSV/TSV, Parquet, text and folders of files (compressed or not); a canonical record form
+//! and exact record digests; an order-independent dataset digest; a bottom-k sketch for
+//! exact overlap; MinHash (text) and perceptual hashes (images) for near duplicates;
+//! privacy signals; all of it mergeable across shards. `docs/datasets.md` documents every
+//! construction and estimate.
+
+// One unsafe block, in `minhash`: calling the AVX2 build of the MinHash loop after checking
+// that the CPU has AVX2 (the throughput target needs the wider lanes). Nothing else may.
+#![deny(unsafe_code)]
+
+pub mod bottomk;
+pub mod canonical;
+pub mod compare;
+pub mod digests;
+mod error;
+pub mod identity;
+pub mod lsh;
+#[allow(unsafe_code)]
+pub mod minhash;
+pub mod phash;
+pub mod privacy;
+pub mod readers;
+pub mod record;
+pub mod scan;
+pub mod sketch;
+
+pub use error::{Error, Result};

@@ -1,0 +1,93 @@
+//! JSON Lines (a value per line, blank lines skipped) and JSON arrays (streamed element by
+//! element, never the whole array in memory).
+
+use std::io::{BufRead, Read};
+
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+
+use super::{Batcher, DataFile, RawContent};
+use crate::error::{Error, Result};
+
+/// Reads JSON Lines; each line is parsed later, in parallel, where its field is picked.
+pub(crate) fn read_lines(
+    file: &DataFile,
+    mut reader: Box<dyn BufRead + '_>,
+    batcher: &mut Batcher<'_>,
+) -> Result<()> {
+    let mut line_no = 0u64;
+    loop {
+        let mut line = Vec::new();
+        let n = (&mut reader)
+            .take(super::MAX_LINE + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::record(&file.path, line_no + 1, e.to_string()))?;
+        if n == 0 {
+            return Ok(());
+        }
+        if n as u64 > super::MAX_LINE {
+            return Err(Error::record(
+                &file.path,
+                line_no + 1,
+                "a line longer than 256 MiB",
+            ));
+        }
+        line_no += 1;
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        batcher.push(line_no, RawContent::JsonLine(line))?;
+    }
+}
+
+struct Elements<'b, 'c> {
+    batcher: &'b mut Batcher<'c>,
+    failed: &'b mut Option<Error>,
+}
+
+impl<'de> Visitor<'de> for Elements<'_, '_> {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON array of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
+        let mut index = 0u64;
+        while let Some(value) = seq.next_element::<serde_json::Value>()? {
+            index += 1;
+            if let Err(e) = self.batcher.push(index, RawContent::Json(value)) {
+                *self.failed = Some(e);
+                return Err(serde::de::Error::custom("stopped"));
+            }
+        }
+        Ok(index)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Elements<'_, '_> {
+    type Value = u64;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+/// Reads one JSON array, element by element.
+pub(crate) fn read_array(
+    file: &DataFile,
+    reader: Box<dyn BufRead + '_>,
+    batcher: &mut Batcher<'_>,
+) -> Result<()> {
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let mut failed = None;
+    let seed = Elements {
+        batcher,
+        failed: &mut failed,
+    };
+    let result = seed.deserialize(&mut de).and_then(|n| de.end().map(|()| n));
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    result
+        .map(|_| ())
+        .map_err(|e| Error::input(&file.path, format!("not a JSON array of records: {e}")))
+}
