@@ -44,6 +44,8 @@ pub struct DatasetOptions {
     pub near_threshold: f64,
     /// Largest perceptual-hash distance of two near-duplicate images.
     pub near_distance: u32,
+    /// The licence and agreed terms to record in the manifest (`--license`, `--terms`).
+    pub licence: crate::provenance::LicenceOptions,
 }
 
 impl Default for DatasetOptions {
@@ -56,6 +58,7 @@ impl Default for DatasetOptions {
             sample: DEFAULT_SAMPLE,
             near_threshold: 0.8,
             near_distance: NEAR_DISTANCE,
+            licence: Default::default(),
         }
     }
 }
@@ -328,6 +331,8 @@ pub fn dataset_fingerprint(
     let hasher = opts.hasher()?;
     let settings = opts.settings(&hasher);
     let keyed = hasher.is_keyed();
+    // Read and check the licence and terms before the (long) scan.
+    let licence = opts.licence.resolve()?;
     let ScannedDataset {
         subject,
         mut scanned,
@@ -350,7 +355,7 @@ pub fn dataset_fingerprint(
         None => (finish(&mut scanned.sketch, path)?, None),
     };
     let section = section_of(&scanned.sketch, &identity, settings, shard_section);
-    let manifest = Manifest::for_dataset(
+    let mut manifest = Manifest::for_dataset(
         subject,
         file_entries(&scanned.files),
         identity.root,
@@ -358,6 +363,7 @@ pub fn dataset_fingerprint(
         env!("CARGO_PKG_VERSION"),
         created,
     );
+    manifest.licence = licence;
     write_bytes(output, manifest.to_pretty_json().as_bytes())?;
     Ok(DatasetFingerprinted {
         manifest: output.to_path_buf(),
@@ -461,6 +467,7 @@ pub fn dataset_merge(shards: &[PathBuf], output: &Path, force: bool) -> Result<D
         .ok_or_else(|| Error::input(output, "no shard manifests to merge"))?;
     let mut seen: Vec<Option<PathBuf>> = Vec::new();
     let mut merged: Option<(Subject, ReaderSettings, DatasetSketch)> = None;
+    let mut licence: Option<mlprov_manifest::Licence> = None;
     let mut files = Vec::new();
     let mut runs = Vec::new();
     for path in shards {
@@ -498,6 +505,16 @@ pub fn dataset_merge(shards: &[PathBuf], output: &Path, force: bool) -> Result<D
         let side = path.with_file_name(&shard.digests_file);
         if shard.digests_file.contains(['/', '\\']) {
             return Err(Error::input(path, "digests_file must be a plain file name"));
+        }
+        match &licence {
+            None => licence = Some(m.licence.clone()),
+            Some(l) if *l != m.licence => {
+                return Err(Error::input(
+                    path,
+                    format!("records another licence or terms than {}", first.display()),
+                ))
+            }
+            Some(_) => {}
         }
         runs.push(open_digests(&side, &shard.digests_digest)?);
         let sketch = sketch_of(section, path)?;
@@ -539,7 +556,7 @@ pub fn dataset_merge(shards: &[PathBuf], output: &Path, force: bool) -> Result<D
     let identity = finish(&mut sketch, first)?;
     let section = section_of(&sketch, &identity, reader, None);
     let n_files = files.len() as u64;
-    let manifest = Manifest::for_dataset(
+    let mut manifest = Manifest::for_dataset(
         subject,
         files,
         identity.root,
@@ -547,6 +564,7 @@ pub fn dataset_merge(shards: &[PathBuf], output: &Path, force: bool) -> Result<D
         env!("CARGO_PKG_VERSION"),
         created,
     );
+    manifest.licence = licence.unwrap_or_default();
     write_bytes(output, manifest.to_pretty_json().as_bytes())?;
     Ok(DatasetMerged {
         manifest: output.to_path_buf(),

@@ -346,3 +346,74 @@ fn reference_writers_fixtures_have_the_pinned_roots() {
     assert_eq!(root("tiny.jsonl", false), whole);
     assert_eq!(root("tiny-snappy.parquet", false), whole);
 }
+
+#[test]
+fn dataset_manifests_record_licence_and_terms_through_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ds");
+    fs::create_dir_all(&data).unwrap();
+    for i in 0..2 {
+        write_jsonl(&data.join(format!("part-{i}.jsonl")), &texts(30 + i, 50));
+    }
+    let terms = dir.path().join("terms.toml");
+    mlprov()
+        .args(["terms", "init", "--template", "research", "-o"])
+        .arg(&terms)
+        .assert()
+        .success();
+    let licence = ["--license", "cc-by-4.0", "--terms"];
+    let whole = dir.path().join("whole.json");
+    mlprov()
+        .args(["dataset", "fingerprint"])
+        .arg(&data)
+        .args(licence)
+        .arg(&terms)
+        .arg("-o")
+        .arg(&whole)
+        .assert()
+        .success();
+    let doc: Value = serde_json::from_slice(&fs::read(&whole).unwrap()).unwrap();
+    assert_eq!(
+        doc["licence"]["expression"], "CC-BY-4.0",
+        "{}",
+        doc["licence"]
+    );
+    assert!(doc["licence"]["terms"].is_object(), "{}", doc["licence"]);
+    let errors: Vec<String> = mlprov_testkit::manifest_validator()
+        .iter_errors(&doc)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    // Shards carry it, and the merge equals the whole, licence included.
+    let mut shards = Vec::new();
+    for k in 0..2 {
+        let out = dir.path().join(format!("s{k}.json"));
+        mlprov()
+            .args(["dataset", "fingerprint"])
+            .arg(&data)
+            .args(licence)
+            .arg(&terms)
+            .args(["--shard", &format!("{k}/2"), "-o"])
+            .arg(&out)
+            .assert()
+            .success();
+        shards.push(out);
+    }
+    let merged = dir.path().join("merged.json");
+    mlprov()
+        .args(["dataset", "merge"])
+        .args(&shards)
+        .arg("-o")
+        .arg(&merged)
+        .assert()
+        .success();
+    assert_eq!(fs::read(&whole).unwrap(), fs::read(&merged).unwrap());
+    // A malformed licence expression is an input error, before any data is read.
+    mlprov()
+        .args(["dataset", "fingerprint"])
+        .arg(&data)
+        .args(["--license", "MIT AND (", "-o"])
+        .arg(dir.path().join("x.json"))
+        .assert()
+        .code(2);
+}

@@ -74,6 +74,8 @@ pub enum DatasetCommand {
         shard: Option<Shard>,
         #[command(flatten)]
         read: ReadArgs,
+        #[command(flatten)]
+        licence: super::manifest::LicenceArgs,
     },
     /// How much of A is in B and of B in A: exact and near-duplicate containment with 95% intervals.
     Compare {
@@ -109,7 +111,14 @@ pub fn run(command: DatasetCommand, json: bool) -> Result<Outcome> {
             force,
             shard,
             read,
-        } => fingerprint(&path, &output, force, shard, &read, json),
+            licence,
+        } => {
+            let options = DatasetOptions {
+                licence: licence.options(),
+                ..read.options()
+            };
+            fingerprint(&path, &output, force, shard, &options, json)
+        }
         DatasetCommand::Compare {
             a,
             b,
@@ -163,18 +172,11 @@ fn fingerprint(
     output: &Path,
     force: bool,
     shard: Option<Shard>,
-    read: &ReadArgs,
+    options: &DatasetOptions,
     json: bool,
 ) -> Result<Outcome> {
     mlprov::check_target(output, force)?;
-    let w = mlprov::dataset_fingerprint(
-        path,
-        output,
-        force,
-        shard,
-        &read.options(),
-        &Terminal::default(),
-    )?;
+    let w = mlprov::dataset_fingerprint(path, output, force, shard, options, &Terminal::default())?;
     if json {
         print_json(&w)?;
         return Ok(Outcome::Fine);

@@ -2,7 +2,7 @@
 
 use mlprov_hash::{Digest, ModelDigest};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::canonical::{to_canonical_json, to_pretty_json};
 use crate::dataset::DatasetSection;
@@ -37,6 +37,10 @@ pub struct Manifest {
     /// A dataset's identity and sketches (`subject.kind` = `dataset`); absent for models.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<DatasetSection>,
+    /// Top-level fields this version does not know (written by a newer one), kept as they
+    /// were so that reading and writing a manifest never drops them.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// The manifest's robust lookup fingerprint (see `docs/lineage.md`): hex and integers only,
@@ -188,6 +192,7 @@ impl Manifest {
             licence: Licence::default(),
             fingerprints: Fingerprints::default(),
             dataset: None,
+            extra: Map::new(),
         }
     }
 
@@ -216,6 +221,7 @@ impl Manifest {
             licence: Licence::default(),
             fingerprints: Fingerprints::default(),
             dataset: Some(section),
+            extra: Map::new(),
         }
     }
 
@@ -251,5 +257,29 @@ impl Manifest {
             None => return Err(ManifestError::Invalid("no `schema` field".into())),
         }
         serde_json::from_str(text).map_err(|e| ManifestError::Invalid(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_top_level_fields_survive_a_rewrite() {
+        let subject = Subject {
+            kind: "model".into(),
+            name: "m".into(),
+            layout: "file".into(),
+        };
+        let digests = ModelDigest::from_files(Vec::new());
+        let manifest =
+            Manifest::from_digests(subject, &digests, "0", "2026-01-01T00:00:00Z".into());
+        let mut doc: Value = serde_json::from_str(&manifest.to_pretty_json()).unwrap();
+        doc["attestations"] = serde_json::json!({"by": "a newer mlprov", "n": 3});
+        let read = Manifest::parse(&doc.to_string()).unwrap();
+        assert_eq!(read.extra["attestations"]["n"], 3);
+        let again: Value = serde_json::from_str(&read.to_pretty_json()).unwrap();
+        assert_eq!(again["attestations"], doc["attestations"]);
+        assert_eq!(again, doc, "nothing else changes either");
     }
 }
