@@ -1,6 +1,6 @@
 //! `check`: may an intended use be made of a model, along its whole lineage? Walks the
-//! lineage graph from a manifest (manifests given, and those beside it), then asks
-//! `mlprov-terms` for the answer per asset.
+//! lineage graph from a manifest (manifests given, those beside it, then the registry when
+//! one is given), then asks `mlprov-terms` for the answer per asset.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -103,8 +103,43 @@ struct Link {
 /// Builds the lineage graph of the manifest at `subject`, looking up its bases and
 /// datasets among `lineage` and the manifests beside it.
 pub fn lineage_graph(subject: &Path, lineage: &[PathBuf]) -> Result<LineageGraph> {
+    lineage_graph_in(subject, lineage, None)
+}
+
+/// A registered manifest for a lineage entry: an asset whose content root is the entry's
+/// root (the content is what the entry names; the registered manifest may be another
+/// writing of it).
+fn registered(
+    registry: &mut dyn mlprov_registry::Store,
+    root: Option<&Digest>,
+) -> Result<Option<LineageNode>> {
+    let Some(root) = root else {
+        return Ok(None);
+    };
+    for id in registry.find_by_digest(root)? {
+        let Some(asset) = registry.asset(id)? else {
+            continue;
+        };
+        let where_ = PathBuf::from(format!("registry asset {id}"));
+        let value: Value = serde_json::from_str(&asset.manifest)
+            .map_err(|e| crate::Error::input(&where_, format!("stored manifest: {e}")))?;
+        let node = LineageNode::from_value(&where_, value)?;
+        if node.merkle_root.as_ref() == Some(root) {
+            return Ok(Some(node));
+        }
+    }
+    Ok(None)
+}
+
+/// [`lineage_graph`], also looking up in `registry` the bases and datasets found in no
+/// manifest file (by their content root).
+pub fn lineage_graph_in(
+    subject: &Path,
+    lineage: &[PathBuf],
+    mut registry: Option<&mut dyn mlprov_registry::Store>,
+) -> Result<LineageGraph> {
     let root = LineageNode::read(subject)?;
-    let pool = candidates(subject, lineage)?;
+    let mut pool = candidates(subject, lineage)?;
     let mut nodes = vec![GraphNode {
         asset: asset_of(&root, Vec::new(), false),
         manifest: Some(root.clone()),
@@ -157,9 +192,19 @@ pub fn lineage_graph(subject: &Path, lineage: &[PathBuf]) -> Result<LineageGraph
             let mut path = parent_path.clone();
             path.push(step.clone());
             let via_data = data || path.iter().any(|s| matches!(s, Step::TrainedOn { .. }));
-            let found = pool
+            let mut found = pool
                 .iter()
-                .find(|n| n.is(manifest.as_ref(), root_digest.as_ref()));
+                .find(|n| n.is(manifest.as_ref(), root_digest.as_ref()))
+                .cloned();
+            if found.is_none() {
+                if let Some(store) = registry.as_deref_mut() {
+                    found = registered(store, root_digest.as_ref())?;
+                    if let Some(n) = &found {
+                        pool.push(n.clone());
+                    }
+                }
+            }
+            let found = found.as_ref();
             let key = match (found, manifest, root_digest) {
                 (Some(n), _, _) => n.digest.to_string(),
                 (None, Some(m), _) => m.to_string(),
@@ -217,7 +262,17 @@ pub fn lineage_graph(subject: &Path, lineage: &[PathBuf]) -> Result<LineageGraph
 
 /// Checks an intended use of the asset whose manifest is `subject`, along its lineage.
 pub fn check(subject: &Path, lineage: &[PathBuf], query: &Query) -> Result<Report> {
-    let graph = lineage_graph(subject, lineage)?;
+    check_in(subject, lineage, None, query)
+}
+
+/// [`check`], also finding bases and datasets in `registry`.
+pub fn check_in(
+    subject: &Path,
+    lineage: &[PathBuf],
+    registry: Option<&mut dyn mlprov_registry::Store>,
+    query: &Query,
+) -> Result<Report> {
+    let graph = lineage_graph_in(subject, lineage, registry)?;
     let assets: Vec<Asset> = graph.nodes.into_iter().map(|n| n.asset).collect();
     Ok(mlprov_terms::check(&assets, query))
 }

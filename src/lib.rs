@@ -73,7 +73,9 @@ pub use mlprov_manifest as manifest;
 pub use mlprov_registry as registry;
 pub use mlprov_terms as terms;
 
-pub use check::{check, lineage_graph, GraphEdge, GraphNode, LineageGraph};
+pub use check::{
+    check, check_in, lineage_graph, lineage_graph_in, GraphEdge, GraphNode, LineageGraph,
+};
 pub use compare::{compare, compare_prepared, Comparable};
 pub use convert::{convert, ConvertOptions, Converted};
 pub use dataset::{

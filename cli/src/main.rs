@@ -167,6 +167,10 @@ enum Command {
         /// Manifests of its bases and datasets (those beside the manifest are found too).
         #[arg(long, value_name = "FILE")]
         lineage: Vec<PathBuf>,
+        /// Also find bases and datasets in this registry (a SQLite file or a postgres:// URL),
+        /// by their content root.
+        #[arg(long, value_name = "R")]
+        registry: Option<String>,
     },
     /// Export a manifest as SPDX 3.0.1 JSON-LD or CycloneDX 1.6 JSON (stdout, or -o FILE).
     Export {
@@ -402,6 +406,7 @@ fn main() -> ExitCode {
             mau,
             train_on_outputs,
             lineage,
+            registry,
         } => (|| {
             let date = match date {
                 Some(d) => d,
@@ -419,7 +424,7 @@ fn main() -> ExitCode {
                 mau,
                 train_on_outputs,
             };
-            commands::check::run(&manifest, &lineage, &query, cli.json)
+            commands::check::run(&manifest, &lineage, registry.as_deref(), &query, cli.json)
         })(),
         Command::Fingerprint { path, invariants } => {
             commands::fingerprint::run(&path, invariants, cli.json)

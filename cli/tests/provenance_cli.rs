@@ -758,3 +758,68 @@ fn compare_bases_records_the_lineage_test() {
         "{desc}"
     );
 }
+
+#[test]
+fn lineage_is_found_in_the_registry_by_content_root() {
+    let (dir, tuned) = lineage();
+    let d = dir.path();
+    let other = tempfile::tempdir().unwrap();
+    let moved = other.path().join("tuned.json");
+    fs::copy(&tuned, &moved).unwrap();
+    // The licensor registered the base and the dataset with their manifests.
+    let registry = other.path().join("registry.sqlite");
+    for (model, manifest) in [
+        (
+            fixtures().join("tiny-model.safetensors"),
+            d.join("base.json"),
+        ),
+        (fixtures().join("dtypes.safetensors"), d.join("data.json")),
+    ] {
+        mlprov()
+            .arg("register")
+            .arg(&model)
+            .arg("--manifest")
+            .arg(&manifest)
+            .arg("--registry")
+            .arg(&registry)
+            .assert()
+            .success();
+    }
+    let run = |use_: &str, with_registry: bool| {
+        let mut c = mlprov();
+        c.args(["--json", "check"]).arg(&moved).args([
+            "--use",
+            use_,
+            "--territory",
+            "US",
+            "--date",
+            "2026-06-01",
+        ]);
+        if with_registry {
+            c.arg("--registry").arg(&registry);
+        }
+        json_out(&mut c)
+    };
+    let (alone, _) = run("research", false);
+    assert_eq!(alone["decision"], "review", "bases not found: {alone:#}");
+    let (found, code) = run("research", true);
+    assert_eq!(found["decision"], "allow", "{found:#}");
+    assert_eq!(code, 0);
+    assert!(
+        found["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["licence"] == "CC-BY-NC-4.0"),
+        "the dataset's licence came from the registry: {found:#}"
+    );
+    // And its non-commercial licence now bears on a commercial use: whether a dataset's
+    // licence binds a model trained on it is unsettled, so the answer is review, not allow.
+    let (commercial, code) = run("commercial", true);
+    assert_eq!(commercial["decision"], "review", "{commercial:#}");
+    assert_eq!(code, 1);
+    let (commercial_alone, _) = run("commercial", false);
+    let reasons = |v: &Value| v.to_string();
+    assert!(reasons(&commercial).contains("commercial use is not granted"));
+    assert!(!reasons(&commercial_alone).contains("commercial use is not granted"));
+}

@@ -8,8 +8,20 @@ use mlprov::terms::{Decision, Query, Step};
 use crate::output::print_json;
 use crate::Outcome;
 
-pub fn run(manifest: &Path, lineage: &[PathBuf], query: &Query, json: bool) -> Result<Outcome> {
-    let report = mlprov::check(manifest, lineage, query)?;
+pub fn run(
+    manifest: &Path,
+    lineage: &[PathBuf],
+    registry: Option<&str>,
+    query: &Query,
+    json: bool,
+) -> Result<Outcome> {
+    let mut store = registry
+        .map(|r| mlprov::open_registry(Some(r)))
+        .transpose()?;
+    let registry = store
+        .as_mut()
+        .map(|s| -> &mut dyn mlprov::registry::Store { s.as_mut() });
+    let report = mlprov::check_in(manifest, lineage, registry, query)?;
     if json {
         print_json(&report)?;
     } else {
