@@ -41,12 +41,30 @@ impl SqliteStore {
                 source,
             })?;
         }
-        let mut store = SqliteStore {
-            conn: Connection::open(path).map_err(|e| sql_err(path, e))?,
-            path: path.to_path_buf(),
-        };
-        store.setup(version)?;
-        Ok(store)
+        // SQLite answers "busy" at once, without waiting in the busy handler, while another
+        // process converts a fresh file to WAL or recovers its WAL index; those windows are
+        // short, so opening starts over until the busy timeout has passed.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let attempt = Connection::open(path)
+                .map_err(|e| sql_err(path, e))
+                .and_then(|conn| {
+                    let mut store = SqliteStore {
+                        conn,
+                        path: path.to_path_buf(),
+                    };
+                    store.setup(version).map(|()| store)
+                });
+            match attempt {
+                Ok(store) => return Ok(store),
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn err(&self, e: rusqlite::Error) -> Error {
@@ -102,6 +120,17 @@ impl SqliteStore {
     pub fn connection(&mut self) -> &mut Connection {
         &mut self.conn
     }
+}
+
+/// Whether SQLite refused for another connection's lock (worth trying again).
+fn is_busy(e: &Error) -> bool {
+    let Error::Sqlite { source, .. } = e else {
+        return false;
+    };
+    matches!(
+        source.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 fn sql_err(path: &Path, source: rusqlite::Error) -> Error {
