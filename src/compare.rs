@@ -5,11 +5,15 @@
 //! 2. Anything else also needs the invariants (Gram sketches, anchored kernels), which read
 //!    far more of both models: they are computed only then.
 //! 3. `identical` when the two models are the same files with the same bytes.
+//! 4. With A's base P ([`compare_with_base`]): when B is related to A, whether B carries
+//!    A's own changes from P or only what it shares with P ([`own_changes`]):
+//!    `shares-base` when it carries none of them.
 
 use std::sync::OnceLock;
 
+use mlprov_fingerprint::thresholds::{SIGNIFICANT_LOG10_P, UNRELATED_LOG10_P};
 use mlprov_fingerprint::{
-    compare_models, Comparison, FingerprintOptions, ModelFingerprint, Verdict,
+    compare_models, own_changes, Comparison, FingerprintOptions, ModelFingerprint, Verdict,
 };
 use mlprov_formats::Model;
 use mlprov_hash::HashOptions;
@@ -107,6 +111,40 @@ pub fn compare_prepared(
     }
     a.model.check_unchanged()?;
     b.model.check_unchanged()?;
+    Ok(result)
+}
+
+/// [`compare`] knowing A's base P: if B is related to A, the verdict says whether B carries
+/// A's own changes from P (the verdicts as without a base, meaning "of A's own work") or
+/// only what it shares with P (`shares-base`); `own_changes` in the result has the share of
+/// A's changes found in B and its p-value. When A's changes cannot be located in B (its
+/// tensors rotated, or permuted on both axes), the verdict stays as without a base.
+pub fn compare_with_base(
+    a: &Comparable<'_>,
+    b: &Comparable<'_>,
+    base: &Comparable<'_>,
+    progress: &dyn Progress,
+) -> Result<Comparison> {
+    let mut result = compare_prepared(a, b, progress)?;
+    if matches!(result.verdict, Verdict::Unrelated | Verdict::Inconclusive) {
+        return Ok(result); // B is not related to A at all: nothing to tell apart
+    }
+    progress.stage("base-aware test: locating A's own changes in B");
+    let base_to_a = compare_prepared(base, a, progress)?;
+    let base_to_b = compare_prepared(base, b, progress)?;
+    let own = own_changes(base.model(), a.model(), &base_to_a, b.model(), &base_to_b);
+    base.model().check_unchanged()?;
+    a.model().check_unchanged()?;
+    b.model().check_unchanged()?;
+    progress.done();
+    if own.tested_any() && result.verdict != Verdict::Identical {
+        if own.log10_p > UNRELATED_LOG10_P {
+            result.verdict = Verdict::SharesBase;
+        } else if own.log10_p >= SIGNIFICANT_LOG10_P {
+            result.verdict = Verdict::Inconclusive;
+        }
+    }
+    result.own_changes = Some(own);
     Ok(result)
 }
 

@@ -1,7 +1,10 @@
 //! `eval`: the lineage test over pairs with known relations, and how often it is right.
 //!
+//! A line may name A's base in a fourth column: the pair then runs the base-aware test
+//! ([`compare_with_base`]) and its score is that test's p-value (B carries A's own changes).
+//!
 //! Scores: a pair's score is `-log10 p` (evidence against independence). Pairs expected
-//! `unrelated` are the negatives; pairs expected `inconclusive` are neither (they are
+//! `unrelated` or `shares-base` are the negatives; pairs expected `inconclusive` are neither (they are
 //! counted apart); every other expected verdict is a positive. AUC is the Mann-Whitney
 //! statistic (ties count half); TPR and FPR at a threshold count the scores above it.
 
@@ -13,7 +16,7 @@ use mlprov_fingerprint::Verdict;
 use mlprov_formats::OpenOptions;
 use serde::Serialize;
 
-use crate::compare::{compare_prepared, Comparable};
+use crate::compare::{compare_prepared, compare_with_base, Comparable};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
@@ -26,6 +29,8 @@ pub struct EvalCase {
     pub b: PathBuf,
     /// What the lineage test should say.
     pub expected: Verdict,
+    /// A's base, for the base-aware test.
+    pub base: Option<PathBuf>,
 }
 
 /// One pair's outcome.
@@ -67,7 +72,7 @@ pub struct EvalSummary {
     pub at_thresholds: Vec<RatesAt>,
     /// Pairs expected to be related (positives).
     pub related_pairs: usize,
-    /// Pairs expected `unrelated` (negatives).
+    /// Pairs expected `unrelated` or `shares-base` (negatives).
     pub unrelated_pairs: usize,
     /// Pairs expected `inconclusive`: neither positive nor negative.
     pub inconclusive_pairs: usize,
@@ -124,11 +129,15 @@ pub fn read_pairs(list: &Path, root: &Path) -> Result<Vec<EvalCase>> {
         }
         let at_line = || format!("{}:{}", list.display(), n + 1);
         let cols: Vec<&str> = line.split('\t').collect();
-        let [a, b, expected] = cols.as_slice() else {
-            return Err(Error::input(
-                at_line(),
-                "expected three tab-separated columns: A, B, verdict",
-            ));
+        let (a, b, expected, base) = match cols.as_slice() {
+            [a, b, e] => (a, b, e, None),
+            [a, b, e, base] => (a, b, e, Some(root.join(base))),
+            _ => {
+                return Err(Error::input(
+                    at_line(),
+                    "expected three or four tab-separated columns: A, B, verdict[, A's base]",
+                ))
+            }
         };
         let expected: Verdict =
             expected
@@ -140,6 +149,7 @@ pub fn read_pairs(list: &Path, root: &Path) -> Result<Vec<EvalCase>> {
             a: root.join(a),
             b: root.join(b),
             expected,
+            base,
         });
     }
     Ok(cases)
@@ -163,7 +173,10 @@ pub fn eval(
     let mut models: BTreeMap<PathBuf, Comparable<'static>> = BTreeMap::new();
     let mut rows = Vec::with_capacity(cases.len());
     for case in &cases {
-        for path in [&case.a, &case.b] {
+        for path in [Some(&case.a), Some(&case.b), case.base.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             if !models.contains_key(path) {
                 models.insert(
                     path.clone(),
@@ -171,13 +184,21 @@ pub fn eval(
                 );
             }
         }
-        let result = compare_prepared(&models[&case.a], &models[&case.b], progress)?;
+        let (a, b) = (&models[&case.a], &models[&case.b]);
+        let result = match &case.base {
+            Some(base) => compare_with_base(a, b, &models[base], progress)?,
+            None => compare_prepared(a, b, progress)?,
+        };
+        let log10_p_value = match &result.own_changes {
+            Some(own) if own.tested_any() => own.log10_p,
+            _ => result.log10_p,
+        };
         let row = EvalRow {
             a: case.a.clone(),
             b: case.b.clone(),
             expected: case.expected,
             verdict: result.verdict,
-            log10_p_value: result.log10_p,
+            log10_p_value,
         };
         on_row(&row);
         rows.push(row);
@@ -209,8 +230,9 @@ pub fn score(results: Vec<EvalRow>) -> EvalReport {
             .map(|r| -r.log10_p_value)
             .collect()
     };
-    let positive = scores(&|v| !matches!(v, Verdict::Unrelated | Verdict::Inconclusive));
-    let negative = scores(&|v| v == Verdict::Unrelated);
+    let innocent = |v| matches!(v, Verdict::Unrelated | Verdict::SharesBase);
+    let positive = scores(&|v| !innocent(v) && v != Verdict::Inconclusive);
+    let negative = scores(&innocent);
     let at_thresholds = [UNRELATED_LOG10_P, SIGNIFICANT_LOG10_P]
         .into_iter()
         .map(|t| RatesAt {

@@ -76,7 +76,7 @@ pub use mlprov_terms as terms;
 pub use check::{
     check, check_in, lineage_graph, lineage_graph_in, GraphEdge, GraphNode, LineageGraph,
 };
-pub use compare::{compare, compare_prepared, Comparable};
+pub use compare::{compare, compare_prepared, compare_with_base, Comparable};
 pub use convert::{convert, ConvertOptions, Converted};
 pub use dataset::{
     dataset_fingerprint, dataset_format, dataset_merge, DatasetFingerprinted, DatasetMerged,

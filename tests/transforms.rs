@@ -5,46 +5,10 @@
 
 mod common;
 
+use common::generated::*;
+
 use mlprov::fingerprint::{Comparison, Verdict};
 use mlprov_testkit::{q4_round_trip, Dtype, Rng, Tensor as T};
-
-const VOCAB: usize = 512;
-const D: usize = 64;
-const H: usize = 160;
-const LAYERS: usize = 4;
-
-fn t(name: &str, shape: &[usize], values: Vec<f32>) -> T {
-    T::f32(name, shape, values)
-}
-
-/// A small transformer-shaped model with Gaussian weights (like an initialization).
-fn base_model(seed: u64) -> Vec<T> {
-    let mut rng = Rng::new(seed);
-    let mut m =
-        |r: usize, c: usize, s: f32| (0..r * c).map(|_| rng.gauss() * s).collect::<Vec<f32>>();
-    let mut out = vec![t("embed.weight", &[VOCAB, D], m(VOCAB, D, 1.0))];
-    for l in 0..LAYERS {
-        for p in ["q", "k", "v", "o"] {
-            out.push(t(
-                &format!("layers.{l}.attn.{p}.weight"),
-                &[D, D],
-                m(D, D, 0.1),
-            ));
-        }
-        out.push(t(
-            &format!("layers.{l}.mlp.up.weight"),
-            &[H, D],
-            m(H, D, 0.1),
-        ));
-        out.push(t(
-            &format!("layers.{l}.mlp.down.weight"),
-            &[D, H],
-            m(D, H, 0.1),
-        ));
-        out.push(t(&format!("layers.{l}.norm.weight"), &[D], vec![1.0; D]));
-    }
-    out
-}
 
 /// Writes both models and runs the lineage test exactly as users run it.
 fn run(a: &[T], b: &[T]) -> Comparison {
@@ -399,80 +363,6 @@ fn reused_embeddings_in_an_otherwise_new_model_are_partial_reuse() {
     b[0].values = a[0].values.iter().map(|v| v + 0.3 * rng.gauss()).collect();
     let c = run(&a, &b);
     assert_verdict(&c, &[Verdict::PartialReuse], "embeddings reused");
-}
-
-/// A permutation of 0..n from a seed (Fisher-Yates).
-fn permutation(n: usize, seed: u64) -> Vec<usize> {
-    let mut rng = Rng::new(seed);
-    let mut p: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        p.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
-    }
-    p
-}
-
-/// Reorders rows (`rows = true`) or columns of a 2-D tensor: new line k = old line perm[k].
-fn permute(t: &T, perm: &[usize], rows: bool) -> T {
-    let (r, c) = (t.shape[0], t.shape[1]);
-    let values = (0..r * c)
-        .map(|k| {
-            let (i, j) = (k / c, k % c);
-            if rows {
-                t.values[perm[i] * c + j]
-            } else {
-                t.values[i * c + perm[j]]
-            }
-        })
-        .collect();
-    T {
-        values,
-        ..t.clone()
-    }
-}
-
-/// A random orthogonal matrix (Gram-Schmidt on Gaussian columns), row-major n x n.
-fn orthogonal(n: usize, seed: u64) -> Vec<f64> {
-    let mut rng = Rng::new(seed);
-    let mut q: Vec<Vec<f64>> = Vec::new();
-    while q.len() < n {
-        let mut v: Vec<f64> = (0..n).map(|_| rng.gauss() as f64).collect();
-        for u in &q {
-            let d: f64 = v.iter().zip(u).map(|(a, b)| a * b).sum();
-            v.iter_mut().zip(u).for_each(|(a, b)| *a -= d * b);
-        }
-        let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
-        q.push(v.into_iter().map(|a| a / norm).collect());
-    }
-    q.into_iter().flatten().collect()
-}
-
-/// W (r x c) times R^T on the column side, or R times W on the row side (R is n x n).
-fn rotate(t: &T, rot: &[f64], n: usize, columns: bool) -> T {
-    let (r, c) = (t.shape[0], t.shape[1]);
-    let mut values = vec![0f32; r * c];
-    for i in 0..r {
-        for j in 0..c {
-            let mut acc = 0f64;
-            for k in 0..n {
-                acc += if columns {
-                    t.values[i * c + k] as f64 * rot[j * n + k]
-                } else {
-                    rot[i * n + k] * t.values[k * c + j] as f64
-                };
-            }
-            values[i * c + j] = acc as f32;
-        }
-    }
-    T {
-        values,
-        ..t.clone()
-    }
-}
-
-fn is_input_side(name: &str) -> bool {
-    ["attn.q.", "attn.k.", "attn.v.", "mlp.up."]
-        .iter()
-        .any(|p| name.contains(p))
 }
 
 #[test]

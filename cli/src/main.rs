@@ -81,6 +81,10 @@ enum Command {
         /// List every matched tensor pair, not only the summary.
         #[arg(long)]
         pairs: bool,
+        /// A's base model (weights): ask whether B carries A's own changes from it, not only
+        /// whether it is related to A (`shares-base` when it carries none). `none`: no base.
+        #[arg(long, value_name = "PATH|none")]
+        base: Option<PathBuf>,
     },
     /// Evaluate the lineage test on a list of pairs with known relations (exit 1 on any miss).
     Eval {
@@ -429,7 +433,9 @@ fn main() -> ExitCode {
         Command::Fingerprint { path, invariants } => {
             commands::fingerprint::run(&path, invariants, cli.json)
         }
-        Command::Compare { a, b, pairs } => commands::compare::run(&a, &b, pairs, cli.json),
+        Command::Compare { a, b, pairs, base } => {
+            commands::compare::run(&a, &b, base.as_deref(), pairs, cli.json)
+        }
         Command::Eval { pairs, root } => commands::eval::run(&pairs, root.as_deref(), cli.json),
         Command::Convert {
             input,

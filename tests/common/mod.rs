@@ -1,6 +1,10 @@
 //! What the library-level lineage suites share: writing two generated models and running
 //! the lineage test on them exactly as users run it.
 
+#![allow(dead_code)] // each suite uses part of it
+
+pub mod generated;
+
 use mlprov::fingerprint::Comparison;
 use mlprov_testkit::{write_in, Tensor};
 

@@ -3,15 +3,31 @@
 use std::path::Path;
 
 use anyhow::Result;
-use mlprov::fingerprint::{Comparison, PairKind, Verdict};
+use mlprov::fingerprint::{Comparison, OwnChanges, PairKind, Verdict};
+use mlprov::Comparable;
 use serde_json::json;
 
 use crate::output::{print_json, shape, Terminal};
 use crate::Outcome;
 
-pub fn run(a: &Path, b: &Path, show_pairs: bool, json: bool) -> Result<Outcome> {
+pub fn run(
+    a: &Path,
+    b: &Path,
+    base: Option<&Path>,
+    show_pairs: bool,
+    json: bool,
+) -> Result<Outcome> {
     let (ma, mb) = (super::open(a)?, super::open(b)?);
-    let result = mlprov::compare(&ma, &mb, &Terminal::default())?;
+    let base = base.filter(|p| p.as_os_str() != "none");
+    let result = match base {
+        Some(p) => mlprov::compare_with_base(
+            &Comparable::new(ma),
+            &Comparable::new(mb),
+            &Comparable::new(super::open(p)?),
+            &Terminal::default(),
+        )?,
+        None => mlprov::compare(&ma, &mb, &Terminal::default())?,
+    };
     if json {
         print_json(&json!({
             "a": a.display().to_string(),
@@ -26,13 +42,15 @@ pub fn run(a: &Path, b: &Path, show_pairs: bool, json: bool) -> Result<Outcome> 
             "pairs": result.pairs,
             "unmatched": result.unmatched,
             "null_hypothesis": result.null_hypothesis,
+            "base": base.map(|p| p.display().to_string()),
+            "own_changes": result.own_changes,
         }))?;
     } else {
         print_human(&result, show_pairs);
     }
     // A relation found is a finding (exit 1), like a mismatch in verify.
     Ok(match result.verdict {
-        Verdict::Unrelated | Verdict::Inconclusive => Outcome::Fine,
+        Verdict::Unrelated | Verdict::Inconclusive | Verdict::SharesBase => Outcome::Fine,
         _ => Outcome::Finding,
     })
 }
@@ -45,6 +63,9 @@ fn print_human(r: &Comparison, show_pairs: bool) {
         100.0 * r.explained_share,
         100.0 * r.covered_share
     );
+    if let Some(own) = &r.own_changes {
+        print_own_changes(own);
+    }
     if !r.transforms.is_empty() {
         let words: Vec<String> = r.transforms.iter().map(|t| t.to_string()).collect();
         say!("transforms: {}", words.join(", "));
@@ -83,4 +104,33 @@ fn print_human(r: &Comparison, show_pairs: bool) {
             );
         }
     }
+}
+
+fn print_own_changes(own: &OwnChanges) {
+    if own.changed_tensors == 0 {
+        say!("A's own changes: none (A's tensors are its base's)");
+        return;
+    }
+    if !own.tested_any() {
+        say!(
+            "A's own changes: not located in B ({} of A's {} changed tensors not aligned to the base: rotated, or permuted on both axes); verdict from the plain test",
+            own.not_aligned,
+            own.changed_tensors
+        );
+        return;
+    }
+    say!(
+        "A's own changes found in B: {:.1}% (p 1e{:.1}; null: B built from the base independently of A)",
+        100.0 * own.share,
+        own.log10_p
+    );
+    say!(
+        "  A changed {} tensors by {:.2}% of their scale; tested {}, {} missing in B, {} not aligned; {} values",
+        own.changed_tensors,
+        100.0 * own.change,
+        own.tested,
+        own.missing_in_b,
+        own.not_aligned,
+        own.cells
+    );
 }

@@ -15,6 +15,8 @@
 //! * [`ModelFingerprint`]: every tensor's sketch and key, and a compact lookup key.
 //! * [`compare_models`]: the lineage test, with a p-value against a stated null and a verdict
 //!   ([`Comparison`]); every threshold it applies is in [`thresholds`].
+//! * [`own_changes`]: the base-aware test: does B carry A's own changes from its base P,
+//!   or only what it shares with P ([`OwnChanges`])?
 
 /// Identifier of the sketch definition (sampling, quantization, SimHash projections);
 /// it changes whenever a sketch of the same tensor would.
@@ -28,6 +30,7 @@ mod index_hash;
 mod lineage;
 mod model;
 mod names;
+mod own_changes;
 mod report;
 mod simhash;
 mod sketch;
@@ -40,6 +43,7 @@ pub use anchored::{AnchorSet, AnchoredKernel};
 pub use gram::GramSketch;
 pub use lineage::compare_models;
 pub use model::{FingerprintOptions, LookupEntry, ModelFingerprint, TensorFingerprint, Unsketched};
+pub use own_changes::{own_changes, Alignment, OwnChangeTensor, OwnChanges, OWN_CHANGES_NULL};
 pub use report::{
     Channel, Comparison, PairKind, TensorPair, TensorRef, Transform, UnknownVerdict, Verdict,
 };

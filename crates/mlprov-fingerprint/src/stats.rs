@@ -1,6 +1,8 @@
 //! The few statistics the lineage test needs, in log space so that p-values like 1e-300
 //! (and far below) are exact enough to report.
 
+use crate::thresholds::STOUFFER_FLOOR_Z;
+
 /// log10 of the upper tail of the standard normal, P(Z > z).
 pub fn log10_normal_tail(z: f64) -> f64 {
     const LN10: f64 = std::f64::consts::LN_10;
@@ -46,6 +48,31 @@ pub fn z_of_log10_tail(log10_p: f64) -> f64 {
         }
     }
     0.5 * (lo + hi)
+}
+
+/// Stouffer's weighted combination of per-test evidence `(weight, log10 p)` as a z, each
+/// term's z floored at [`STOUFFER_FLOOR_Z`] (a term far weaker than chance must not hide
+/// the rest); `None` when there are no terms.
+pub fn stouffer_z(terms: impl IntoIterator<Item = (f64, f64)>) -> Option<f64> {
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for (w, log10_p) in terms {
+        num += w * z_of_log10_tail(log10_p).max(STOUFFER_FLOOR_Z);
+        den += w * w;
+    }
+    (den > 0.0).then(|| num / den.sqrt())
+}
+
+/// Combines per-test evidence `(weight, log10 p)` into one log10 p-value: the smaller of
+/// Stouffer's weighted sum ([`stouffer_z`]) and Bonferroni's min-p over `tests` tests, so
+/// one strong term is not diluted by many weak ones. 0 when there are no terms.
+pub fn combine_log10_p(terms: impl IntoIterator<Item = (f64, f64)>, tests: usize) -> f64 {
+    let terms: Vec<(f64, f64)> = terms.into_iter().collect();
+    let Some(z) = stouffer_z(terms.iter().copied()) else {
+        return 0.0;
+    };
+    let min_term = terms.iter().map(|t| t.1).fold(0.0, f64::min);
+    let bonferroni = min_term + (tests.max(1) as f64).log10();
+    log10_normal_tail(z).min(bonferroni).min(0.0)
 }
 
 #[cfg(test)]

@@ -165,6 +165,24 @@ convergent learning makes them (Gram cosines below 0.97, anchored kernels below 
 Šidák-corrected for the candidates and statistics its best evidence was chosen from, and the \
 sqrt(elements)-weighted Stouffer combination over B's tensors is about standard normal.";
 
+// ---- the base-aware test (own changes) ----------------------------------------------------
+
+/// Rows of the base sampled per tensor (by the index hash). Chosen: more rows give more
+/// cells for small changes; 256 rows of every matrix of a 7B model read about 3 GB of values.
+pub const OWN_CHANGES_ROWS: usize = 256;
+/// Columns of the base sampled per row (all of them up to this many). Chosen, not measured.
+pub const OWN_CHANGES_COLUMNS: usize = 4096;
+/// Columns used to match permuted rows of B to the base's rows. Chosen: 64 values tell a
+/// row from thousands of others by its cosine even under 4-bit quantization.
+pub const OWN_CHANGES_MATCH_COLUMNS: usize = 64;
+/// Largest RMS difference of B from the base, relative to the base, for B's tensor to count
+/// as aligned to it. Chosen between measurements: a 4-bit copy differs by about 0.1–0.2, an
+/// unaligned (permuted or rotated) tensor by about 1.4.
+pub const OWN_CHANGES_ALIGN_MAX_ERROR: f64 = 0.5;
+/// Per-row or per-column rescaling of B is undone only when it lowers the relative error by
+/// more than this fraction (so fitted scales do not chase noise). Chosen, not measured.
+pub const OWN_CHANGES_RESCALED: f64 = 0.1;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -92,6 +92,9 @@ pub struct Comparison {
     pub unmatched: Vec<String>,
     /// The null hypothesis of the p-value.
     pub null_hypothesis: &'static str,
+    /// The base-aware test, when A's base was given: how much of A's own changes B holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub own_changes: Option<crate::OwnChanges>,
 }
 
 impl PairKind {

@@ -7,11 +7,10 @@ use super::result::{Comparison, PairKind, TensorPair};
 use super::words::{Channel, Transform, Verdict};
 use crate::model::ModelFingerprint;
 use crate::names::layer_of;
-use crate::stats::{log10_normal_tail, z_of_log10_tail};
+use crate::stats::combine_log10_p;
 use crate::thresholds::{
     is_index_dtype, COMPLETE_SHARE, DERIVED_SHARE, MIN_CELLS_FOR_UNRELATED, NULL_HYPOTHESIS,
-    RESCALING_MIN_SPREAD, RESCALING_SPREAD_OVER_ERROR, SIGNIFICANT_LOG10_P, STOUFFER_FLOOR_Z,
-    UNRELATED_LOG10_P,
+    RESCALING_MIN_SPREAD, RESCALING_SPREAD_OVER_ERROR, SIGNIFICANT_LOG10_P, UNRELATED_LOG10_P,
 };
 
 /// Builds the comparison from B's pairs, its unmatched tensors and the layer alignment.
@@ -44,6 +43,7 @@ pub(crate) fn summarize(
         pairs,
         unmatched,
         null_hypothesis: NULL_HYPOTHESIS,
+        own_changes: None,
     }
 }
 
@@ -116,21 +116,10 @@ impl Shares {
 /// compared: the smaller of Stouffer's weighted sum and Bonferroni's min-p term, so one
 /// strong tensor (a copied embedding in a new model) is not diluted by the rest.
 fn combined_log10_p(pairs: &[TensorPair], tests: usize) -> (f64, usize) {
-    let (mut num, mut den, mut cells) = (0.0f64, 0.0f64, 0usize);
-    let mut min_term = 0.0f64;
-    for p in pairs.iter().filter(|p| p.kind != PairKind::FixedBuffer) {
-        let w = (p.elements as f64).sqrt();
-        num += w * z_of_log10_tail(p.evidence_log10_p).max(STOUFFER_FLOOR_Z);
-        den += w * w;
-        cells += p.cells;
-        min_term = min_term.min(p.evidence_log10_p);
-    }
-    if den <= 0.0 {
-        return (0.0, cells);
-    }
-    let stouffer = log10_normal_tail(num / den.sqrt());
-    let bonferroni = min_term + (tests as f64).log10();
-    (stouffer.min(bonferroni).min(0.0), cells)
+    let evidence = pairs.iter().filter(|p| p.kind != PairKind::FixedBuffer);
+    let cells = evidence.clone().map(|p| p.cells).sum();
+    let terms = evidence.map(|p| ((p.elements as f64).sqrt(), p.evidence_log10_p));
+    (combine_log10_p(terms, tests), cells)
 }
 
 /// The verdict from the pairs, the shares and the combined p-value.

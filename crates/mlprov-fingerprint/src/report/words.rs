@@ -20,6 +20,9 @@ pub enum Verdict {
     Derived,
     /// Some components share ancestry, the rest does not.
     PartialReuse,
+    /// B derives from A's base (or is the base) but carries none of A's own changes (the
+    /// base-aware test; the words above then mean "of A's own work").
+    SharesBase,
     /// No evidence of shared ancestry.
     Unrelated,
     /// Not enough comparable evidence either way.
@@ -28,12 +31,13 @@ pub enum Verdict {
 
 impl Verdict {
     /// Every verdict, strongest relation first.
-    pub const ALL: [Verdict; 7] = [
+    pub const ALL: [Verdict; 8] = [
         Verdict::Identical,
         Verdict::SameWeights,
         Verdict::ReEncoded,
         Verdict::Derived,
         Verdict::PartialReuse,
+        Verdict::SharesBase,
         Verdict::Unrelated,
         Verdict::Inconclusive,
     ];
@@ -46,6 +50,7 @@ impl Verdict {
             Verdict::ReEncoded => "re-encoded",
             Verdict::Derived => "derived",
             Verdict::PartialReuse => "partial-reuse",
+            Verdict::SharesBase => "shares-base",
             Verdict::Unrelated => "unrelated",
             Verdict::Inconclusive => "inconclusive",
         }

@@ -422,7 +422,7 @@ fn trace_z(m: ArrayView2<'_, f32>) -> f64 {
 }
 
 /// The normal quantile of `1/n!` (tabulated once for the sizes sketches have).
-fn permutation_z_cap(n: usize) -> f64 {
+pub(crate) fn permutation_z_cap(n: usize) -> f64 {
     static CAPS: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
     let cap = |n: usize| {
         let log10_factorial: f64 = (2..=n).map(|k| (k as f64).log10()).sum();
