@@ -1189,3 +1189,170 @@ fn independent_real_models() {
     );
     suite.finish();
 }
+
+// ---------------------------------------------------------------------------------------
+// The base-aware test on a real base (issue: a fine-tune of a public base must not match
+// every sibling). P is all-MiniLM-L6-v2; A is P plus a fine-tuning-like change.
+
+/// The base-aware comparison of B against A, with A's base P, all written as files.
+fn compare_three(
+    dir: &Path,
+    p: &Comparable<'_>,
+    a: &Comparable<'_>,
+    b: &[T],
+    name: &str,
+) -> Comparison {
+    let path = dir.join(name);
+    write(&path, b);
+    mlprov::compare_with_base(a, &prepare(&path), p, &Quiet).unwrap()
+}
+
+/// The MLP units of every BERT layer permuted (intermediate rows and bias, output columns).
+fn ffn_units_permuted(m: &[T], ffn: usize, seed: u64) -> Vec<T> {
+    let mut rng = Rng::new(seed);
+    let perms: Vec<Vec<usize>> = (0..16).map(|_| rng.permutation(ffn)).collect();
+    map_real(m, |t| match bert(t) {
+        Some((l, "intermediate.dense.weight" | "intermediate.dense.bias")) => {
+            permute_rows(t, &perms[l])
+        }
+        Some((l, "output.dense.weight")) => permute_cols(t, &perms[l]),
+        _ => t.clone(),
+    })
+}
+
+#[test]
+#[ignore = "needs the real corpus: set MLPROV_CORPUS and run with --ignored"]
+fn minilm_base_aware_siblings_and_children() {
+    let dir = mlprov_testkit::tempdir();
+    let p_path = corpus_file(MINILM);
+    let p = prepare(&p_path);
+    let base = load(p.model());
+    let ffn = base
+        .iter()
+        .find(|t| t.name == "encoder.layer.0.intermediate.dense.weight")
+        .expect("MiniLM's FFN")
+        .shape[0];
+    let a_tensors = noise(&base, 0.01, 1);
+    let a_path = dir.path().join("a.safetensors");
+    write(&a_path, &a_tensors);
+    let a = prepare(&a_path);
+    let mut misses = Vec::new();
+    let mut check = |what: &str, b: &[T], want: Verdict| {
+        let start = Instant::now();
+        let c = compare_three(dir.path(), &p, &a, b, "b.safetensors");
+        let own = c.own_changes.clone().expect("the base-aware test ran");
+        println!(
+            "[minilm base-aware] {what:<34} {:<12} own changes {:>6.1}% at p 1e{:<8.1} (plain 1e{:.1}; tested {}, not aligned {}, missing {}) {:.1?}",
+            c.verdict.to_string(),
+            100.0 * own.share,
+            own.log10_p,
+            c.log10_p,
+            own.tested,
+            own.not_aligned,
+            own.missing_in_b,
+            start.elapsed()
+        );
+        if c.verdict != want {
+            misses.push(format!("{what}: {} (wanted {want})", c.verdict));
+        }
+        own
+    };
+    let mut sibling_p = Vec::new();
+    for seed in 0..10 {
+        let own = check(
+            &format!("sibling {seed}"),
+            &noise(&base, 0.01, 100 + seed),
+            Verdict::SharesBase,
+        );
+        sibling_p.push(own.log10_p);
+    }
+    check("the base itself", &base, Verdict::SharesBase);
+    let child = noise(&a_tensors, 0.01, 7);
+    let own = check("child (A + its own change)", &child, Verdict::Derived);
+    assert!(own.share > 0.9, "{}", own.share);
+    check(
+        "child in 4-bit blocks",
+        &q4_blocks(&child),
+        Verdict::Derived,
+    );
+    check(
+        "child, int8 per row",
+        &int8_per_row(&child),
+        Verdict::Derived,
+    );
+    check(
+        "child, FFN units permuted",
+        &ffn_units_permuted(&child, ffn, 3),
+        Verdict::Derived,
+    );
+    check(
+        "child, every other layer",
+        &every_other_layer(&child, BERT_LAYER),
+        Verdict::Derived,
+    );
+    let sibling = noise(&base, 0.01, 200);
+    let merge: Vec<T> = a_tensors
+        .iter()
+        .zip(&sibling)
+        .map(|(x, y)| match x.is_real() {
+            true => x.with_values(
+                x.values
+                    .iter()
+                    .zip(&y.values)
+                    .map(|(u, v)| 0.5 * (u + v))
+                    .collect(),
+            ),
+            false => x.clone(),
+        })
+        .collect();
+    let own = check("even merge of A and a sibling", &merge, Verdict::Derived);
+    assert!((own.share - 0.5).abs() < 0.1, "{}", own.share);
+    check(
+        "A in BF16",
+        &cast(&a_tensors, Dtype::BF16),
+        Verdict::ReEncoded,
+    );
+    let weakest = sibling_p.iter().cloned().fold(0.0, f64::min);
+    println!("[minilm base-aware] smallest sibling p: 1e{weakest:.2}");
+    assert!(misses.is_empty(), "{misses:#?}");
+}
+
+/// The smallest change of A from its base (as a fraction of each tensor's standard
+/// deviation) that is still found in a child at p < 1e-6, per storage of the child. Run by
+/// `benches/own_changes.sh`; prints a table.
+#[test]
+#[ignore = "a measurement on the real corpus (benches/own_changes.sh)"]
+fn minilm_smallest_detectable_change() {
+    let dir = mlprov_testkit::tempdir();
+    let p = prepare(&corpus_file(MINILM));
+    let base = load(p.model());
+    let storages: [(&str, fn(&[T]) -> Vec<T>); 3] = [
+        ("BF16", |m| cast(m, Dtype::BF16)),
+        ("int8 per row", int8_per_row),
+        ("4-bit blocks of 32", q4_blocks),
+    ];
+    let changes = [3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5];
+    println!("[smallest change] child = A + 1% own change, stored as below; A = P + change");
+    for (label, store) in storages {
+        let mut smallest = None;
+        for &change in &changes {
+            let a_tensors = noise(&base, change, 1);
+            let a_path = dir.path().join("a.safetensors");
+            write(&a_path, &a_tensors);
+            let a = prepare(&a_path);
+            let child = store(&noise(&a_tensors, 0.01, 7));
+            let c = compare_three(dir.path(), &p, &a, &child, "child.safetensors");
+            let own = c.own_changes.expect("ran");
+            println!(
+                "[smallest change] {label:<20} change {change:<8} found {:>6.1}% at p 1e{:.1} ({})",
+                100.0 * own.share,
+                own.log10_p,
+                c.verdict
+            );
+            if own.log10_p < -6.0 {
+                smallest = Some(change);
+            }
+        }
+        println!("[smallest change] {label}: smallest detected change {smallest:?} of the weights' standard deviation");
+    }
+}

@@ -262,3 +262,69 @@ fn real_corpus_relations_and_formats() {
         }
     }
 }
+
+/// `compare A B --base P` on the committed fixtures of `fixtures/base-aware/`
+/// (`make_base_aware.py`): a sibling and the base share the base (exit 0), a child stored
+/// in F16 carries A's own changes (exit 1), and `--base none` is the plain test.
+#[test]
+fn compare_with_a_base_tells_siblings_from_children() {
+    let f = |name: &str| fixture(&format!("base-aware/{name}.safetensors"));
+    let run = |b: &str, base: &str| {
+        let out = mlprov()
+            .args(["--json", "compare"])
+            .arg(f("a"))
+            .arg(f(b))
+            .arg("--base")
+            .arg(if base == "none" {
+                PathBuf::from("none")
+            } else {
+                f(base)
+            })
+            .output()
+            .unwrap();
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (doc, out.status.code().unwrap())
+    };
+    for innocent in ["sibling", "base"] {
+        let (doc, code) = run(innocent, "base");
+        assert_eq!(doc["verdict"], "shares-base", "{innocent}: {doc}");
+        assert_eq!(
+            code, 0,
+            "{innocent}: sharing a public base is not a finding"
+        );
+        let own = &doc["own_changes"];
+        assert!(own["share"].as_f64().unwrap() < 0.05, "{own}");
+        assert!(own["log10_p"].as_f64().unwrap() > -3.0, "{own}");
+        assert_eq!(own["tested"], own["changed_tensors"]);
+        assert!(own["null_hypothesis"]
+            .as_str()
+            .unwrap()
+            .contains("independently of A"));
+    }
+    let (doc, code) = run("child", "base");
+    assert_eq!(doc["verdict"], "derived");
+    assert_eq!(code, 1);
+    let own = &doc["own_changes"];
+    assert!(own["share"].as_f64().unwrap() > 0.9, "{own}");
+    assert!(own["log10_p"].as_f64().unwrap() < -100.0, "{own}");
+    assert!(own["tensors"][0]["alignment"].is_string());
+
+    // Without a base the sibling is related to A like any fine-tune of the same base.
+    let (doc, code) = run("sibling", "none");
+    assert_eq!(doc["verdict"], "derived");
+    assert_eq!(code, 1);
+    assert!(doc.get("own_changes").is_none() || doc["own_changes"].is_null());
+
+    // The human output names the share and its p-value.
+    let out = mlprov()
+        .arg("compare")
+        .arg(f("a"))
+        .arg(f("sibling"))
+        .arg("--base")
+        .arg(f("base"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("verdict: shares-base"), "{text}");
+    assert!(text.contains("A's own changes found in B:"), "{text}");
+}

@@ -57,7 +57,15 @@ pub fn run(
 
 fn print_human(r: &Comparison, show_pairs: bool) {
     say!("verdict: {}", r.verdict);
-    say!("p-value: 1e{:.1} (null: independent training)", r.log10_p);
+    let related = if r.own_changes.is_some() {
+        " that B is related to A at all (base or A's own work)"
+    } else {
+        ""
+    };
+    say!(
+        "p-value{related}: 1e{:.1} (null: independent training)",
+        r.log10_p
+    );
     say!(
         "B explained by A: {:.1}% of parameters; A found in B: {:.1}%",
         100.0 * r.explained_share,
