@@ -1326,7 +1326,8 @@ fn minilm_smallest_detectable_change() {
     let dir = mlprov_testkit::tempdir();
     let p = prepare(&corpus_file(MINILM));
     let base = load(p.model());
-    let storages: [(&str, fn(&[T]) -> Vec<T>); 3] = [
+    type Store = fn(&[T]) -> Vec<T>;
+    let storages: [(&str, Store); 3] = [
         ("BF16", |m| cast(m, Dtype::BF16)),
         ("int8 per row", int8_per_row),
         ("4-bit blocks of 32", q4_blocks),
