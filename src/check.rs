@@ -45,7 +45,7 @@ pub struct LineageGraph {
 
 /// Reads the manifests that may hold `subject`'s lineage: those given, then every other
 /// `*.json` manifest in the subject's folder (files that are not manifests are passed over).
-fn candidates(subject: &Path, given: &[PathBuf]) -> Result<Vec<LineageNode>> {
+pub(crate) fn candidates(subject: &Path, given: &[PathBuf]) -> Result<Vec<LineageNode>> {
     let mut out = Vec::new();
     for p in given {
         out.push(LineageNode::read(p)?);

@@ -1,7 +1,9 @@
 //! `eval`: the lineage test over pairs with known relations, and how often it is right.
 //!
-//! A line may name A's base in a fourth column: the pair then runs the base-aware test
-//! ([`compare_with_base`]) and its score is that test's p-value (B carries A's own changes).
+//! A line may name A's base in a fourth column, or give A as its manifest (whose recorded
+//! base is used when its weights are beside that base's manifest): the pair then runs the
+//! base-aware test ([`compare_with_base`]) and its score is that test's p-value (B carries
+//! A's own changes).
 //!
 //! Scores: a pair's score is `-log10 p` (evidence against independence). Pairs expected
 //! `unrelated` or `shares-base` are the negatives; pairs expected `inconclusive` are neither (they are
@@ -171,12 +173,23 @@ pub fn eval(
         .unwrap_or_else(|| list.parent().unwrap_or(Path::new(".")).to_path_buf());
     let cases = read_pairs(list, &root)?;
     let mut models: BTreeMap<PathBuf, Comparable<'static>> = BTreeMap::new();
+    let mut recorded: BTreeMap<PathBuf, Option<PathBuf>> = BTreeMap::new();
     let mut rows = Vec::with_capacity(cases.len());
     for case in &cases {
-        for path in [Some(&case.a), Some(&case.b), case.base.as_ref()]
-            .into_iter()
-            .flatten()
-        {
+        // A may be given as its manifest: its subject, with the base it records.
+        let mut base = case.base.clone();
+        if !models.contains_key(&case.a) {
+            let reference = crate::open_reference(&case.a, &[], options)?;
+            recorded.insert(
+                case.a.clone(),
+                reference.recorded_base.weights().map(Path::to_path_buf),
+            );
+            models.insert(case.a.clone(), Comparable::new(reference.model));
+        }
+        if base.is_none() {
+            base = recorded.get(&case.a).cloned().flatten();
+        }
+        for path in [Some(&case.b), base.as_ref()].into_iter().flatten() {
             if !models.contains_key(path) {
                 models.insert(
                     path.clone(),
@@ -185,7 +198,7 @@ pub fn eval(
             }
         }
         let (a, b) = (&models[&case.a], &models[&case.b]);
-        let result = match &case.base {
+        let result = match &base {
             Some(base) => compare_with_base(a, b, &models[base], progress)?,
             None => compare_prepared(a, b, progress)?,
         };

@@ -44,6 +44,7 @@
 
 #![forbid(unsafe_code)]
 
+mod base;
 mod check;
 mod compare;
 mod convert;
@@ -73,6 +74,10 @@ pub use mlprov_manifest as manifest;
 pub use mlprov_registry as registry;
 pub use mlprov_terms as terms;
 
+pub use base::{
+    open_reference, recorded_base, registered_base_hint, RecordedBase, Reference,
+    RegisteredBaseHint,
+};
 pub use check::{
     check, check_in, lineage_graph, lineage_graph_in, GraphEdge, GraphNode, LineageGraph,
 };

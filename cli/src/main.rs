@@ -74,7 +74,8 @@ enum Command {
     },
     /// Lineage test: is model B the same as, re-encoded from, or derived from model A?
     Compare {
-        /// The reference model (for example the licensed one).
+        /// The reference model (for example the licensed one), or its manifest: the model
+        /// is then the manifest's subject beside it, and the base it records is used.
         a: PathBuf,
         /// The suspect model.
         b: PathBuf,
@@ -82,9 +83,18 @@ enum Command {
         #[arg(long)]
         pairs: bool,
         /// A's base model (weights): ask whether B carries A's own changes from it, not only
-        /// whether it is related to A (`shares-base` when it carries none). `none`: no base.
+        /// whether it is related to A (`shares-base` when it carries none). `none`: no base,
+        /// not even the one A's manifest records.
         #[arg(long, value_name = "PATH|none")]
         base: Option<PathBuf>,
+        /// Manifests where the base A's manifest records may be found (those beside A's
+        /// manifest are searched too).
+        #[arg(long, value_name = "FILE")]
+        lineage: Vec<PathBuf>,
+        /// When A's manifest records no base: look in this registry for a registered model A
+        /// seems derived from, and say so.
+        #[arg(long, value_name = "R")]
+        registry: Option<String>,
     },
     /// Evaluate the lineage test on a list of pairs with known relations (exit 1 on any miss).
     Eval {
@@ -433,9 +443,24 @@ fn main() -> ExitCode {
         Command::Fingerprint { path, invariants } => {
             commands::fingerprint::run(&path, invariants, cli.json)
         }
-        Command::Compare { a, b, pairs, base } => {
-            commands::compare::run(&a, &b, base.as_deref(), pairs, cli.json)
-        }
+        Command::Compare {
+            a,
+            b,
+            pairs,
+            base,
+            lineage,
+            registry,
+        } => commands::compare::run(
+            commands::compare::Args {
+                a: &a,
+                b: &b,
+                base: base.as_deref(),
+                lineage: &lineage,
+                registry: registry.as_deref(),
+                show_pairs: pairs,
+            },
+            cli.json,
+        ),
         Command::Eval { pairs, root } => commands::eval::run(&pairs, root.as_deref(), cli.json),
         Command::Convert {
             input,

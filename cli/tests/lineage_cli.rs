@@ -328,3 +328,110 @@ fn compare_with_a_base_tells_siblings_from_children() {
     assert!(text.contains("verdict: shares-base"), "{text}");
     assert!(text.contains("A's own changes found in B:"), "{text}");
 }
+
+/// `compare A.manifest.json B` uses the base A's manifest records when its weights are at
+/// hand, says what is missing when they are not, `--base none` turns it off, and with
+/// `--registry` a manifest recording no base gets a hint naming a registered model A looks
+/// derived from.
+#[test]
+fn compare_uses_the_base_a_manifest_records() {
+    let dir = mlprov_testkit::tempdir();
+    let d = dir.path();
+    for name in ["base", "a", "sibling"] {
+        fs::copy(
+            fixture(&format!("base-aware/{name}.safetensors")),
+            d.join(format!("{name}.safetensors")),
+        )
+        .unwrap();
+    }
+    let ok = |args: &[&str]| {
+        mlprov().current_dir(d).args(args).assert().success();
+    };
+    ok(&["manifest", "base.safetensors", "-o", "base.manifest.json"]);
+    ok(&[
+        "manifest",
+        "a.safetensors",
+        "-o",
+        "a.manifest.json",
+        "--base",
+        "base.manifest.json:finetune",
+    ]);
+    fs::create_dir(d.join("plain")).unwrap();
+    ok(&["manifest", "a.safetensors", "-o", "plain/a.manifest.json"]);
+    fs::copy(d.join("a.safetensors"), d.join("plain/a.safetensors")).unwrap();
+    let compare = |args: &[&str]| {
+        let out = mlprov()
+            .current_dir(d)
+            .args(["--json", "compare"])
+            .args(args)
+            .output()
+            .unwrap();
+        let doc: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+        (doc, out.status.code().unwrap())
+    };
+
+    let (doc, code) = compare(&["a.manifest.json", "sibling.safetensors"]);
+    assert_eq!(doc["verdict"], "shares-base", "{doc}");
+    assert_eq!(code, 0);
+    assert_eq!(doc["base_source"], "recorded");
+    assert_eq!(doc["recorded_base"]["status"], "found");
+
+    let (doc, _) = compare(&["a.manifest.json", "sibling.safetensors", "--base", "none"]);
+    assert_eq!(doc["verdict"], "derived");
+    assert!(doc["base_source"].is_null());
+
+    // eval: a base in the fourth column, or A given as its manifest; a sibling is a negative.
+    fs::write(
+        d.join("pairs.tsv"),
+        "a.safetensors\tsibling.safetensors\tshares-base\tbase.safetensors\n\
+         a.manifest.json\tsibling.safetensors\tshares-base\n\
+         a.safetensors\tsibling.safetensors\tderived\n",
+    )
+    .unwrap();
+    let out = mlprov()
+        .current_dir(d)
+        .args(["--json", "eval", "pairs.tsv"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["summary"]["correct"], 3, "{report}");
+    assert_eq!(report["summary"]["unrelated_pairs"], 2, "{report}");
+
+    // The base's weights moved away: the plain test, and a note saying what is missing.
+    fs::rename(d.join("base.safetensors"), d.join("elsewhere.safetensors")).unwrap();
+    let (doc, _) = compare(&["a.manifest.json", "sibling.safetensors"]);
+    assert_eq!(doc["verdict"], "derived");
+    assert_eq!(doc["recorded_base"]["status"], "not-at-hand");
+    assert!(doc["recorded_base"]["why"]
+        .as_str()
+        .unwrap()
+        .contains("base.safetensors"));
+    let out = mlprov()
+        .current_dir(d)
+        .args(["compare", "a.manifest.json", "sibling.safetensors"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("give its weights with --base PATH"), "{text}");
+
+    // No base recorded, but the registry holds one A looks derived from.
+    ok(&[
+        "register",
+        "elsewhere.safetensors",
+        "--registry",
+        "reg.sqlite",
+    ]);
+    let (doc, _) = compare(&[
+        "plain/a.manifest.json",
+        "sibling.safetensors",
+        "--registry",
+        "reg.sqlite",
+    ]);
+    assert_eq!(
+        doc["registered_base_hint"]["name"], "elsewhere.safetensors",
+        "{doc}"
+    );
+    assert!(doc["registered_base_hint"]["band_hits"].as_u64().unwrap() > 0);
+}

@@ -1,32 +1,55 @@
 //! `mlprov compare A B`: the lineage test, with its verdict, p-value and evidence.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use mlprov::fingerprint::{Comparison, OwnChanges, PairKind, Verdict};
-use mlprov::Comparable;
+use mlprov::{Comparable, RecordedBase, RegisteredBaseHint};
 use serde_json::json;
 
 use crate::output::{print_json, shape, Terminal};
 use crate::Outcome;
 
-pub fn run(
-    a: &Path,
-    b: &Path,
-    base: Option<&Path>,
-    show_pairs: bool,
-    json: bool,
-) -> Result<Outcome> {
-    let (ma, mb) = (super::open(a)?, super::open(b)?);
-    let base = base.filter(|p| p.as_os_str() != "none");
-    let result = match base {
+/// What `compare` was asked.
+pub struct Args<'a> {
+    pub a: &'a Path,
+    pub b: &'a Path,
+    pub base: Option<&'a Path>,
+    pub lineage: &'a [PathBuf],
+    pub registry: Option<&'a str>,
+    pub show_pairs: bool,
+}
+
+pub fn run(args: Args<'_>, json: bool) -> Result<Outcome> {
+    let Args { a, b, .. } = args;
+    let reference = mlprov::open_reference(a, args.lineage, super::options())?;
+    super::warn_skipped(&reference.model.skipped);
+    let mb = super::open(b)?;
+    // The base: given, else the one A's manifest records (when its weights are at hand).
+    let (base, base_source) = match args.base {
+        Some(p) if p.as_os_str() == "none" => (None, None),
+        Some(p) => (Some(p.to_path_buf()), Some("given")),
+        None => match reference.recorded_base.weights() {
+            Some(w) => (Some(w.to_path_buf()), Some("recorded")),
+            None => (None, None),
+        },
+    };
+    let hint = match (args.registry, &reference.manifest) {
+        (Some(r), Some(m)) if m.lineage.derived_from.is_empty() && args.base.is_none() => {
+            let mut store = mlprov::open_registry(Some(r))?;
+            mlprov::registered_base_hint(store.as_mut(), &reference.model, m.merkle_root.as_ref())?
+        }
+        _ => None,
+    };
+    let (ma, mb) = (Comparable::new(reference.model), Comparable::new(mb));
+    let result = match &base {
         Some(p) => mlprov::compare_with_base(
-            &Comparable::new(ma),
-            &Comparable::new(mb),
+            &ma,
+            &mb,
             &Comparable::new(super::open(p)?),
             &Terminal::default(),
         )?,
-        None => mlprov::compare(&ma, &mb, &Terminal::default())?,
+        None => mlprov::compare_prepared(&ma, &mb, &Terminal::default())?,
     };
     if json {
         print_json(&json!({
@@ -42,11 +65,20 @@ pub fn run(
             "pairs": result.pairs,
             "unmatched": result.unmatched,
             "null_hypothesis": result.null_hypothesis,
-            "base": base.map(|p| p.display().to_string()),
+            "base": base.as_ref().map(|p| p.display().to_string()),
+            "base_source": base_source,
+            "recorded_base": reference.recorded_base,
+            "registered_base_hint": hint,
             "own_changes": result.own_changes,
         }))?;
     } else {
-        print_human(&result, show_pairs);
+        print_base_notes(
+            base.as_deref(),
+            base_source,
+            &reference.recorded_base,
+            hint.as_ref(),
+        );
+        print_human(&result, args.show_pairs);
     }
     // A relation found is a finding (exit 1), like a mismatch in verify.
     Ok(match result.verdict {
@@ -141,4 +173,33 @@ fn print_own_changes(own: &OwnChanges) {
         own.not_aligned,
         own.cells
     );
+}
+
+/// Which base was used and why; what is missing when none could be.
+fn print_base_notes(
+    base: Option<&Path>,
+    source: Option<&str>,
+    recorded: &RecordedBase,
+    hint: Option<&RegisteredBaseHint>,
+) {
+    match (base, source) {
+        (Some(p), Some("recorded")) => {
+            say!("base: {} (recorded in A's manifest)", p.display())
+        }
+        (Some(p), _) => say!("base: {}", p.display()),
+        (None, _) => {}
+    }
+    if let (None, RecordedBase::NotAtHand { name, why }) = (base, recorded) {
+        say!(
+            "note: A's manifest records the base `{name}`, but {why}; give its weights with --base PATH to ask whether B carries A's own changes"
+        );
+    }
+    if let Some(h) = hint {
+        say!(
+            "note: A's manifest records no base, yet A looks derived from registered asset {} `{}` ({} LSH band keys shared); if that is A's base, give its weights with --base PATH",
+            h.asset,
+            h.name,
+            h.band_hits
+        );
+    }
 }
