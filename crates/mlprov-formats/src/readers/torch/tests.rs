@@ -282,6 +282,44 @@ proptest! {
     }
 }
 
+/// Every truncation of a zip archive (PyTorch checkpoints, TorchScript, npz) is an error:
+/// the central directory at the end is gone or cut, and no reader may guess the rest.
+#[test]
+fn every_truncation_of_a_zip_is_an_error() {
+    // One archive of each writer: torch.save, torch.jit.save, numpy.savez_compressed.
+    for name in [
+        "torch/state_dict.pt",
+        "torch/traced.jit",
+        "numpy/compressed.npz",
+    ] {
+        let whole = fixture(name);
+        assert!(parse_zip(&whole).is_ok(), "{name} itself must parse");
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let parsed: Vec<usize> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|t| {
+                    let whole = &whole;
+                    s.spawn(move || {
+                        (t..whole.len())
+                            .step_by(threads)
+                            .filter(|&n| parse_zip(&whole[..n]).is_ok())
+                            .collect::<Vec<usize>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect()
+        });
+        assert!(
+            parsed.is_empty(),
+            "{name} ({} bytes) cut to these lengths parsed without an error: {parsed:?}",
+            whole.len()
+        );
+    }
+}
+
 /// Opt-in: `MLPROV_CORPUS=/path/to/corpus cargo test -p mlprov-formats real_corpus -- --ignored
 /// --nocapture` parses the development corpus's PyTorch files, decodes and prints every tensor.
 #[test]
