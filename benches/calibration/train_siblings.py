@@ -33,7 +33,7 @@ import sysconfig  # noqa: E402
 stdlib = pathlib.Path(sysconfig.get_paths()["stdlib"])
 files = sorted(stdlib.glob("*.py"))
 docs = []
-for p in files[:200]:
+for p in files:
     try:
         d = ast.get_docstring(ast.parse(p.read_text(errors="ignore")))
     except SyntaxError:
@@ -41,8 +41,11 @@ for p in files[:200]:
     if d:
         docs.append(d.encode())
 doc_text = torch.tensor(list(b"\n".join(docs)), dtype=torch.long)
-other_text = torch.tensor(list(b"".join(p.read_bytes()[::-1] for p in files[200:260])), dtype=torch.long)
-more_text = torch.tensor(list(b"".join(p.read_bytes() for p in files[260:320])), dtype=torch.long)
+# Other text: the sources train_models.py holds out of the base's data (files 150 on), split
+# in two; reversed for the siblings, as written for the children.
+held_out = files[150:]
+other_text = torch.tensor(list(b"".join(p.read_bytes()[::-1] for p in held_out[::2])), dtype=torch.long)
+more_text = torch.tensor(list(b"".join(p.read_bytes() for p in held_out[1::2])), dtype=torch.long)
 
 
 def tuned_from(state, corpus, seed, tune_steps):

@@ -229,6 +229,9 @@ fn tensor_test(
         .collect();
     let p = read_grid(&vp, cols, &row_idx, &col_idx)?;
     let av = read_grid(&va, cols, &row_idx, &col_idx)?;
+    if !p.iter().chain(av.iter()).all(|v| v.is_finite()) {
+        return None; // NaN or infinite weights: no statistic is meaningful on them
+    }
     let d_a = &av - &p;
     let p_energy: f64 = p.iter().map(|v| v * v).sum();
     let a_energy: f64 = d_a.iter().map(|v| v * v).sum();
@@ -369,6 +372,9 @@ fn align(g: &Grids, vb: &Values<'_>, pb: &TensorPair) -> Option<Aligned> {
     let p = g.p.select(Axis(0), &keep_rows).select(Axis(1), &keep_cols);
 
     let direct = b.grid(&rows_at, &cols_at)?;
+    if !direct.iter().all(|v| v.is_finite()) {
+        return None;
+    }
     let (how, fitted) = if let Some(f) = fit(&p, &direct) {
         (Alignment::Direct, f)
     } else if let Some(f) = rows_permuted(&b, &p, &cols_at).and_then(|m| fit(&p, &m)) {
