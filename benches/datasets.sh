@@ -5,6 +5,10 @@
 #     scans for privacy patterns) vs a Python process running datasketch's `MinHash.bulk`
 #     on the same 100k records. Target: mlprov >= 20x datasketch's throughput.
 #  2. Exact fingerprint of a 1 GiB JSONL file vs `b3sum` reading it. Target: <= 2x.
+#     Timed both ways: `--exact-only` (the identity alone: root, counts, file digests,
+#     bottom-k) and the full manifest (also MinHash, privacy counts, samples). With
+#     BASELINE=path/to/an/older/mlprov, that binary's full fingerprint is timed in the
+#     same run too (before/after).
 #  3. Peak RSS of `dataset fingerprint` on 1 GiB and 4 GiB inputs. Target: within 10%.
 #  4. `dataset compare` of a 1M-record B against A's manifest. Target: < 30 s on 2 cores.
 #
@@ -40,20 +44,22 @@ with open(out, "w") as f:
 PY
 }
 
-# Peak RSS (kB) of a command, from /proc, sampled every 1 ms.
+# Peak RSS (kB) of a command, from /proc, sampled every 1 ms: "VmRSS RssAnon". VmRSS counts
+# the pages of memory-mapped input files (page cache, reclaimable); RssAnon is the heap.
 peak_rss() {
   python3 - "$@" <<'PY'
 import subprocess, sys, time
 p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
-peak = 0
+peak = {"VmRSS:": 0, "RssAnon:": 0}
 while p.poll() is None:
     try:
         for line in open(f"/proc/{p.pid}/status"):
-            if line.startswith("VmRSS:"): peak = max(peak, int(line.split()[1]))
+            k = line.split(":")[0] + ":"
+            if k in peak: peak[k] = max(peak[k], int(line.split()[1]))
     except (FileNotFoundError, ProcessLookupError, ValueError):
         pass
     time.sleep(0.001)
-print(peak)
+print(peak["VmRSS:"], peak["RssAnon:"])
 PY
 }
 
@@ -86,18 +92,27 @@ if [[ $STEPS == *b3sum* || $STEPS == *rss* ]]; then
 fi
 
 if [[ $STEPS == *b3sum* ]]; then
-  hyperfine --warmup 1 --runs "$RUNS" --export-json "$DATA/b3sum.json" \
-    -n b3sum "b3sum $DATA/records-1g.jsonl" \
-    -n "mlprov dataset fingerprint" "$MLPROV dataset fingerprint $DATA/records-1g.jsonl --field text -o $DATA/m1g.json --force"
-  read -r b3 rs < <(mean "$DATA/b3sum.json")
-  python3 -c "print(f'1 GiB JSONL: b3sum {float($b3):.2f} s, mlprov {float($rs):.2f} s: {float($rs)/float($b3):.1f}x b3sum (target <= 2x)')"
+  cmds=(-n b3sum "b3sum $DATA/records-1g.jsonl"
+    -n "mlprov dataset fingerprint --exact-only" "$MLPROV dataset fingerprint $DATA/records-1g.jsonl --field text --exact-only"
+    -n "mlprov dataset fingerprint" "$MLPROV dataset fingerprint $DATA/records-1g.jsonl --field text -o $DATA/m1g.json --force")
+  [[ -n ${BASELINE:-} ]] && cmds+=(-n "baseline dataset fingerprint" "$BASELINE dataset fingerprint $DATA/records-1g.jsonl --field text -o $DATA/m1g-base.json --force")
+  hyperfine --warmup 1 --runs "$RUNS" --export-json "$DATA/b3sum.json" "${cmds[@]}"
+  python3 - "$DATA/b3sum.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+b3 = r[0]
+print(f"1 GiB JSONL: b3sum {b3['mean']:.2f} s wall, {b3['user']:.2f} s user")
+for x in r[1:]:
+    print(f"  {x['command']}: {x['mean']:.2f} s wall ({x['mean']/b3['mean']:.1f}x b3sum), "
+          f"{x['user']:.2f} s user ({x['user']/b3['user']:.1f}x) (target <= 2x)")
+PY
 fi
 
 if [[ $STEPS == *rss* ]]; then
   [[ -f $DATA/records-4g.jsonl ]] || for i in 1 2 3 4; do cat "$DATA/records-1g.jsonl"; done > "$DATA/records-4g.jsonl"
-  r1=$(peak_rss "$MLPROV" dataset fingerprint "$DATA/records-1g.jsonl" --field text -o "$DATA/m1g.json" --force)
-  r4=$(peak_rss "$MLPROV" dataset fingerprint "$DATA/records-4g.jsonl" --field text -o "$DATA/m4g.json" --force)
-  python3 -c "print(f'peak RSS: 1 GiB {$r1/1024:.0f} MiB, 4 GiB {$r4/1024:.0f} MiB: ratio {$r4/$r1:.2f} (target within 10%)')"
+  read -r r1 a1 < <(peak_rss "$MLPROV" dataset fingerprint "$DATA/records-1g.jsonl" --field text -o "$DATA/m1g.json" --force)
+  read -r r4 a4 < <(peak_rss "$MLPROV" dataset fingerprint "$DATA/records-4g.jsonl" --field text -o "$DATA/m4g.json" --force)
+  python3 -c "print(f'peak RSS: 1 GiB {$r1/1024:.0f} MiB, 4 GiB {$r4/1024:.0f} MiB: ratio {$r4/$r1:.2f}; anonymous (heap) {$a1/1024:.0f} MiB vs {$a4/1024:.0f} MiB: ratio {$a4/$a1:.2f} (target within 10%)')"
 fi
 
 if [[ $STEPS == *compare* ]]; then

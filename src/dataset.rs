@@ -268,7 +268,7 @@ pub(crate) fn sketch_of(section: &DatasetSection, path: &Path) -> Result<Dataset
     Ok(sketch)
 }
 
-fn file_entries(files: &[FileSummary]) -> Vec<FileEntry> {
+pub(crate) fn file_entries(files: &[FileSummary]) -> Vec<FileEntry> {
     files
         .iter()
         .map(|f| FileEntry {

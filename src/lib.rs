@@ -50,6 +50,7 @@ mod compare;
 mod convert;
 mod dataset;
 mod dataset_compare;
+mod dataset_exact;
 mod error;
 mod eval;
 mod export;
@@ -90,6 +91,7 @@ pub use dataset::{
 pub use dataset_compare::{
     dataset_compare, DatasetComparison, DatasetSide, Estimates, ExamplePair, NearMethod,
 };
+pub use dataset_exact::{dataset_identity, DatasetIdentity};
 pub use error::{Error, Result, SecurityFinding};
 pub use eval::{eval, read_pairs, score, EvalCase, EvalReport, EvalRow, EvalSummary, RatesAt};
 pub use export::{export, ExportFormat};

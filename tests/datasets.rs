@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mlprov::data::readers::Shard;
-use mlprov::{dataset_compare, dataset_fingerprint, dataset_merge, DatasetOptions, Quiet};
+use mlprov::{
+    dataset_compare, dataset_fingerprint, dataset_identity, dataset_merge, DatasetOptions, Quiet,
+};
 use mlprov_testkit::Rng;
 use serde_json::json;
 
@@ -417,4 +419,197 @@ fn many_parquet_row_groups_read_in_parallel_agree() {
     for _ in 0..5 {
         assert_eq!(root("a.parquet"), want);
     }
+}
+
+/// A JSON Lines record in one of many shapes: canonical or not (unsorted keys, spaces,
+/// escapes, NFD, Unicode spaces, capitals, floats, nesting), sometimes a repeat.
+fn messy_line(rng: &mut Rng, i: usize) -> String {
+    let words = [
+        "plain",
+        "Caps",
+        "caf\u{e9}",
+        "cafe\u{301}",
+        "\u{65e5}\u{672c}",
+        "a\u{a0}b",
+        "tab\tin",
+        "q\"uote",
+        "back\\slash",
+        "\u{1f600}",
+    ];
+    let mut text: Vec<&str> = (0..1 + rng.below(12))
+        .map(|_| words[rng.below(words.len())])
+        .collect();
+    if rng.below(10) == 0 {
+        text.clear();
+    }
+    let text = text.join(if rng.below(4) == 0 { "  " } else { " " });
+    let score = [1.5, -0.0, 1e3][rng.below(3)];
+    let value =
+        json!({"text": text, "id": i % 97, "score": score, "m": {"b": 1, "a": [true, null]}});
+    match rng.below(6) {
+        0 => value.to_string(),
+        1 => serde_json::to_string_pretty(&value)
+            .unwrap()
+            .replace('\n', " "),
+        2 => format!(r#"{{"id":{},"text":{}}}"#, i % 50, json!(text)),
+        3 => format!(
+            r#"{{"id": {}, "text": "{}"}}"#,
+            i % 50,
+            text.replace(['"', '\\', '\t'], "")
+        ),
+        4 => format!(r#"{{"text":"\u00e9{}","id":1}}"#, i % 7),
+        _ => format!(
+            "  {}\r",
+            json!({"a": i % 13, "text": format!("line {}", i % 300)})
+        ),
+    }
+}
+
+fn messy_dataset(dir: &Path) -> PathBuf {
+    let data = dir.join("messy");
+    fs::create_dir_all(data.join("sub")).unwrap();
+    let mut rng = Rng::new(17);
+    // Large enough to be cut into several ranges (4 MiB each).
+    let mut big = String::new();
+    let mut i = 0;
+    while big.len() < 9 << 20 {
+        big.push_str(&messy_line(&mut rng, i));
+        big.push('\n');
+        if i % 1000 == 0 {
+            big.push_str("\n  \n");
+        }
+        i += 1;
+    }
+    fs::write(data.join("big.jsonl"), &big).unwrap();
+    let small: String = (0..300).map(|i| messy_line(&mut rng, i) + "\n").collect();
+    let gz = data.join("sub/small.jsonl.gz");
+    {
+        use std::io::Write;
+        let mut e =
+            flate2::write::GzEncoder::new(fs::File::create(&gz).unwrap(), Default::default());
+        e.write_all(small.as_bytes()).unwrap();
+        e.finish().unwrap();
+    }
+    // No trailing newline on the last line.
+    fs::write(data.join("sub/tail.jsonl"), small.trim_end()).unwrap();
+    let texts: Vec<String> = (0..200).map(|_| sentence(&mut rng, 12, "W")).collect();
+    write_csv(&data.join("c.csv"), &texts);
+    data
+}
+
+/// The identity fields of a manifest, as `dataset_identity` reports them.
+fn manifest_identity(path: &Path) -> serde_json::Value {
+    let m: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+    let d = &m["dataset"];
+    json!({
+        "reader": d["reader"], "records": d["records"], "distinct_records": d["distinct_records"],
+        "bytes": d["bytes"], "root": m["merkle_root"], "bottom_k": d["bottom_k"], "files": m["files"],
+    })
+}
+
+#[test]
+fn exact_only_identity_equals_the_full_manifests_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = messy_dataset(dir.path());
+    fs::write(dir.path().join("key"), b"k").unwrap();
+    let variants = [
+        (Some("text"), false, false, 4096),
+        (None, false, false, 300),
+        (Some("text"), true, false, 50),
+        (Some("text"), false, true, 1000),
+    ];
+    for (n, (field, case_fold, keyed, k)) in variants.into_iter().enumerate() {
+        let mut opts = DatasetOptions {
+            k,
+            sample: 50,
+            case_fold,
+            key_file: keyed.then(|| dir.path().join("key")),
+            ..DatasetOptions::default()
+        };
+        opts.read.field = field.map(str::to_string);
+        let out = dir.path().join(format!("m{n}.json"));
+        let full = dataset_fingerprint(&data, &out, false, None, &opts, &Quiet).unwrap();
+        let written = dir.path().join(format!("id{n}.json"));
+        let exact = dataset_identity(&data, Some(&written), false, &opts, &Quiet).unwrap();
+        assert_eq!(exact.root, full.root, "variant {n}");
+        let mut got = serde_json::to_value(&exact).unwrap();
+        got.as_object_mut().unwrap().remove("path");
+        assert_eq!(got, manifest_identity(&out), "variant {n}");
+        let on_disk: serde_json::Value =
+            serde_json::from_slice(&fs::read(&written).unwrap()).unwrap();
+        assert_eq!(on_disk["root"], got["root"]);
+        assert!(exact.records > 15_000 && exact.distinct_records < exact.records);
+    }
+}
+
+#[test]
+fn mapped_and_streamed_reads_number_records_alike_and_report_the_same_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = messy_dataset(dir.path());
+    let big = data.join("big.jsonl");
+    let bytes = fs::read(&big).unwrap();
+    let gz = dir.path().join("big.jsonl.gz");
+    {
+        use std::io::Write;
+        let mut e =
+            flate2::write::GzEncoder::new(fs::File::create(&gz).unwrap(), Default::default());
+        e.write_all(&bytes).unwrap();
+        e.finish().unwrap();
+    }
+    let mut opts = small_sketches();
+    opts.sample = 2000;
+    let near = |p: &Path, name: &str| {
+        let out = dir.path().join(format!("{name}.m.json"));
+        dataset_fingerprint(p, &out, false, None, &opts, &Quiet).unwrap();
+        let m: serde_json::Value = serde_json::from_slice(&fs::read(out).unwrap()).unwrap();
+        let names: Vec<String> = m["dataset"]["near"]["text"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                e["record"]
+                    .as_str()
+                    .unwrap()
+                    .split_once('#')
+                    .unwrap()
+                    .1
+                    .to_string()
+            })
+            .collect();
+        (names, m["merkle_root"].clone())
+    };
+    let (mapped, r1) = near(&big, "plain");
+    let (streamed, r2) = near(&gz, "gz");
+    assert_eq!(r1, r2);
+    assert_eq!(mapped, streamed);
+    // Record numbers beyond the first 4 MiB range are line numbers too.
+    assert!(mapped.iter().any(|n| n.parse::<u64>().unwrap() > 20_000));
+    // A broken line deep in the file: the same error, plain or compressed, full or exact.
+    let lines: Vec<&str> = std::str::from_utf8(&bytes).unwrap().lines().collect();
+    let bad_at = lines.len() - 10;
+    let mut broken = lines[..bad_at - 1].join("\n");
+    broken.push_str("\n{\"text\": \"oops\"\n");
+    broken.push_str(&lines[bad_at..].join("\n"));
+    let bad = dir.path().join("bad.jsonl");
+    fs::write(&bad, &broken).unwrap();
+    let want = format!("record {bad_at}: not JSON");
+    let out = dir.path().join("bad.m.json");
+    let e1 = dataset_fingerprint(&bad, &out, false, None, &opts, &Quiet)
+        .unwrap_err()
+        .to_string();
+    let e2 = dataset_identity(&bad, None, false, &opts, &Quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(e1.contains(&want) && e2.contains(&want), "{e1} / {e2}");
+    let text = dir.path().join("bad.txt");
+    fs::write(&text, b"fine\n\nnot \xff utf-8\n").unwrap();
+    let text_opts = DatasetOptions::default();
+    let e3 = dataset_identity(&text, None, false, &text_opts, &Quiet)
+        .unwrap_err()
+        .to_string();
+    let e4 = dataset_fingerprint(&text, &out, false, None, &text_opts, &Quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(e3.contains("record 3: not UTF-8 text"), "{e3}");
+    assert!(e4.contains("record 3: not UTF-8 text"), "{e4}");
 }

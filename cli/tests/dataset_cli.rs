@@ -417,3 +417,76 @@ fn dataset_manifests_record_licence_and_terms_through_shards() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn exact_only_prints_the_manifests_identity_and_writes_no_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _) = pair(dir.path());
+    let manifest = dir.path().join("a.manifest.json");
+    mlprov()
+        .args(["dataset", "fingerprint"])
+        .arg(&a)
+        .args(["--field", "text", "-o"])
+        .arg(&manifest)
+        .assert()
+        .success();
+    let m: Value = serde_json::from_slice(&fs::read(&manifest).unwrap()).unwrap();
+    let id = json_out(
+        mlprov()
+            .args(["--json", "dataset", "fingerprint"])
+            .arg(&a)
+            .args(["--field", "text", "--exact-only"]),
+    );
+    assert_eq!(id["root"], m["merkle_root"]);
+    assert_eq!(id["bottom_k"], m["dataset"]["bottom_k"]);
+    assert_eq!(id["files"], m["files"]);
+    for f in ["records", "distinct_records", "bytes", "reader"] {
+        assert_eq!(id[f], m["dataset"][f], "{f}");
+    }
+    // The table names the root; -o writes the identity (not a manifest), refusing to replace.
+    let root = m["merkle_root"].as_str().unwrap().to_string();
+    mlprov()
+        .args(["dataset", "fingerprint"])
+        .arg(&a)
+        .args(["--field", "text", "--exact-only"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("root {root}")));
+    let out = dir.path().join("a.identity.json");
+    for expect_ok in [true, false] {
+        let assert = mlprov()
+            .args(["dataset", "fingerprint"])
+            .arg(&a)
+            .args(["--field", "text", "--exact-only", "-o"])
+            .arg(&out)
+            .assert();
+        if expect_ok {
+            assert.success();
+        } else {
+            assert.code(2);
+        }
+    }
+    let written: Value = serde_json::from_slice(&fs::read(&out).unwrap()).unwrap();
+    assert_eq!(written["root"], m["merkle_root"]);
+    assert!(written.get("near").is_none() && written.get("privacy").is_none());
+    // Settings that only a manifest records are refused with it.
+    mlprov()
+        .args(["dataset", "fingerprint"])
+        .arg(&a)
+        .args(["--exact-only", "--shard", "0/2"])
+        .assert()
+        .code(2);
+    mlprov()
+        .args(["dataset", "fingerprint"])
+        .arg(&a)
+        .args(["--exact-only", "--license", "MIT"])
+        .assert()
+        .code(2);
+    // Without --exact-only, -o is still required.
+    mlprov()
+        .args(["dataset", "fingerprint"])
+        .arg(&a)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--output"));
+}

@@ -62,16 +62,26 @@ pub enum DatasetCommand {
     Fingerprint {
         /// A data file (JSONL, JSON, CSV, TSV, Parquet, text; .gz/.zst too) or a folder.
         path: PathBuf,
-        /// Where to write the manifest.
-        #[arg(short, long, value_name = "FILE")]
-        output: PathBuf,
+        /// Where to write the manifest (with --exact-only: the identity as JSON; optional).
+        #[arg(
+            short,
+            long,
+            value_name = "FILE",
+            required_unless_present = "exact_only"
+        )]
+        output: Option<PathBuf>,
         /// Replace FILE if it already exists.
         #[arg(long)]
         force: bool,
         /// Sketch only slice K of N of the files (0 <= K < N); writes FILE.digests beside
         /// FILE for `mlprov dataset merge`.
-        #[arg(long, value_name = "K/N")]
+        #[arg(long, value_name = "K/N", conflicts_with = "exact_only")]
         shard: Option<Shard>,
+        /// Only the exact identity (root, record and byte counts, file digests, bottom-k),
+        /// printed (with -o, also written as JSON): no MinHash, image hashes or privacy
+        /// counts, so several times faster. Writes no manifest.
+        #[arg(long, conflicts_with_all = ["license", "terms"])]
+        exact_only: bool,
         #[command(flatten)]
         read: ReadArgs,
         #[command(flatten)]
@@ -110,6 +120,7 @@ pub fn run(command: DatasetCommand, json: bool) -> Result<Outcome> {
             output,
             force,
             shard,
+            exact_only,
             read,
             licence,
         } => {
@@ -117,7 +128,12 @@ pub fn run(command: DatasetCommand, json: bool) -> Result<Outcome> {
                 licence: licence.options(),
                 ..read.options()
             };
-            fingerprint(&path, &output, force, shard, &options, json)
+            match output {
+                Some(output) if !exact_only => {
+                    fingerprint(&path, &output, force, shard, &options, json)
+                }
+                output => identity(&path, output.as_deref(), force, &options, json),
+            }
         }
         DatasetCommand::Compare {
             a,
@@ -207,6 +223,37 @@ fn fingerprint(
     if let Some(d) = &w.digests_file {
         say!("record digests for merging: {}", d.display());
     }
+    Ok(Outcome::Fine)
+}
+
+fn identity(
+    path: &Path,
+    output: Option<&Path>,
+    force: bool,
+    options: &DatasetOptions,
+    json: bool,
+) -> Result<Outcome> {
+    let id = mlprov::dataset_identity(path, output, force, options, &Terminal::default())?;
+    if json {
+        print_json(&id)?;
+        return Ok(Outcome::Fine);
+    }
+    if let Some(o) = output {
+        say!("wrote {}", o.display());
+    }
+    say!(
+        "{}: {} files, {} records ({} distinct), {}",
+        path.display(),
+        id.files.len(),
+        id.records,
+        id.distinct_records,
+        human_bytes(id.bytes)
+    );
+    say!(
+        "root {}{}",
+        id.root,
+        if id.reader.keyed { " (keyed)" } else { "" }
+    );
     Ok(Outcome::Fine)
 }
 

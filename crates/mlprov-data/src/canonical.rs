@@ -21,7 +21,7 @@ pub struct CanonicalOptions {
 
 /// [`canonical_text`] of an owned string: returned as it is when already canonical.
 pub fn canonical_string(text: String, opts: CanonicalOptions) -> String {
-    if text.is_ascii() && is_canonical_ascii(text.as_bytes(), opts) {
+    if is_canonical(&text, opts) {
         return text;
     }
     canonical_text(&text, opts)
@@ -42,7 +42,7 @@ pub fn canonical_text(text: &str, opts: CanonicalOptions) -> String {
         }
         out.push(c);
     };
-    if text.is_ascii() && is_canonical_ascii(text.as_bytes(), opts) {
+    if is_canonical(text, opts) {
         return text.to_owned();
     }
     if text.is_ascii() {
@@ -83,24 +83,54 @@ pub fn canonical_text(text: &str, opts: CanonicalOptions) -> String {
     out
 }
 
+/// Whether text is already canonical, decided without building its canonical form: ASCII
+/// by [`is_canonical_ascii`]; other text when it is NFC by the quick check, holds no
+/// whitespace but single spaces (none at either end), and no case-folding is asked for.
+/// `false` only means "not known to be": callers then canonicalize.
+pub(crate) fn is_canonical(text: &str, opts: CanonicalOptions) -> bool {
+    if text.is_ascii() {
+        return is_canonical_ascii(text.as_bytes(), opts);
+    }
+    if opts.case_fold
+        || unicode_normalization::is_nfc_quick(text.chars())
+            != unicode_normalization::IsNormalized::Yes
+    {
+        return false;
+    }
+    // `true` at the start: a leading space is not canonical.
+    let mut prev_space = true;
+    for c in text.chars() {
+        if c == ' ' {
+            if prev_space {
+                return false;
+            }
+            prev_space = true;
+        } else if c.is_whitespace() {
+            return false;
+        } else {
+            prev_space = false;
+        }
+    }
+    // Not empty (it is not ASCII), so a trailing space is what `prev_space` says.
+    !prev_space
+}
+
 /// Whether ASCII text is already canonical: single spaces only, none at either end, no
 /// other whitespace, and no capitals when case-folding (most records: one cheap pass).
-fn is_canonical_ascii(b: &[u8], opts: CanonicalOptions) -> bool {
+/// Written without early exits so the compiler vectorizes it: it runs over every record.
+pub(crate) fn is_canonical_ascii(b: &[u8], opts: CanonicalOptions) -> bool {
     if b.first() == Some(&b' ') || b.last() == Some(&b' ') {
         return false;
     }
-    let mut prev_space = false;
-    for &c in b {
-        let space = c == b' ';
-        if (space && prev_space)
-            || matches!(c, 0x09..=0x0d)
-            || (opts.case_fold && c.is_ascii_uppercase())
-        {
-            return false;
-        }
-        prev_space = space;
-    }
-    true
+    // `char::is_whitespace` on ASCII: tab, line feed, vertical tab, form feed, carriage
+    // return (0x09..=0x0d) and space.
+    let other_space = b.iter().fold(false, |a, &c| a | (c.wrapping_sub(0x09) < 5));
+    let double_space = b
+        .iter()
+        .zip(b.iter().skip(1))
+        .fold(false, |a, (&x, &y)| a | ((x == b' ') & (y == b' ')));
+    let upper = opts.case_fold && b.iter().fold(false, |a, &c| a | c.is_ascii_uppercase());
+    !(other_space || double_space || upper)
 }
 
 /// The canonical compact JSON of a value (strings canonical as text, keys sorted).

@@ -9,11 +9,24 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
 use mlprov_hash::Digest;
+use rayon::slice::ParallelSliceMut;
 
 /// Digests held in memory before a sorted run is written to disk.
 pub const SPILL_DIGESTS: usize = 1 << 20;
 /// Read buffer per run while merging.
 const RUN_BUFFER: usize = 16 << 10;
+
+/// Sorts `digests` (in parallel: sorting is otherwise the serial step of an exact
+/// fingerprint) and writes them to an anonymous temporary file as one sorted run.
+pub fn sorted_run(mut digests: Vec<Digest>) -> io::Result<File> {
+    digests.par_sort_unstable();
+    let f = tempfile::tempfile()?;
+    let mut w = BufWriter::new(f);
+    for d in &digests {
+        w.write_all(d.as_bytes())?;
+    }
+    w.into_inner().map_err(|e| e.into_error())
+}
 
 /// Record digests, in memory and in sorted runs on disk.
 #[derive(Debug)]
@@ -71,20 +84,22 @@ impl DigestStore {
             self.buf.clear();
             return;
         }
-        self.buf.sort_unstable();
-        let result = (|| {
-            let f = tempfile::tempfile()?;
-            let mut w = BufWriter::new(f);
-            for d in &self.buf {
-                w.write_all(d.as_bytes())?;
-            }
-            w.into_inner().map_err(|e| e.into_error())
-        })();
-        match result {
+        match sorted_run(std::mem::take(&mut self.buf)) {
             Ok(f) => self.runs.push(f),
             Err(e) => self.failed = Some(e),
         }
-        self.buf.clear();
+    }
+
+    /// Takes the in-memory digests out when there are at least [`SPILL_DIGESTS`] of them, so
+    /// a caller holding the store behind a lock can write them as a run
+    /// ([`sorted_run`], then [`DigestStore::add_sorted_run`]) without holding the lock.
+    pub fn take_full(&mut self) -> Option<Vec<Digest>> {
+        (self.buf.len() >= self.limit).then(|| std::mem::take(&mut self.buf))
+    }
+
+    /// Adds digests without spilling (the caller calls [`DigestStore::take_full`]).
+    pub fn extend_unspilled(&mut self, digests: &[Digest]) {
+        self.buf.extend_from_slice(digests);
     }
 
     /// Calls `each` on every digest in ascending order (duplicates included).
@@ -95,7 +110,7 @@ impl DigestStore {
         if let Some(e) = self.failed.take() {
             return Err(e);
         }
-        self.buf.sort_unstable();
+        self.buf.par_sort_unstable();
         if self.runs.is_empty() {
             return self.buf.iter().try_for_each(each);
         }

@@ -24,6 +24,9 @@ pub enum ContentKind {
 #[derive(Clone)]
 pub struct RecordHasher {
     key: Option<[u8; 32]>,
+    /// A hasher with the key or the derived context already set up: cloned per record, so
+    /// the context string is not hashed again for every record.
+    base: blake3::Hasher,
 }
 
 impl std::fmt::Debug for RecordHasher {
@@ -38,14 +41,19 @@ impl std::fmt::Debug for RecordHasher {
 impl RecordHasher {
     /// Plain digests: anyone holding a record can test whether it is in a published sketch.
     pub fn unkeyed() -> Self {
-        RecordHasher { key: None }
+        RecordHasher {
+            key: None,
+            base: blake3::Hasher::new_derive_key(CTX_RECORD),
+        }
     }
 
     /// Keyed digests (BLAKE3 keyed mode) with a key derived from a key file's bytes: without
     /// the key, a digest says nothing about which record it is.
     pub fn keyed(key_file_bytes: &[u8]) -> Self {
+        let key = blake3::derive_key(CTX_KEY, key_file_bytes);
         RecordHasher {
-            key: Some(blake3::derive_key(CTX_KEY, key_file_bytes)),
+            key: Some(key),
+            base: blake3::Hasher::new_keyed(&key),
         }
     }
 
@@ -63,10 +71,7 @@ impl RecordHasher {
 
     /// The digest of one record's canonical bytes.
     pub fn digest(&self, kind: ContentKind, canonical: &[u8]) -> Digest {
-        let mut h = match &self.key {
-            Some(k) => blake3::Hasher::new_keyed(k),
-            None => blake3::Hasher::new_derive_key(CTX_RECORD),
-        };
+        let mut h = self.base.clone();
         h.update(match kind {
             ContentKind::Text => b"t",
             ContentKind::Bytes => b"b",
@@ -109,6 +114,16 @@ mod tests {
         assert_eq!(keyed.key_id().unwrap().len(), 16);
         assert_ne!(keyed.key_id(), other.key_id());
         assert!(!format!("{keyed:?}").contains("secret"));
+        // The prepared hasher is the documented construction.
+        let mut by_hand = blake3::Hasher::new_derive_key(CTX_RECORD);
+        by_hand.update(b"thello");
+        assert_eq!(d, Digest::from(by_hand.finalize()));
+        let key = blake3::derive_key(CTX_KEY, b"secret");
+        let by_hand = blake3::keyed_hash(&key, b"thello");
+        assert_eq!(
+            keyed.digest(ContentKind::Text, b"hello"),
+            Digest::from(by_hand)
+        );
     }
 
     #[test]

@@ -11,9 +11,11 @@
 
 pub mod bottomk;
 pub mod canonical;
+pub mod canonical_fast;
 pub mod compare;
 pub mod digests;
 mod error;
+pub mod exact;
 pub mod identity;
 pub mod lsh;
 #[allow(unsafe_code)]

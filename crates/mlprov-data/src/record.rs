@@ -5,6 +5,7 @@ use mlprov_hash::Digest;
 use serde_json::Value;
 
 use crate::canonical::{canonical_json, canonical_string, canonical_text, CanonicalOptions};
+use crate::canonical_fast;
 use crate::error::{Error, Result};
 use crate::identity::{ContentKind, RecordHasher};
 use crate::minhash::{MinHasher, Signature};
@@ -51,18 +52,18 @@ pub struct RecordOptions {
     pub minhasher: MinHasher,
 }
 
-fn text_record(text: String, raw_index: u64, opts: &RecordOptions) -> Processed {
+fn text_record(text: &str, raw_index: u64, opts: &RecordOptions) -> Processed {
     let digest = opts.hasher.digest(ContentKind::Text, text.as_bytes());
     let near = if text.is_empty() {
         NearKey::None
     } else {
-        NearKey::Text(opts.minhasher.signature(&text))
+        NearKey::Text(opts.minhasher.signature(text))
     };
     Processed {
         index: raw_index,
         digest,
         len: text.len() as u64,
-        privacy: privacy::scan(&text),
+        privacy: privacy::scan(text),
         near,
     }
 }
@@ -110,59 +111,87 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// Processes one record of `file`.
-pub fn process(raw: RawRecord, file: &DataFile, opts: &RecordOptions) -> Result<Processed> {
+/// A record's canonical form, borrowed from where it was read or built.
+#[derive(Debug, Clone, Copy)]
+pub enum Canonical<'a> {
+    /// Canonical text (a line, a field, canonical JSON).
+    Text(&'a str),
+    /// An image file's bytes.
+    Image(&'a [u8]),
+    /// Other bytes that are not UTF-8 text.
+    Bytes(&'a [u8]),
+}
+
+/// Calls `f` with the canonical form of a record of `file`.
+pub fn with_canonical<T>(
+    raw: RawRecord,
+    file: &DataFile,
+    opts: &RecordOptions,
+    f: impl FnOnce(Canonical<'_>) -> T,
+) -> Result<T> {
     let index = raw.index;
     match raw.content {
         RawContent::JsonLine(line) => {
+            // Most lines are canonical as written: no JSON tree for them.
+            if let Some(t) = canonical_fast::json_line(&line, opts.field.as_deref(), opts.canonical)
+            {
+                return Ok(f(Canonical::Text(t)));
+            }
             let value: Value = serde_json::from_slice(&line)
                 .map_err(|e| Error::record(&file.path, index, format!("not JSON: {e}")))?;
-            Ok(text_record(
-                json_content(value, file, index, opts)?,
-                index,
-                opts,
-            ))
+            Ok(f(Canonical::Text(&json_content(value, file, index, opts)?)))
         }
-        RawContent::Json(value) => Ok(text_record(
-            json_content(value, file, index, opts)?,
-            index,
-            opts,
-        )),
-        RawContent::Text(text) => Ok(text_record(
-            canonical_string(text, opts.canonical),
-            index,
-            opts,
-        )),
+        RawContent::Json(value) => Ok(f(Canonical::Text(&json_content(value, file, index, opts)?))),
+        RawContent::Text(text) => Ok(f(Canonical::Text(&canonical_string(text, opts.canonical)))),
         RawContent::Bytes(bytes) => {
             if phash::is_image(&bytes) {
-                let digest = opts.hasher.digest(ContentKind::Bytes, &bytes);
-                // An image that does not decode is still a record, without a near key.
-                let near = phash::phash(&bytes).map_or(NearKey::None, NearKey::Image);
-                return Ok(Processed {
-                    index,
-                    digest,
-                    len: bytes.len() as u64,
-                    privacy: 0,
-                    near,
-                });
+                return Ok(f(Canonical::Image(&bytes)));
             }
-            match String::from_utf8(bytes) {
-                Ok(text) => Ok(text_record(
-                    canonical_text(&text, opts.canonical),
-                    index,
-                    opts,
-                )),
-                Err(e) => {
-                    let bytes = e.into_bytes();
-                    Ok(Processed {
-                        index,
-                        digest: opts.hasher.digest(ContentKind::Bytes, &bytes),
-                        len: bytes.len() as u64,
-                        privacy: 0,
-                        near: NearKey::None,
-                    })
-                }
+            match std::str::from_utf8(&bytes) {
+                Ok(text) => Ok(f(Canonical::Text(&canonical_text(text, opts.canonical)))),
+                Err(_) => Ok(f(Canonical::Bytes(&bytes))),
             }
+        }
+    }
+}
+
+/// Processes one record of `file`.
+pub fn process(raw: RawRecord, file: &DataFile, opts: &RecordOptions) -> Result<Processed> {
+    let index = raw.index;
+    with_canonical(raw, file, opts, |c| match c {
+        Canonical::Text(text) => text_record(text, index, opts),
+        Canonical::Image(bytes) => Processed {
+            index,
+            digest: opts.hasher.digest(ContentKind::Bytes, bytes),
+            len: bytes.len() as u64,
+            privacy: 0,
+            // An image that does not decode is still a record, without a near key.
+            near: phash::phash(bytes).map_or(NearKey::None, NearKey::Image),
+        },
+        Canonical::Bytes(bytes) => Processed {
+            index,
+            digest: opts.hasher.digest(ContentKind::Bytes, bytes),
+            len: bytes.len() as u64,
+            privacy: 0,
+            near: NearKey::None,
+        },
+    })
+}
+
+/// A record's exact digest and canonical length only (what the dataset's identity needs).
+pub fn identity(raw: RawRecord, file: &DataFile, opts: &RecordOptions) -> Result<(Digest, u64)> {
+    with_canonical(raw, file, opts, |c| digest_of(c, &opts.hasher))
+}
+
+/// The digest and length of a canonical form.
+pub fn digest_of(c: Canonical<'_>, hasher: &RecordHasher) -> (Digest, u64) {
+    match c {
+        Canonical::Text(t) => (
+            hasher.digest(ContentKind::Text, t.as_bytes()),
+            t.len() as u64,
+        ),
+        Canonical::Image(b) | Canonical::Bytes(b) => {
+            (hasher.digest(ContentKind::Bytes, b), b.len() as u64)
         }
     }
 }

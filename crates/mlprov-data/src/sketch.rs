@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use mlprov_hash::{Digest, MerkleStream};
+use mlprov_hash::{subtree_root, Digest, MerkleStream};
+use rayon::prelude::*;
 
 use crate::bottomk::BottomK;
 use crate::digests::DigestStore;
@@ -159,7 +160,9 @@ impl DatasetSketch {
     }
 
     /// Streams the digests in ascending order into the Merkle root (each also handed to
-    /// `each`, for a shard's digest list) and counts the distinct ones.
+    /// `each`, for a shard's digest list) and counts the distinct ones. The leaf and node
+    /// hashes of whole subtrees of [`SUBTREE`] leaves are computed in parallel; the root is
+    /// the same as leaf by leaf.
     pub fn finish(
         &mut self,
         mut each: impl FnMut(&Digest) -> std::io::Result<()>,
@@ -167,19 +170,47 @@ impl DatasetSketch {
         let mut tree = MerkleStream::new();
         let mut distinct = 0u64;
         let mut last: Option<Digest> = None;
+        let mut pending: Vec<Digest> = Vec::with_capacity(SUBTREE * SUBTREES_AT_ONCE);
         self.digests.for_each_sorted(|d| {
-            tree.push(d);
             if last != Some(*d) {
                 distinct += 1;
                 last = Some(*d);
             }
+            pending.push(*d);
+            if pending.len() == pending.capacity() {
+                push_subtrees(&mut tree, &mut pending);
+            }
             each(d)
         })?;
+        push_subtrees(&mut tree, &mut pending);
+        pending.iter().for_each(|d| tree.push(d));
         Ok(Identity {
             root: tree.root(),
             distinct,
         })
     }
+}
+
+/// Leaves of a subtree hashed as one parallel task (a power of two).
+pub const SUBTREE: usize = 1 << 12;
+/// Subtrees gathered before they are hashed in parallel.
+const SUBTREES_AT_ONCE: usize = 16;
+
+/// Appends the whole subtrees of `pending` to `tree` (roots computed in parallel), leaving
+/// the leaves that do not fill one in `pending`. `tree` holds a multiple of [`SUBTREE`]
+/// leaves whenever this is called, so each subtree is aligned.
+fn push_subtrees(tree: &mut MerkleStream, pending: &mut Vec<Digest>) {
+    let whole = pending.len() / SUBTREE * SUBTREE;
+    let roots: Vec<Digest> = pending[..whole]
+        .par_chunks(SUBTREE)
+        .map(subtree_root)
+        .collect();
+    for r in roots {
+        // Aligned by construction (see above); a misaligned push would be a bug here.
+        let pushed = tree.push_subtree(SUBTREE.trailing_zeros(), r);
+        debug_assert!(pushed);
+    }
+    pending.drain(..whole);
 }
 
 #[cfg(test)]
@@ -207,5 +238,29 @@ mod tests {
         c.offer(d(1), || "z#1".into(), 1);
         c.offer(d(1), || "a#9".into(), 1);
         assert_eq!(c.entries().next().unwrap().1.record, "a#9");
+    }
+
+    #[test]
+    fn root_by_parallel_subtrees_equals_the_tree_root() {
+        for n in [
+            0,
+            1,
+            SUBTREE - 1,
+            SUBTREE,
+            3 * SUBTREE + 5,
+            40 * SUBTREE + 17,
+        ] {
+            let mut s = DatasetSketch::new(4, 4);
+            let all: Vec<Digest> = (0..n as u32).map(|i| d(i % 50_000)).collect();
+            for x in &all {
+                s.digests.push(*x);
+            }
+            let id = s.finish(|_| Ok(())).unwrap();
+            assert_eq!(
+                id.root,
+                mlprov_hash::MerkleTree::new(all).root(),
+                "{n} leaves"
+            );
+        }
     }
 }

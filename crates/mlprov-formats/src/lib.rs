@@ -66,6 +66,7 @@ pub use error::{Error, ErrorKind};
 pub use file::{open, ExternalFile, WeightFile};
 pub use format::{Format, GgmlVariant};
 pub use info::{Source, TensorInfo};
+pub use map::{map_file, FileMap};
 pub use meta::MetaValue;
 pub use model::{open_model, Layout, Model, ModelFile, OpenOptions, Skipped};
 pub use parsed::QuantLink;

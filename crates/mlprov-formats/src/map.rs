@@ -52,13 +52,43 @@ impl FileMap {
     }
 }
 
+impl FileMap {
+    /// Drops this process's pages of `len` bytes at `offset` (advice only): a long
+    /// sequential read then keeps only what it is working on resident, instead of the whole
+    /// file counting in its RSS. Touching the bytes again reads them back from the file.
+    /// Out-of-bounds ranges and refusals are ignored.
+    pub fn release(&self, offset: usize, len: usize) {
+        if offset
+            .checked_add(len)
+            .is_none_or(|end| end > self.map.len())
+            || len == 0
+        {
+            return;
+        }
+        #[cfg(unix)]
+        // SAFETY: `MADV_DONTNEED` is unsafe in general because on private or anonymous
+        // memory it discards the contents (later reads see zeros or the file's original
+        // bytes). This map is `Mmap::map`: a shared, read-only mapping of the file, with no
+        // private pages; the advice only drops this process's page-table entries, and the
+        // next access faults the page back in from the page cache / file, so every
+        // `&[u8]` borrowed from the map stays valid and reads the file's bytes (subject to
+        // the same "file changed underneath" caveat as the map itself, reported by
+        // `check_unchanged`; a truncation is caught by the guard as before). The range is
+        // within the map (checked above).
+        let _ = unsafe {
+            self.map
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len)
+        };
+    }
+}
+
 fn stamp(meta: &std::fs::Metadata) -> (u64, Option<SystemTime>) {
     (meta.len(), meta.modified().ok())
 }
 
 /// Maps all of `path` read-only. The file is opened without blocking and must be a
 /// regular file (a FIFO or device would block or never end).
-pub(crate) fn map_file(path: &Path) -> Result<FileMap, Error> {
+pub fn map_file(path: &Path) -> Result<FileMap, Error> {
     let file = open_regular(path)?;
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     // SAFETY: `Mmap::map` is unsafe because the returned `&[u8]` is only sound while no one
@@ -111,6 +141,21 @@ impl Drop for FileMap {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn released_pages_read_back_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.bin");
+        let bytes: Vec<u8> = (0..4096 * 8).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let map = map_file(&path).unwrap();
+        assert_eq!(&map[..], &bytes[..]);
+        map.release(4096, 4096 * 3);
+        map.release(0, usize::MAX); // out of bounds: ignored
+        map.release(100, 5000); // not page-aligned
+        assert_eq!(&map[..], &bytes[..]);
+        map.check_unchanged().unwrap();
+    }
 
     #[test]
     fn a_file_truncated_under_its_map_reads_zeros_and_is_reported() {

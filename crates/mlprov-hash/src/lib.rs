@@ -14,7 +14,7 @@ mod merkle;
 mod model;
 
 pub use digest::{file_digest, tensor_digest, Digest, ParseDigestError, Segment};
-pub use merkle::{InclusionProof, MerkleStream, MerkleTree};
+pub use merkle::{subtree_root, InclusionProof, MerkleStream, MerkleTree};
 pub use model::{
     bytes_to_hash, hash_file, hash_model, FileDigest, HashOptions, ModelDigest, TensorDigest,
 };

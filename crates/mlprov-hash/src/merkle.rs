@@ -4,6 +4,8 @@
 //! Written by hand: it is forty lines, and the available crates fix their own hash
 //! and leaf encoding, while ours must use BLAKE3 with our domain contexts.
 
+use std::sync::LazyLock;
+
 use crate::digest::{Digest, CTX_MERKLE_EMPTY, CTX_MERKLE_LEAF, CTX_MERKLE_NODE};
 
 /// A model's tensor digests, sorted, as Merkle leaves.
@@ -25,15 +27,19 @@ pub struct InclusionProof {
     pub path: Vec<Digest>,
 }
 
+/// Hashers with the leaf and node contexts set up once: deriving a context hashes its
+/// string, which would double the cost of every leaf and node of a large tree.
+static LEAF: LazyLock<blake3::Hasher> =
+    LazyLock::new(|| blake3::Hasher::new_derive_key(CTX_MERKLE_LEAF));
+static NODE: LazyLock<blake3::Hasher> =
+    LazyLock::new(|| blake3::Hasher::new_derive_key(CTX_MERKLE_NODE));
+
 fn leaf_hash(d: &Digest) -> Digest {
-    blake3::Hasher::new_derive_key(CTX_MERKLE_LEAF)
-        .update(d.as_bytes())
-        .finalize()
-        .into()
+    LEAF.clone().update(d.as_bytes()).finalize().into()
 }
 
 fn node_hash(left: &Digest, right: &Digest) -> Digest {
-    blake3::Hasher::new_derive_key(CTX_MERKLE_NODE)
+    NODE.clone()
         .update(left.as_bytes())
         .update(right.as_bytes())
         .finalize()
@@ -45,7 +51,9 @@ fn split(n: usize) -> usize {
     1 << (usize::BITS - 1 - (n - 1).leading_zeros())
 }
 
-fn subtree_root(leaves: &[Digest]) -> Digest {
+/// The root of the tree over `leaves` in the order given (the caller sorts them); for a
+/// power-of-two count, the root [`MerkleStream::push_subtree`] takes.
+pub fn subtree_root(leaves: &[Digest]) -> Digest {
     match leaves.len() {
         0 => blake3::Hasher::new_derive_key(CTX_MERKLE_EMPTY)
             .finalize()
@@ -150,6 +158,30 @@ impl MerkleStream {
         self.count += 1;
     }
 
+    /// Appends `2^height` leaves at once by the root of their complete subtree
+    /// ([`subtree_root`] of them, which may be computed elsewhere, in parallel). Only where
+    /// such a subtree can start: `false`, and nothing appended, unless the number of leaves
+    /// so far is a multiple of `2^height`.
+    pub fn push_subtree(&mut self, height: u32, root: Digest) -> bool {
+        let Some(size) = 1u64.checked_shl(height) else {
+            return false;
+        };
+        if !self.count.is_multiple_of(size) {
+            return false;
+        }
+        let mut cur = (height, root);
+        while let Some(&(h, left)) = self.stack.last() {
+            if h != cur.0 {
+                break;
+            }
+            self.stack.pop();
+            cur = (h + 1, node_hash(&left, &cur.1));
+        }
+        self.stack.push(cur);
+        self.count += size;
+        true
+    }
+
     /// Number of leaves pushed.
     pub fn len(&self) -> u64 {
         self.count
@@ -223,6 +255,17 @@ mod tests {
             let mut s = MerkleStream::new();
             tree.leaves().iter().for_each(|d| s.push(d));
             assert_eq!(s.root(), tree.root(), "{n} leaves");
+            // Whole subtrees of 4 leaves where aligned, single leaves for the rest.
+            let mut b = MerkleStream::new();
+            let mut chunks = tree.leaves().chunks_exact(4);
+            for c in &mut chunks {
+                assert!(b.push_subtree(2, subtree_root(c)));
+            }
+            chunks.remainder().iter().for_each(|d| b.push(d));
+            assert_eq!(b.root(), tree.root(), "{n} leaves by subtrees");
+            if n % 4 != 0 {
+                assert!(!b.push_subtree(2, tree.root()));
+            }
             assert_eq!(s.len(), n as u64);
         }
     }

@@ -1,10 +1,11 @@
 //! JSON Lines (a value per line, blank lines skipped) and JSON arrays (streamed element by
 //! element, never the whole array in memory).
 
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 
+use super::lines::next_line;
 use super::{Batcher, DataFile, RawContent};
 use crate::error::{Error, Result};
 
@@ -15,28 +16,13 @@ pub(crate) fn read_lines(
     batcher: &mut Batcher<'_>,
 ) -> Result<()> {
     let mut line_no = 0u64;
-    loop {
-        let mut line = Vec::new();
-        let n = (&mut reader)
-            .take(super::MAX_LINE + 1)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| Error::record(&file.path, line_no + 1, e.to_string()))?;
-        if n == 0 {
-            return Ok(());
+    let mut line = Vec::new();
+    while next_line(file, &mut reader, &mut line, &mut line_no)? {
+        if !line.trim_ascii().is_empty() {
+            batcher.push(line_no, RawContent::JsonLine(std::mem::take(&mut line)))?;
         }
-        if n as u64 > super::MAX_LINE {
-            return Err(Error::record(
-                &file.path,
-                line_no + 1,
-                "a line longer than 256 MiB",
-            ));
-        }
-        line_no += 1;
-        if line.trim_ascii().is_empty() {
-            continue;
-        }
-        batcher.push(line_no, RawContent::JsonLine(line))?;
     }
+    Ok(())
 }
 
 struct Elements<'b, 'c> {

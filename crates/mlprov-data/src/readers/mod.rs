@@ -6,7 +6,9 @@
 mod csv;
 mod files;
 mod json;
+mod lines;
 mod listing;
+mod mapped;
 mod parquet;
 mod stream;
 mod text;
@@ -18,7 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 
+pub(crate) use lines::too_long as line_too_long;
 pub use listing::{list_files, ReadOptions, Shard};
+pub(crate) use mapped::{for_each_range, lines, map_uncompressed};
 
 /// Records a batch holds at most before it is handed on.
 pub(crate) const BATCH_RECORDS: usize = 2048;
@@ -194,18 +198,25 @@ pub fn read_file(file: &DataFile, opts: &ReadOptions, sink: &dyn Sink) -> Result
     match file.format {
         Format::Parquet => parquet::read(file, opts, sink),
         Format::File => files::read(file, sink),
-        format => {
-            let (reader, hashed) = stream::open(file, sink)?;
-            let mut batcher = Batcher::new(file, sink);
-            match format {
-                Format::Jsonl => json::read_lines(file, reader, &mut batcher)?,
-                Format::JsonArray => json::read_array(file, reader, &mut batcher)?,
-                Format::Csv => csv::read(file, reader, b',', opts, &mut batcher)?,
-                Format::Tsv => csv::read(file, reader, b'\t', opts, &mut batcher)?,
-                _ => text::read_lines(file, reader, &mut batcher)?,
-            }
-            batcher.flush()?;
-            hashed.finish(file, sink)
-        }
+        Format::Jsonl | Format::TextLines => match mapped::map_uncompressed(file) {
+            Some(map) => mapped::read(file, &map, sink),
+            None => streamed(file, opts, sink),
+        },
+        _ => streamed(file, opts, sink),
     }
+}
+
+/// Reads a file as a stream of (decompressed) bytes, hashing it as it is read.
+fn streamed(file: &DataFile, opts: &ReadOptions, sink: &dyn Sink) -> Result<Digest> {
+    let (reader, hashed) = stream::open(file, sink)?;
+    let mut batcher = Batcher::new(file, sink);
+    match file.format {
+        Format::Jsonl => json::read_lines(file, reader, &mut batcher)?,
+        Format::JsonArray => json::read_array(file, reader, &mut batcher)?,
+        Format::Csv => csv::read(file, reader, b',', opts, &mut batcher)?,
+        Format::Tsv => csv::read(file, reader, b'\t', opts, &mut batcher)?,
+        _ => text::read_lines(file, reader, &mut batcher)?,
+    }
+    batcher.flush()?;
+    hashed.finish(file, sink)
 }

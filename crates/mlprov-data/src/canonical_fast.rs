@@ -1,0 +1,344 @@
+//! The canonical form of a line read straight off its bytes, for lines that are already
+//! canonical (most lines of most datasets): one scan decides, no JSON tree and no copy is
+//! built. Anything the scan is not sure of (escapes in what is kept, floats, exponents,
+//! duplicate or unsorted keys, very deep nesting, invalid JSON) answers `None`, and the
+//! caller takes the full path (`record`), which also reports the errors. When the answer
+//! is `Some`, it is byte for byte what the full path produces (tested exhaustively over
+//! generated lines below and by property tests).
+
+use crate::canonical::{is_canonical, is_canonical_ascii, CanonicalOptions};
+
+/// Deepest nesting the scan follows (serde_json refuses beyond 128; deeper lines take the
+/// full path, which reports it).
+const MAX_DEPTH: u32 = 64;
+/// Longest integer (in digits) known to print back as written: it fits `i64` and `u64`.
+const MAX_INT_DIGITS: usize = 18;
+
+/// The canonical text of a text line (its `\n` or `\r\n` included or not), if the line is
+/// already canonical apart from its line ending.
+pub fn text_line(line: &[u8], opts: CanonicalOptions) -> Option<&str> {
+    let body = line.strip_suffix(b"\n").unwrap_or(line);
+    let body = body.strip_suffix(b"\r").unwrap_or(body);
+    let text = std::str::from_utf8(body).ok()?;
+    // Empty lines are not records; the full path handles whatever reaches it.
+    (!text.is_empty() && is_canonical(text, opts)).then_some(text)
+}
+
+/// The canonical form of a JSON Lines line's record (with `field`, of that field's value),
+/// if the scan can tell it without parsing: a string's canonical text, or the value's JSON
+/// as written when that is already canonical.
+pub fn json_line<'a>(
+    line: &'a [u8],
+    field: Option<&str>,
+    opts: CanonicalOptions,
+) -> Option<&'a str> {
+    // Strings must be UTF-8 (serde_json checks them); outside strings the scan accepts
+    // ASCII only, so checking the whole line is the same test.
+    let text = std::str::from_utf8(line).ok()?;
+    let mut s = Scan {
+        b: line,
+        i: 0,
+        opts,
+    };
+    s.ws();
+    let start = s.i;
+    let picked = match field {
+        None => {
+            let v = s.value(0)?;
+            Picked {
+                start,
+                end: s.i,
+                value: v,
+            }
+        }
+        Some(f) => s.picked_field(f.as_bytes())?,
+    };
+    s.ws();
+    if s.i != line.len() {
+        return None;
+    }
+    let range = match picked.value {
+        Value::Str { canonical: true } => picked.start + 1..picked.end - 1,
+        Value::Other { canonical: true } => picked.start..picked.end,
+        _ => return None,
+    };
+    text.get(range)
+}
+
+/// What the scan learned of a value.
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    /// A string; `canonical`: its content, as written, is its canonical text and needs no
+    /// escape (so its JSON is the content in quotes).
+    Str { canonical: bool },
+    /// Anything else; `canonical`: its JSON as written is its canonical JSON.
+    Other { canonical: bool },
+}
+
+impl Value {
+    fn canonical(self) -> bool {
+        match self {
+            Value::Str { canonical } | Value::Other { canonical } => canonical,
+        }
+    }
+}
+
+/// A value's place in the line.
+struct Picked {
+    start: usize,
+    end: usize,
+    value: Value,
+}
+
+struct Scan<'a> {
+    b: &'a [u8],
+    i: usize,
+    opts: CanonicalOptions,
+}
+
+impl<'a> Scan<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    /// Skips JSON whitespace; whether there was any.
+    fn ws(&mut self) -> bool {
+        let start = self.i;
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+        self.i != start
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    fn value(&mut self, depth: u32) -> Option<Value> {
+        match self.peek()? {
+            b'"' => self.string(),
+            b'{' => self.object(depth + 1),
+            b'[' => self.array(depth + 1),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<Value> {
+        let end = self.i.checked_add(word.len())?;
+        (self.b.get(self.i..end)? == word).then(|| {
+            self.i = end;
+            Value::Other { canonical: true }
+        })
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?`; exponents are left to the full path (a large one is
+    /// out of range there). Canonical: integers that print back as written (not `-0`, which
+    /// is a float, and short enough to be an `i64`/`u64`).
+    fn number(&mut self) -> Option<Value> {
+        let neg = self.peek() == Some(b'-');
+        if neg {
+            self.i += 1;
+        }
+        let int_start = self.i;
+        match self.peek()? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => {
+                while matches!(self.peek(), Some(b'0'..=b'9')) {
+                    self.i += 1;
+                }
+            }
+            _ => return None,
+        }
+        let digits = self.i - int_start;
+        if digits > MAX_INT_DIGITS {
+            return None;
+        }
+        let mut fraction = false;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            let f = self.i;
+            while matches!(self.peek(), Some(b'0'..=b'9')) {
+                self.i += 1;
+            }
+            if self.i == f {
+                return None;
+            }
+            fraction = true;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            return None;
+        }
+        let minus_zero = neg && self.b.get(int_start..self.i) == Some(&b"0"[..]);
+        Some(Value::Other {
+            canonical: !fraction && !minus_zero,
+        })
+    }
+
+    /// A string, from its opening quote. Escapes other than `\u` are followed (a `\u`
+    /// escape, with its surrogate rules, is left to the full path); a string with an escape
+    /// is not canonical as written.
+    fn string(&mut self) -> Option<Value> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let rest = self.b.get(start..)?;
+        let stop = memchr::memchr2(b'"', b'\\', rest)?;
+        if rest.get(stop) == Some(&b'"') {
+            // No escape: the common case, decided by vectorizable passes.
+            let content = rest.get(..stop)?;
+            self.i = start + stop + 1;
+            let (control, high) = content.iter().fold((false, false), |(lo, hi), &c| {
+                (lo | (c < 0x20), hi | (c >= 0x80))
+            });
+            if control {
+                // Control characters must be escaped in JSON.
+                return None;
+            }
+            let canonical = if high {
+                std::str::from_utf8(content).is_ok_and(|t| is_canonical(t, self.opts))
+            } else {
+                is_canonical_ascii(content, self.opts)
+            };
+            return Some(Value::Str { canonical });
+        }
+        loop {
+            match self.peek()? {
+                b'"' => break,
+                b'\\' => {
+                    self.i += 1;
+                    match self.peek()? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
+                        _ => return None,
+                    }
+                }
+                0..=0x1f => return None,
+                _ => self.i += 1,
+            }
+        }
+        self.i += 1;
+        Some(Value::Str { canonical: false })
+    }
+
+    /// The content of a string just scanned, when it had no escape (else `None`).
+    fn key_content(&self, start: usize) -> Option<&'a [u8]> {
+        let b: &'a [u8] = self.b;
+        let content = b.get(start + 1..self.i.checked_sub(1)?)?;
+        (!content.contains(&b'\\')).then_some(content)
+    }
+
+    fn object(&mut self, depth: u32) -> Option<Value> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.eat(b'{')?;
+        let mut canonical = !self.ws();
+        if self.eat(b'}').is_some() {
+            return Some(Value::Other { canonical });
+        }
+        let mut prev: Option<&'a [u8]> = None;
+        loop {
+            let key_start = self.i;
+            let key = self.string()?;
+            let content = self.key_content(key_start);
+            // Canonical keys are canonical text, sorted by their bytes, each once.
+            canonical &= key.canonical()
+                && match (prev, content) {
+                    (None, Some(_)) => true,
+                    (Some(p), Some(c)) => p < c,
+                    _ => false,
+                };
+            prev = content;
+            canonical &= !self.ws();
+            self.eat(b':')?;
+            canonical &= !self.ws();
+            canonical &= self.value(depth)?.canonical();
+            canonical &= !self.ws();
+            match self.peek()? {
+                b',' => {
+                    self.i += 1;
+                    canonical &= !self.ws();
+                }
+                b'}' => {
+                    self.i += 1;
+                    return Some(Value::Other { canonical });
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn array(&mut self, depth: u32) -> Option<Value> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.eat(b'[')?;
+        let mut canonical = !self.ws();
+        if self.eat(b']').is_some() {
+            return Some(Value::Other { canonical });
+        }
+        loop {
+            canonical &= self.value(depth)?.canonical();
+            canonical &= !self.ws();
+            match self.peek()? {
+                b',' => {
+                    self.i += 1;
+                    canonical &= !self.ws();
+                }
+                b']' => {
+                    self.i += 1;
+                    return Some(Value::Other { canonical });
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// The value of key `field` of a top-level object, which must hold it exactly once
+    /// under a key written without escapes (an escaped key might spell it too).
+    fn picked_field(&mut self, field: &[u8]) -> Option<Picked> {
+        self.eat(b'{')?;
+        self.ws();
+        let mut picked = None;
+        if self.eat(b'}').is_some() {
+            return None;
+        }
+        loop {
+            let key_start = self.i;
+            self.string()?;
+            let content = self.key_content(key_start)?;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            let start = self.i;
+            let value = self.value(1)?;
+            if content == field {
+                if picked.is_some() {
+                    return None;
+                }
+                picked = Some(Picked {
+                    start,
+                    end: self.i,
+                    value,
+                });
+            }
+            self.ws();
+            match self.peek()? {
+                b',' => {
+                    self.i += 1;
+                    self.ws();
+                }
+                b'}' => {
+                    self.i += 1;
+                    return picked;
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
