@@ -95,18 +95,7 @@ fn a_child_stays_a_child_through_quantization_permutation_and_cuts() {
     assert!((share - 1.0).abs() < 0.25, "{share}");
 
     let perm = permutation(H, 3);
-    let permuted: Vec<T> = child
-        .iter()
-        .map(|t| {
-            if t.name.ends_with("up.weight") {
-                permute(t, &perm, true)
-            } else if t.name.ends_with("down.weight") {
-                permute(t, &perm, false)
-            } else {
-                t.clone()
-            }
-        })
-        .collect();
+    let permuted: Vec<T> = mlp_units_permuted(&child, &perm);
     expect(
         &run(&p, &a, &permuted),
         Verdict::Derived,
@@ -132,18 +121,7 @@ fn a_child_stays_a_child_through_quantization_permutation_and_cuts() {
     // QuaRot-style rotation of the residual stream: A's changes cannot be located in B, so
     // the plain verdict stands (and says so through `not_aligned`).
     let rot = orthogonal(D, 6);
-    let rotated: Vec<T> = child
-        .iter()
-        .map(|t| {
-            if t.name == "embed.weight" || is_input_side(&t.name) {
-                rotate(t, &rot, D, true)
-            } else if t.shape.len() == 2 {
-                rotate(t, &rot, D, false)
-            } else {
-                t.clone()
-            }
-        })
-        .collect();
+    let rotated: Vec<T> = residual_rotated(&child, &rot);
     let c = run(&p, &a, &rotated);
     assert_eq!(c.verdict, Verdict::Derived);
     let own = c.own_changes.unwrap();

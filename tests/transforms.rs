@@ -369,18 +369,7 @@ fn reused_embeddings_in_an_otherwise_new_model_are_partial_reuse() {
 fn hidden_unit_and_head_permutations_are_derived() {
     let a = base_model(21);
     let p = permutation(H, 3);
-    let b: Vec<T> = a
-        .iter()
-        .map(|t| {
-            if t.name.ends_with("up.weight") {
-                permute(t, &p, true)
-            } else if t.name.ends_with("down.weight") {
-                permute(t, &p, false)
-            } else {
-                t.clone()
-            }
-        })
-        .collect();
+    let b: Vec<T> = mlp_units_permuted(&a, &p);
     let c = run(&a, &b);
     assert_verdict(&c, &[Verdict::Derived], "hidden units permuted");
     assert!(
@@ -435,18 +424,7 @@ fn residual_permutation_and_rotation_are_derived() {
 
     // QuaRot-style: the residual stream rotated by a random orthogonal matrix.
     let rot = orthogonal(D, 6);
-    let b: Vec<T> = a
-        .iter()
-        .map(|t| {
-            if t.name == "embed.weight" || is_input_side(&t.name) {
-                rotate(t, &rot, D, true)
-            } else if t.shape.len() == 2 {
-                rotate(t, &rot, D, false)
-            } else {
-                t.clone()
-            }
-        })
-        .collect();
+    let b: Vec<T> = residual_rotated(&a, &rot);
     let c = run(&a, &b);
     assert_verdict(&c, &[Verdict::Derived], "residual rotated");
 

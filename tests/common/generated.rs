@@ -114,3 +114,34 @@ pub fn is_input_side(name: &str) -> bool {
         .iter()
         .any(|p| name.contains(p))
 }
+
+/// The MLP's hidden units reordered: `up` rows and `down` columns by `perm`.
+pub fn mlp_units_permuted(m: &[T], perm: &[usize]) -> Vec<T> {
+    m.iter()
+        .map(|t| {
+            if t.name.ends_with("up.weight") {
+                permute(t, perm, true)
+            } else if t.name.ends_with("down.weight") {
+                permute(t, perm, false)
+            } else {
+                t.clone()
+            }
+        })
+        .collect()
+}
+
+/// QuaRot-style: the residual stream rotated by the `D × D` orthogonal `rot` (embedding and
+/// reading matrices on their columns, writing matrices on their rows; vectors unchanged).
+pub fn residual_rotated(m: &[T], rot: &[f64]) -> Vec<T> {
+    m.iter()
+        .map(|t| {
+            if t.name == "embed.weight" || is_input_side(&t.name) {
+                rotate(t, rot, D, true)
+            } else if t.shape.len() == 2 {
+                rotate(t, rot, D, false)
+            } else {
+                t.clone()
+            }
+        })
+        .collect()
+}
