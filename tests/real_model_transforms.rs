@@ -30,6 +30,7 @@ use mlprov_testkit::{Rng, Tensor};
 
 const MINILM: &str = "minilm-l6-v2.fp32.safetensors";
 const MINILM_L3: &str = "paraphrase-minilm-l3-v2.vital.onnx";
+const MINILM_INT8: &str = "minilm-l6-v2.int8.onnx";
 const SMOLLM2: &str = "smollm2-135m-instruct.q4_1.gguf";
 
 /// The corpus file `name`, with a clear message when the corpus is not there.
@@ -407,6 +408,19 @@ fn every_other_layer(m: &[T], prefix: &str) -> Vec<T> {
         .collect()
 }
 
+/// Names that lie: tensors of layer `l` whose rest starts with `part` labelled `l + 1`
+/// (the attention of each layer filed under the next), the values untouched.
+fn labelled_one_layer_later(m: &[T], prefix: &str, part: &str) -> Vec<T> {
+    m.iter()
+        .map(|t| match split_layer(&t.name, prefix) {
+            Some((l, rest)) if rest.starts_with(part) => {
+                t.renamed(format!("{prefix}{}.{rest}", l + 1))
+            }
+            _ => t.clone(),
+        })
+        .collect()
+}
+
 /// The embedding cut to its first half of rows (vocabulary pruned).
 fn vocabulary_halved(m: &[T], embedding: &str) -> Vec<T> {
     m.iter()
@@ -714,6 +728,16 @@ fn minilm_l6_v2_transforms() {
     let o = &[&original][..];
 
     encoding_variants(&mut suite, &base, o, 11);
+
+    // A copy whose attention tensors are labelled one layer later is still a copy: the
+    // values overrule the labels (issue 14's adversary).
+    suite.variant(
+        "attention-labelled-one-layer-later",
+        labelled_one_layer_later(&base, BERT_LAYER, "attention."),
+        o,
+        &[Verdict::SameWeights],
+        &["renamed"],
+    );
 
     // Hidden units of every FFN: intermediate rows and bias, output columns.
     let mut rng = Rng::new(14);
@@ -1111,6 +1135,13 @@ fn smollm2_135m_transforms() {
         "[smollm2-135m] rotation drawn, applied and checked in {:.1} s",
         t1.elapsed().as_secs_f64()
     );
+    suite.variant(
+        "rotated-gains-folded-attention-labelled-one-layer-later",
+        labelled_one_layer_later(&b, BLK, "attn_"),
+        o,
+        derived,
+        &[],
+    );
     suite.variant("rotated-gains-folded", b, o, derived, &[]);
 
     // MLP hidden units rescaled (up rows times s, down columns divided by s).
@@ -1319,6 +1350,47 @@ fn minilm_base_aware_siblings_and_children() {
 
 /// The smallest change of A from its base (as a fraction of each tensor's standard
 /// deviation) that is still found in a child at p < 1e-6, per storage of the child. Run by
+/// Issue 14's adversary on the real int8 export: every `_scale` renamed `_sca1e` (same
+/// length, so the protobuf stays valid; graph and initializers renamed alike). The graph's
+/// Cast → Mul paths still link every int8 matrix to its scale, so the export is re-encoded
+/// from the F32 original with or without the scale names, with the same p-value.
+#[test]
+#[ignore = "needs the real corpus: set MLPROV_CORPUS and run with --ignored"]
+fn int8_onnx_scales_are_linked_by_the_graph_not_their_names() {
+    let original = Base::open("fp32", &corpus_file(MINILM));
+    let int8 = corpus_file(MINILM_INT8);
+    let bytes = std::fs::read(&int8).unwrap();
+    let (from, to) = (b"_scale", b"_sca1e");
+    let mut renamed = bytes.clone();
+    let mut count = 0;
+    let mut i = 0;
+    while i + from.len() <= renamed.len() {
+        if &renamed[i..i + from.len()] == from {
+            renamed[i..i + from.len()].copy_from_slice(to);
+            count += 1;
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    assert!(count >= 36, "only {count} `_scale` names in {MINILM_INT8}");
+    let dir = mlprov_testkit::tempdir();
+    let renamed_path = dir.path().join("renamed.onnx");
+    std::fs::write(&renamed_path, &renamed).unwrap();
+    let honest = compare_prepared(&original.model, &prepare(&int8), &Quiet).unwrap();
+    let lying = compare_prepared(&original.model, &prepare(&renamed_path), &Quiet).unwrap();
+    println!(
+        "[int8 onnx] scales named `_scale`: {} (log10 p {:.1}); `_sca1e`: {} (log10 p {:.1})",
+        honest.verdict, honest.log10_p, lying.verdict, lying.log10_p
+    );
+    assert_eq!(honest.verdict, Verdict::ReEncoded);
+    assert_eq!(lying.verdict, Verdict::ReEncoded);
+    assert!(
+        (honest.log10_p - lying.log10_p).abs() < 1e-6 * honest.log10_p.abs(),
+        "the p-value moved"
+    );
+}
+
 /// `benches/own_changes.sh`; prints a table.
 #[test]
 #[ignore = "a measurement on the real corpus (benches/own_changes.sh)"]

@@ -404,22 +404,7 @@ fn hidden_unit_and_head_permutations_are_derived() {
 #[test]
 fn residual_permutation_and_rotation_are_derived() {
     let a = base_model(22);
-    let p = permutation(D, 5);
-    let b: Vec<T> = a
-        .iter()
-        .map(|t| {
-            if t.name == "embed.weight" || is_input_side(&t.name) {
-                permute(t, &p, false)
-            } else if t.shape.len() == 2 {
-                permute(t, &p, true)
-            } else {
-                T {
-                    values: p.iter().map(|&k| t.values[k]).collect(),
-                    ..t.clone()
-                }
-            }
-        })
-        .collect();
+    let b = residual_permuted(&a, &permutation(D, 5));
     assert_verdict(&run(&a, &b), &[Verdict::Derived], "residual permuted");
 
     // QuaRot-style: the residual stream rotated by a random orthogonal matrix.
@@ -431,54 +416,8 @@ fn residual_permutation_and_rotation_are_derived() {
     // The same with norm gains folded into the following matrices first: A has non-unit
     // gains kept apart, as a model on disk does; the copier folds them into the matrices
     // that read the norm's output and sets the gains to 1, then rotates.
-    let mut rng = Rng::new(23);
-    let a: Vec<T> = a
-        .iter()
-        .map(|t| {
-            if t.shape.len() == 1 {
-                T {
-                    values: (0..D)
-                        .map(|_| 0.6 + 0.8 * ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32))
-                        .collect(),
-                    ..t.clone()
-                }
-            } else {
-                t.clone()
-            }
-        })
-        .collect();
-    let gains_of = |name: &str| {
-        let layer = name.split('.').nth(1).unwrap();
-        let norm = format!("layers.{layer}.norm.weight");
-        a.iter().find(|t| t.name == norm).unwrap().values.clone()
-    };
-    let b: Vec<T> = a
-        .iter()
-        .map(|t| {
-            if is_input_side(&t.name) {
-                let gains = gains_of(&t.name);
-                let folded = T {
-                    values: t
-                        .values
-                        .iter()
-                        .enumerate()
-                        .map(|(k, v)| v * gains[k % D])
-                        .collect(),
-                    ..t.clone()
-                };
-                rotate(&folded, &rot, D, true)
-            } else if t.name == "embed.weight" {
-                rotate(t, &rot, D, true)
-            } else if t.shape.len() == 2 {
-                rotate(t, &rot, D, false)
-            } else {
-                T {
-                    values: vec![1.0; t.values.len()],
-                    ..t.clone()
-                }
-            }
-        })
-        .collect();
+    let a = with_gains(&a, 23);
+    let b = gains_folded_and_rotated(&a, &rot);
     let c = run(&a, &b);
     assert_verdict(
         &c,

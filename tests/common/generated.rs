@@ -145,3 +145,77 @@ pub fn residual_rotated(m: &[T], rot: &[f64]) -> Vec<T> {
         })
         .collect()
 }
+
+/// The model with non-unit norm gains (0.6 to 1.4), kept apart as a model on disk keeps them.
+pub fn with_gains(m: &[T], seed: u64) -> Vec<T> {
+    let mut rng = Rng::new(seed);
+    m.iter()
+        .map(|t| {
+            if t.shape.len() == 1 {
+                T {
+                    values: (0..D)
+                        .map(|_| 0.6 + 0.8 * ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32))
+                        .collect(),
+                    ..t.clone()
+                }
+            } else {
+                t.clone()
+            }
+        })
+        .collect()
+}
+
+/// What a rotating copier does to a model with gains: folds each layer's norm gain into the
+/// matrices that read the norm's output, sets the gains to 1, then rotates the residual.
+pub fn gains_folded_and_rotated(m: &[T], rot: &[f64]) -> Vec<T> {
+    let gains_of = |name: &str| {
+        let layer = name.split('.').nth(1).unwrap_or_default();
+        let norm = format!("layers.{layer}.norm.weight");
+        m.iter().find(|t| t.name == norm).map(|t| t.values.clone())
+    };
+    m.iter()
+        .map(|t| {
+            if is_input_side(&t.name) {
+                let gains = gains_of(&t.name).expect("every layer has a norm");
+                let folded = T {
+                    values: t
+                        .values
+                        .iter()
+                        .enumerate()
+                        .map(|(k, v)| v * gains[k % D])
+                        .collect(),
+                    ..t.clone()
+                };
+                rotate(&folded, rot, D, true)
+            } else if t.name == "embed.weight" {
+                rotate(t, rot, D, true)
+            } else if t.shape.len() == 2 {
+                rotate(t, rot, D, false)
+            } else {
+                T {
+                    values: vec![1.0; t.values.len()],
+                    ..t.clone()
+                }
+            }
+        })
+        .collect()
+}
+
+/// The residual stream's dimensions reordered by `perm` everywhere they appear: columns of
+/// the embedding and of reading matrices, rows of writing matrices, entries of vectors.
+pub fn residual_permuted(m: &[T], perm: &[usize]) -> Vec<T> {
+    m.iter()
+        .map(|t| {
+            if t.name == "embed.weight" || is_input_side(&t.name) {
+                permute(t, perm, false)
+            } else if t.shape.len() == 2 {
+                permute(t, perm, true)
+            } else {
+                T {
+                    values: perm.iter().map(|&k| t.values[k]).collect(),
+                    ..t.clone()
+                }
+            }
+        })
+        .collect()
+}

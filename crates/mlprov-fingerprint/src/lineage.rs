@@ -4,7 +4,8 @@
 //!    transposed, or one dimension cut or extended) through their sketches, Gram sketches
 //!    and anchored kernels; names are never evidence.
 //! 2. Where both models number their layers, B's layers are aligned to A's in order
-//!    ([`crate::align`]) and each tensor's candidates restricted to its aligned layer.
+//!    ([`crate::align`]) and each tensor's candidates restricted to its aligned layer,
+//!    unless its values contradict that label (see [`NAME_OVERRULE_Z`]).
 //! 3. Tensors are paired greedily by strength of evidence, one-to-one (then repeats).
 //! 4. Each pair is checked on exact values at the common sampled positions
 //!    ([`crate::exact`]): same values, the same values through a lossy encoding, or merely
@@ -39,7 +40,7 @@ use crate::stats::{log10_normal_tail, log10_sidak};
 use crate::structure::looks_fixed;
 use crate::thresholds::{
     is_index_dtype, ANCHORED_NULL_CORRELATION, FIXED_BUFFER_CORRELATION, GRAM_NULL_CORRELATION,
-    RE_ENCODED_MIN_CORRELATION, SIGNIFICANT_LOG10_P, VALUES_AGREE_CORRELATION,
+    NAME_OVERRULE_Z, RE_ENCODED_MIN_CORRELATION, SIGNIFICANT_LOG10_P, VALUES_AGREE_CORRELATION,
 };
 use crate::values::Values;
 
@@ -111,13 +112,38 @@ pub fn compare_models(
         .flatten()
         .filter_map(|&(lb, la)| la.map(|la| (lb, la)))
         .collect();
-    let allowed = |ib: usize, ia: usize| match lb_of[ib].and_then(|lb| aligned.get(&lb)) {
+    let labelled = |ib: usize, ia: usize| match lb_of[ib].and_then(|lb| aligned.get(&lb)) {
         Some(&la) => la_of[ia] == Some(la),
         None => true,
     };
+    let candidates: Vec<usize> = scored.iter().map(Vec::len).collect();
+    // Labels only propose: a tensor whose values point clearly outside the layer its name
+    // puts it in (a copy labelled one layer later) keeps all its candidates.
+    let overruled: Vec<bool> = scored
+        .iter()
+        .enumerate()
+        .map(|(ib, hits)| {
+            let best = |keep: &dyn Fn(usize) -> bool| {
+                hits.iter()
+                    .filter(|&&(ia, _)| keep(ia))
+                    .max_by(|x, y| x.1.z.total_cmp(&y.1.z))
+                    .map(|&(_, h)| h)
+            };
+            let Some(any) = best(&|_| true) else {
+                return false;
+            };
+            if pair_log10_p(&any, candidates[ib]) >= SIGNIFICANT_LOG10_P {
+                return false;
+            }
+            match best(&|ia| labelled(ib, ia)) {
+                None => true,
+                Some(named) => values_contradict(&any, &named),
+            }
+        })
+        .collect();
+    let allowed = |ib: usize, ia: usize| overruled[ib] || labelled(ib, ia);
 
     // 3. Greedy one-to-one assignment, strongest evidence first.
-    let candidates: Vec<usize> = scored.iter().map(Vec::len).collect();
     let mut all: Vec<(usize, usize, Hit)> = scored
         .iter()
         .enumerate()
@@ -248,6 +274,15 @@ pub fn compare_models(
         .map(|(t, _)| t.name.clone())
         .collect();
     summarize(fa, fb, pairs, unmatched, alignment)
+}
+
+/// Whether the best pair anywhere is more correlated than the best pair a label allows by
+/// more than sampling explains: their Fisher z's differ by over [`NAME_OVERRULE_Z`]
+/// standard errors (on the fewer cells of the two).
+fn values_contradict(any: &Hit, named: &Hit) -> bool {
+    let z = |r: f64| r.clamp(-0.999_999, 0.999_999).atanh();
+    let cells = any.cells.min(named.cells) as f64;
+    (z(any.correlation) - z(named.correlation)) * (cells - 3.0).max(1.0).sqrt() > NAME_OVERRULE_Z
 }
 
 /// Whether a model names its layers: at least two layer numbers, two tensors or more each

@@ -156,6 +156,20 @@ pub const ALIGN_SKIP: f64 = 1.0;
 pub const ALIGN_REPEAT: f64 = 5.0;
 /// Penalty for going back in A's order. Chosen, not measured.
 pub const ALIGN_BACK: f64 = 10.0;
+/// A tensor's layer label is overruled when its best pair anywhere is significant and
+/// more correlated than the best pair the label allows by more than this many standard
+/// errors of the difference of their Fisher z's: names propose a layer, values decide.
+/// (A copy filed one layer later: exact pair r = 1 against a neighbouring layer's
+/// LayerNorm gain at r = 0.87, a difference of about 115 standard errors. A fine-tune's
+/// labelled pair is its best pair, so it is never overruled.) About p = 3e-7 one-sided.
+/// Chosen; the lying-name suite (`tests/lying_names.rs`) and the real relabelled copies
+/// (`tests/real_model_transforms.rs`) check it.
+pub const NAME_OVERRULE_Z: f64 = 5.0;
+
+/// A vector named as a norm is folded into the anchored kernels as a gain only when at
+/// least this share of its entries is positive (trained RMSNorm/LayerNorm gains are; a
+/// bias is about half positive). Chosen, not measured.
+pub const GAIN_MIN_POSITIVE_SHARE: f64 = 0.9;
 
 /// The stated null hypothesis behind every p-value the test reports.
 pub const NULL_HYPOTHESIS: &str = "B was trained independently of A (its own random initialization). \

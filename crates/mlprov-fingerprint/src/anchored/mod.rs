@@ -30,7 +30,7 @@ use crate::index_hash::select_indices;
 use crate::model::TensorFingerprint;
 use crate::names::{gain_for, is_gain};
 use crate::sketch::matrix_shape;
-use crate::thresholds::INVARIANT_MIN_CELLS as MIN_CELLS;
+use crate::thresholds::{GAIN_MIN_POSITIVE_SHARE, INVARIANT_MIN_CELLS as MIN_CELLS};
 use crate::values::Values;
 
 pub(crate) mod kernel;
@@ -131,6 +131,8 @@ pub(crate) fn anchored_kernels(
     }
     let anchors = whiten(&x, k, width)?;
 
+    // A vector named as a norm is a gain only if its values look like one: a bias renamed
+    // `norm` (signs either way) is not folded into the kernels.
     let gains: Vec<(&str, Vec<f32>)> = tensors
         .iter()
         .filter(|t| is_gain(t, width))
@@ -138,7 +140,9 @@ pub(crate) fn anchored_kernels(
             let v = view(t)?;
             let mut g = vec![0f32; width];
             v.decode_f32_into(0..width, &mut g).ok()?;
-            Some((t.name.as_str(), g))
+            let positive = g.iter().filter(|&&x| x > 0.0).count();
+            (positive as f64 >= GAIN_MIN_POSITIVE_SHARE * width as f64)
+                .then_some((t.name.as_str(), g))
         })
         .collect();
 
@@ -204,8 +208,9 @@ pub(crate) fn residual_width(tensors: &[TensorFingerprint]) -> Option<usize> {
     (n >= 3 && d >= 8).then_some(d)
 }
 
-/// The token embedding: a `vocab × width` matrix with more rows than columns, preferring
-/// the usual embedding names, then the largest, then the first.
+/// The token embedding: the `vocab × width` matrix with the most rows (more than columns).
+/// Names only break a tie between matrices of that many rows (an untied output head has
+/// the embedding's shape), then the first; so renaming another matrix `embed` moves nothing.
 fn embedding(tensors: &[TensorFingerprint], width: usize) -> Option<usize> {
     const NAMES: [&str; 5] = ["embed", "wte", "tok_embeddings", "token_embd", "word_emb"];
     tensors
@@ -217,7 +222,7 @@ fn embedding(tensors: &[TensorFingerprint], width: usize) -> Option<usize> {
         })
         .max_by_key(|(i, t)| {
             let named = NAMES.iter().any(|n| t.name.to_lowercase().contains(n));
-            (named, t.shape[0], std::cmp::Reverse(*i))
+            (t.shape[0], named, std::cmp::Reverse(*i))
         })
         .map(|(i, _)| i)
 }

@@ -10,6 +10,7 @@
 //!
 //! Field numbers follow `onnx/onnx.proto` (onnx 1.23, IR version 11).
 
+mod dataflow;
 mod external;
 mod fields;
 mod graph;
@@ -114,6 +115,7 @@ pub(crate) fn read(buf: &[u8], model_path: &Path) -> Result<ParsedFile, ErrorKin
     let graph::Parser {
         tensors,
         quant_nodes,
+        flow_nodes,
         external,
         notes: graph_notes,
         main_graph_name,
@@ -123,7 +125,7 @@ pub(crate) fn read(buf: &[u8], model_path: &Path) -> Result<ParsedFile, ErrorKin
         metadata.insert("graph_name".into(), clip(&name));
     }
     notes.merge(graph_notes);
-    let quant_links = quant::link(&tensors, &quant_nodes, &mut notes);
+    let quant_links = quant::link(&tensors, &quant_nodes, &flow_nodes, &mut notes);
     let locations: Vec<&str> = external.locations().collect();
     if !locations.is_empty() {
         metadata.insert("external_data".into(), locations.join(", "));

@@ -6,6 +6,7 @@ use crate::dtype::DType;
 use crate::error::ErrorKind;
 use crate::parsed::{ParsedTensor, TensorData};
 
+use super::dataflow::{FlowNode, FlowOp};
 use super::external::ExternalFiles;
 use super::fields::{invalid, len, text, varint, wire_error};
 use super::notes::Notes;
@@ -26,6 +27,8 @@ pub(super) struct Parser {
     pub external: ExternalFiles,
     pub tensors: Vec<ParsedTensor>,
     pub quant_nodes: Vec<QuantNode>,
+    /// Nodes on plain dequantization paths (`Cast`, `Sub`, `Mul`, `MatMulInteger`).
+    pub flow_nodes: Vec<FlowNode>,
     pub notes: Notes,
     /// `GraphProto.name` of the top-level graph.
     pub main_graph_name: Option<String>,
@@ -48,6 +51,7 @@ impl Parser {
             external: ExternalFiles::new(model_path),
             tensors: Vec::new(),
             quant_nodes: Vec::new(),
+            flow_nodes: Vec::new(),
             notes: Notes::default(),
             main_graph_name: None,
         }
@@ -127,6 +131,13 @@ impl Parser {
                 block_size: None,
                 label: label.clone(),
             });
+        if let Some(op) = FlowOp::of(head.op).filter(|_| standard) {
+            self.flow_nodes.push(FlowNode {
+                op,
+                inputs: head.inputs.iter().map(|s| s.to_string()).collect(),
+                output: head.output.unwrap_or_default().to_string(),
+            });
+        }
         // A Constant is named by its output (its TensorProto's own name is ignored).
         let out_name = head.output.filter(|s| !s.is_empty()).unwrap_or(head.name);
         let mut values = 0usize;

@@ -1,15 +1,18 @@
 //! Links stored-quantized tensors to their scales and zero points.
 //!
-//! Two sources: operators that dequantize a stored tensor (`DequantizeLinear`, and the weight
-//! inputs of `QLinearMatMul`/`QLinearConv`), and, for exports that dequantize with plain
-//! `Cast`/`Mul` nodes, the names int8 exporters give the pieces (`X_quantized`/`X_q` with
-//! `X_scale` and `X_zero_point`/`X_zp`).
+//! Three sources, in this order, each for what the one before left unlinked: operators that
+//! dequantize a stored tensor (`DequantizeLinear`, and the weight inputs of
+//! `QLinearMatMul`/`QLinearConv`); the data flow of exports that dequantize with plain
+//! `Cast`/`Sub`/`Mul` nodes or `MatMulInteger` ([`super::dataflow`]); and, only for a
+//! tensor the graph does not link (a graph stripped of those nodes), the names int8
+//! exporters give the pieces (`X_quantized`/`X_q` with `X_scale` and `X_zero_point`/`X_zp`).
 
 use std::collections::{HashMap, HashSet};
 
 use crate::dtype::DType;
 use crate::parsed::{ParsedTensor, QuantLink};
 
+use super::dataflow::{self, FlowNode};
 use super::notes::Notes;
 
 /// An operator that turns a stored quantized tensor into real values.
@@ -52,10 +55,12 @@ const NAMING: [(&str, &str, &[&str]); 3] = [
     ("quantized", "scale", &["zero_point", "zp"]),
 ];
 
-/// Every link the nodes and names support, nodes first, each quantized tensor once.
+/// Every link the nodes, the data flow and the names support, in that order, each quantized
+/// tensor once.
 pub(super) fn link(
     tensors: &[ParsedTensor],
     nodes: &[QuantNode],
+    flow: &[FlowNode],
     notes: &mut Notes,
 ) -> Vec<QuantLink> {
     let mut by_name: HashMap<&str, &ParsedTensor> = HashMap::new();
@@ -129,6 +134,7 @@ pub(super) fn link(
             });
         }
     }
+    links.extend(dataflow::link(&by_name, flow, &mut linked));
     for q in tensors {
         if !is_stored_quantized(q.dtype) || linked.contains(q.name.as_str()) {
             continue;
@@ -274,7 +280,7 @@ pub(super) fn infer_axis(q: &[usize], scale: &[usize]) -> Option<Option<usize>> 
 }
 
 /// Element types quantized weights are stored in.
-fn is_stored_quantized(d: DType) -> bool {
+pub(super) fn is_stored_quantized(d: DType) -> bool {
     matches!(
         d,
         DType::I8
@@ -289,7 +295,7 @@ fn is_stored_quantized(d: DType) -> bool {
 }
 
 /// Element types of scales.
-fn is_scale(d: DType) -> bool {
+pub(super) fn is_scale(d: DType) -> bool {
     matches!(d, DType::F32 | DType::F16 | DType::BF16 | DType::F64)
 }
 

@@ -238,19 +238,35 @@ fn quantized_names_link_without_dequantize_nodes() {
     assert_eq!(
         raw.quant_links,
         vec![
-            link("a_quantized", "a_scale", Some("a_zero_point"), None),
+            // Linked by the graph's Cast → Mul paths (no Sub: no zero point applied)...
+            link("a_quantized", "a_scale", None, None),
             link("emb.weight_q", "emb.weight_scale", None, Some(0)),
-            link("proj_q", "proj_scale", Some("proj_zp"), Some(1)),
+            link("proj_q", "proj_scale", None, Some(1)),
             link(
                 "layer.0.fc.weight_quantized",
                 "layer.0.fc.weight_scale",
                 None,
                 Some(1)
             ),
+            // ...and, where the graph says nothing, by the names.
             link("fc2quantized", "fc2scale", None, None),
         ]
     );
     assert!(raw.metadata["quant.bad_q"].contains("fits no axis"));
+}
+
+#[test]
+fn the_data_flow_links_scales_whatever_their_names() {
+    let (_, raw) = compare("quant_flow.onnx", "quant_flow.expected.safetensors");
+    assert_eq!(
+        raw.quant_links,
+        vec![
+            // `w1_scale` would be the name-based guess; the graph multiplies by `w1_sca1e`.
+            link("w1_q", "w1_sca1e", None, Some(1)),
+            link("blob7", "kappa", Some("zz"), Some(0)),
+            link("m_q", "m_s", Some("m_zp"), Some(1)),
+        ]
+    );
 }
 
 #[test]
@@ -262,6 +278,7 @@ fn detection_accepts_fixtures_and_rejects_other_formats() {
         "external/model.onnx",
         "quant_dq.onnx",
         "quant_names.onnx",
+        "quant_flow.onnx",
     ] {
         let buf = std::fs::read(fixtures().join(f)).unwrap();
         assert!(looks_like_onnx(&buf[..16]), "{f}");
@@ -289,13 +306,14 @@ fn detection_accepts_fixtures_and_rejects_other_formats() {
 
 // ---- random corruption ------------------------------------------------------------------
 
-const FUZZ_FIXTURES: [&str; 6] = [
+const FUZZ_FIXTURES: [&str; 7] = [
     "dtypes.onnx",
     "constants.onnx",
     "subgraphs.onnx",
     "external/model.onnx",
     "quant_dq.onnx",
     "quant_names.onnx",
+    "quant_flow.onnx",
 ];
 
 #[derive(Debug, Clone)]
