@@ -49,7 +49,10 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             ModelFingerprint::with_options(
                 black_box(&model),
-                FingerprintOptions { invariants: true },
+                FingerprintOptions {
+                    invariants: true,
+                    ..Default::default()
+                },
             )
         })
     });

@@ -82,7 +82,13 @@ impl<'m> Comparable<'m> {
 
     fn with_invariants(&self) -> &ModelFingerprint {
         self.invariants.get_or_init(|| {
-            ModelFingerprint::with_options(&self.model, FingerprintOptions { invariants: true })
+            ModelFingerprint::with_options(
+                &self.model,
+                FingerprintOptions {
+                    invariants: true,
+                    ..Default::default()
+                },
+            )
         })
     }
 }

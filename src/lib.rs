@@ -194,7 +194,13 @@ pub fn fingerprint(
     if invariants {
         progress.stage("computing the invariants");
     }
-    let fp = ModelFingerprint::with_options(model, FingerprintOptions { invariants });
+    let fp = ModelFingerprint::with_options(
+        model,
+        FingerprintOptions {
+            invariants,
+            ..Default::default()
+        },
+    );
     if invariants {
         progress.done();
     }

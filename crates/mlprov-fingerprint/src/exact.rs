@@ -8,23 +8,23 @@ use crate::sketch::common_grid;
 use crate::thresholds::{
     dtype_tolerance, BIT_EXACT_LOG10_P_CAP, BIT_EXACT_LOG10_P_PER_VALUE, MIN_LINE,
 };
-use crate::values::Values;
+use crate::values::{Source, Values};
 
 /// Whether B's tensor holds A's values with its rows in k equal blocks reordered
 /// (k = 3, 4, 2: the gate blocks of GRU and LSTM weights), checked bit for bit at B's
 /// sampled positions. Returns the block order found.
 pub(crate) fn equal_up_to_row_blocks(
     ta: &TensorFingerprint,
-    va: &Values<'_>,
+    va: &Source<'_>,
     tb: &TensorFingerprint,
-    vb: &Values<'_>,
+    vb: &Source<'_>,
 ) -> Option<Vec<usize>> {
     let (ra, ca) = (ta.sketch.rows as usize, ta.sketch.cols as usize);
     let (rb, cb) = (tb.sketch.rows as usize, tb.sketch.cols as usize);
     if (ra, ca) != (rb, cb) || ra < 2 {
         return None;
     }
-    let get = |v: &Values<'_>, i: usize| v.value_at(i).map(f32::to_bits);
+    let get = |v: &Source<'_>, i: usize| v.value_at(i).map(f32::to_bits);
     let positions: Vec<(usize, usize)> = tb
         .sketch
         .row_idx
@@ -107,14 +107,14 @@ impl ExactCheck {
 /// Decodes both tensors at their common sampled positions in full precision.
 pub(crate) fn exact_check(
     ta: &TensorFingerprint,
-    va: &Values<'_>,
+    va: &Source<'_>,
     tb: &TensorFingerprint,
-    vb: &Values<'_>,
+    vb: &Source<'_>,
     transposed: bool,
 ) -> Option<ExactCheck> {
     let grid = common_grid(&ta.sketch, &tb.sketch, transposed)?;
     let (cols_a, cols_b) = (ta.sketch.cols as usize, tb.sketch.cols as usize);
-    let get = |v: &Values<'_>, cols: usize, (r, c): (usize, usize)| v.value_at(r * cols + c);
+    let get = |v: &Source<'_>, cols: usize, (r, c): (usize, usize)| v.value_at(r * cols + c);
     let (nr, nc) = (grid.rows.len(), grid.cols.len());
     let mut x = Vec::with_capacity(nr * nc);
     let mut y = Vec::with_capacity(nr * nc);
@@ -148,8 +148,8 @@ pub(crate) fn exact_check(
 /// every element when both tensors store the same bytes, A's elements when B's bytes
 /// begin with A's (rows appended), B's when A's begin with B's (rows cut); `None` when
 /// the bytes cannot be compared (other dtypes, orders, or dequantized views).
-pub(crate) fn equal_elements(va: &Values<'_>, vb: &Values<'_>) -> Option<usize> {
-    let (Values::Plain(a), Values::Plain(b)) = (va, vb) else {
+pub(crate) fn equal_elements(va: &Source<'_>, vb: &Source<'_>) -> Option<usize> {
+    let (Source::Weights(Values::Plain(a)), Source::Weights(Values::Plain(b))) = (va, vb) else {
         return None;
     };
     if a.dtype != b.dtype || a.bytes.is_empty() || b.bytes.is_empty() {

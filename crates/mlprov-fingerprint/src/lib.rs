@@ -32,6 +32,7 @@ mod model;
 mod names;
 mod own_changes;
 mod report;
+mod sample;
 mod simhash;
 mod sketch;
 mod stats;
@@ -41,12 +42,13 @@ mod values;
 
 pub use anchored::{AnchorSet, AnchoredKernel};
 pub use gram::GramSketch;
-pub use lineage::compare_models;
+pub use lineage::{compare_models, compare_registered};
 pub use model::{FingerprintOptions, LookupEntry, ModelFingerprint, TensorFingerprint, Unsketched};
 pub use own_changes::{own_changes, Alignment, OwnChangeTensor, OwnChanges, OWN_CHANGES_NULL};
 pub use report::{
     Channel, Comparison, PairKind, TensorPair, TensorRef, Transform, UnknownVerdict, Verdict,
 };
+pub use sample::ValueSample;
 pub use simhash::SimHash;
 pub use sketch::TensorSketch;
 pub use thresholds::NULL_HYPOTHESIS;

@@ -37,12 +37,11 @@ use crate::names::layer_of;
 use crate::report::{summarize, Channel, Comparison, PairKind, TensorPair, TensorRef};
 use crate::sketch::{compare_prepared, Exchangeable, PreparedSketch};
 use crate::stats::{log10_normal_tail, log10_sidak};
-use crate::structure::looks_fixed;
 use crate::thresholds::{
     is_index_dtype, ANCHORED_NULL_CORRELATION, FIXED_BUFFER_CORRELATION, GRAM_NULL_CORRELATION,
     NAME_OVERRULE_Z, RE_ENCODED_MIN_CORRELATION, SIGNIFICANT_LOG10_P, VALUES_AGREE_CORRELATION,
 };
-use crate::values::Values;
+use crate::values::{Source, Values};
 
 fn tensor_ref(t: &TensorFingerprint) -> TensorRef {
     TensorRef {
@@ -53,18 +52,44 @@ fn tensor_ref(t: &TensorFingerprint) -> TensorRef {
     }
 }
 
-fn view<'m>(model: &'m Model, t: &TensorFingerprint) -> Option<Values<'m>> {
+fn view<'m>(model: &'m Model, t: &TensorFingerprint) -> Option<Source<'m>> {
     model
         .files
         .iter()
         .find(|f| f.rel_path == t.file)
         .and_then(|f| Values::of(&f.file, &t.name))
+        .map(Source::Weights)
 }
 
 /// Compares B against A. Both models must be the ones their fingerprints were taken from.
 pub fn compare_models(
     a: &Model,
     fa: &ModelFingerprint,
+    b: &Model,
+    fb: &ModelFingerprint,
+) -> Comparison {
+    compare_sources(&|t| view(a, t), fa, b, fb)
+}
+
+/// Compares B against a registered model known only by its fingerprint, taken with
+/// samples ([`crate::FingerprintOptions::samples`]): the same test as [`compare_models`]
+/// with A's weights, reading A's values from the samples. The verdict is the one the
+/// weights give; a bit-exact copy is credited with the sampled values that agree rather
+/// than every value of the tensor, so its p-value is less extreme. A tensor fingerprinted
+/// without a sample is compared on its sketch and invariants only.
+pub fn compare_registered(fa: &ModelFingerprint, b: &Model, fb: &ModelFingerprint) -> Comparison {
+    compare_sources(
+        &|t| t.sample.as_ref().map(|s| Source::Sample(&t.sketch, s)),
+        fa,
+        b,
+        fb,
+    )
+}
+
+/// The lineage test, reading A's values through `a_values`.
+fn compare_sources<'a>(
+    a_values: &(dyn Fn(&'a TensorFingerprint) -> Option<Source<'a>> + Sync),
+    fa: &'a ModelFingerprint,
     b: &Model,
     fb: &ModelFingerprint,
 ) -> Comparison {
@@ -197,7 +222,7 @@ pub fn compare_models(
                 .iter()
                 .map(|(_, h)| pair_log10_p(h, candidates[ib]))
                 .fold(0.0, f64::min);
-            let views = (view(a, ta), view(b, tb));
+            let views = (a_values(ta), view(b, tb));
             let check = match (&views, h.channel) {
                 ((Some(va), Some(vb)), Channel::Values) => {
                     exact_check(ta, va, tb, vb, h.transposed)
@@ -214,7 +239,7 @@ pub fn compare_models(
                 }
             }
             let structured = || match &views {
-                (Some(va), Some(vb)) => looks_fixed(va) && looks_fixed(vb),
+                (Some(va), Some(vb)) => va.looks_fixed() && vb.looks_fixed(),
                 _ => false,
             };
             // A computed table (an STFT basis) recomputed elsewhere may differ in the last

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::anchored::{anchored_kernels, AnchorSet, AnchoredKernel};
 use crate::gram::GramSketch;
+use crate::sample::ValueSample;
 use crate::simhash::SimHash;
 use crate::sketch::{matrix_shape, TensorSketch};
 use crate::values::Values;
@@ -41,6 +42,10 @@ pub struct TensorFingerprint {
     /// Anchored kernels, for matrices that read or write the residual stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchored: Option<AnchoredKernel>,
+    /// The sketch's grid in full precision (with [`FingerprintOptions::samples`]): what
+    /// lets a registered fingerprint stand in for the weights in the lineage test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<ValueSample>,
 }
 
 /// What to compute.
@@ -50,6 +55,9 @@ pub struct FingerprintOptions {
     /// up to 4096 rows per matrix for column Grams) and the anchored kernels of the
     /// residual-stream matrices (every weight of those), so they cost far more than the sketch.
     pub invariants: bool,
+    /// Also keep each tensor's sampled values in full precision ([`ValueSample`]), so the
+    /// fingerprint can stand in for the weights (a registration): about 4 KiB per tensor.
+    pub samples: bool,
 }
 
 /// A tensor that could not be fingerprinted, and why.
@@ -121,8 +129,17 @@ impl ModelFingerprint {
                 } else {
                     (None, None)
                 };
+                let sample = if options.samples {
+                    Some(
+                        ValueSample::of(view, &sketch)
+                            .ok_or_else(|| skip("a sampled value cannot be decoded".into()))?,
+                    )
+                } else {
+                    None
+                };
                 Ok(TensorFingerprint {
                     anchored: None,
+                    sample,
                     row_gram,
                     col_gram,
                     file: file.to_string(),

@@ -4,6 +4,10 @@ use std::ops::Range;
 
 use mlprov_formats::{DecodeError, DequantView, TensorView, WeightFile};
 
+use crate::sample::ValueSample;
+use crate::sketch::TensorSketch;
+use crate::structure::looks_fixed;
+
 /// The values a fingerprint sees: the stored tensor, or its dequantized form when the
 /// file links it to a scale (quantized ONNX exports).
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +52,34 @@ impl<'a> Values<'a> {
         match self {
             Values::Plain(v) => v.decode_f32_into(range, out),
             Values::Dequantized(d) => d.decode_f32_into(range, out),
+        }
+    }
+}
+
+/// Where the lineage test reads a tensor's values: the weights, or (for a registered model)
+/// the sample kept with its fingerprint, which holds the sketch's grid only.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// The weights themselves.
+    Weights(Values<'a>),
+    /// A registered fingerprint's sample of the tensor with this sketch.
+    Sample(&'a TensorSketch, &'a ValueSample),
+}
+
+impl Source<'_> {
+    /// Element `i`, when this source holds it.
+    pub fn value_at(&self, i: usize) -> Option<f32> {
+        match self {
+            Source::Weights(v) => v.value_at(i),
+            Source::Sample(sketch, sample) => sample.value_at(sketch, i),
+        }
+    }
+
+    /// Whether the tensor looks like a fixed buffer (decided when sampled, for a sample).
+    pub fn looks_fixed(&self) -> bool {
+        match self {
+            Source::Weights(v) => looks_fixed(v),
+            Source::Sample(_, sample) => sample.looks_fixed,
         }
     }
 }

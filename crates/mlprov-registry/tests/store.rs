@@ -32,7 +32,13 @@ fn registration(seed: u64, licensees: &[&str]) -> Registration {
     let path = mlprov_testkit::write_in(dir.path(), "model.safetensors", &tensors);
     let model = open_model(&path, OpenOptions::default()).unwrap();
     let digests = hash_model(&model, HashOptions::default());
-    let fp = ModelFingerprint::with_options(&model, FingerprintOptions { invariants: true });
+    let fp = ModelFingerprint::with_options(
+        &model,
+        FingerprintOptions {
+            invariants: true,
+            ..Default::default()
+        },
+    );
     Registration {
         kind: AssetKind::Model,
         name: format!("model-{seed}"),
