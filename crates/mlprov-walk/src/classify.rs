@@ -35,11 +35,7 @@ pub(crate) enum Class {
 /// Classifies a stream of `len` bytes; `head` receives the raw leading bytes (up to
 /// [`HEAD_LEN`]) so a caller can chain them before the rest of `r`. Compressed streams are
 /// decompressed far enough to see what they hold.
-pub(crate) fn classify_stream(
-    r: &mut dyn Read,
-    len: u64,
-    head: &mut Vec<u8>,
-) -> io::Result<Class> {
+pub(crate) fn classify_stream(r: &mut dyn Read, len: u64, head: &mut Vec<u8>) -> io::Result<Class> {
     head.clear();
     head.resize(HEAD_LEN, 0);
     let n = read_full(r, head)?;

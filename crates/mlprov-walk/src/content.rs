@@ -98,7 +98,10 @@ mod tests {
 
     #[test]
     fn the_onnx_fixture_names_its_external_data() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/onnx/external/model.onnx");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/onnx/external/model.onnx"
+        );
         let bytes = std::fs::read(path).unwrap();
         assert_eq!(onnx_locations(&mut &bytes[..]).unwrap(), ["weights.bin"]);
     }

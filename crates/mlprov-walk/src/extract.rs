@@ -162,7 +162,10 @@ impl<'p> Streamer<'p> {
         let mut needed: HashMap<Loc, Vec<(usize, usize)>> = HashMap::new();
         for (j, job) in jobs.iter().enumerate() {
             for (k, f) in job.files().iter().enumerate() {
-                needed.entry(members[f.member].loc).or_default().push((j, k));
+                needed
+                    .entry(members[f.member].loc)
+                    .or_default()
+                    .push((j, k));
             }
         }
         Streamer {
@@ -190,7 +193,13 @@ impl<'p> Streamer<'p> {
     }
 
     /// Takes the entry at `loc` (of `size` bytes) for every job that needs it.
-    pub(crate) fn feed(&mut self, w: &mut Walker<'_>, loc: Loc, size: u64, r: &mut dyn Read) -> Flow {
+    pub(crate) fn feed(
+        &mut self,
+        w: &mut Walker<'_>,
+        loc: Loc,
+        size: u64,
+        r: &mut dyn Read,
+    ) -> Flow {
         let Some(targets) = self.needed.remove(&loc) else {
             return Ok(());
         };

@@ -84,7 +84,8 @@ impl Walker<'_> {
                     self.file(&path, shown(&path), 0, true)?;
                 }
             } else {
-                let why = fs::symlink_metadata(&path).map_or_else(|e| e.to_string(), |m| special(&m));
+                let why =
+                    fs::symlink_metadata(&path).map_or_else(|e| e.to_string(), |m| special(&m));
                 self.problem(shown(&path), ProblemKind::NotRegularFile, why)?;
             }
         }
@@ -110,7 +111,9 @@ impl Walker<'_> {
 
     /// A sharded checkpoint in a folder: one unit of the index and its present shards.
     fn folder_shards(&mut self, dir: &Path, index: &Path) -> Flow {
-        let bytes = match open_regular(index, true).and_then(|mut f| read_capped(&mut f, MAX_INDEX_BYTES)) {
+        let bytes = match open_regular(index, true)
+            .and_then(|mut f| read_capped(&mut f, MAX_INDEX_BYTES))
+        {
             Ok(b) => b,
             Err(e) => return self.unreadable(shown(index), &e),
         };
@@ -124,7 +127,12 @@ impl Walker<'_> {
                 )
             }
         };
-        let size = |p: &Path| fs::symlink_metadata(p).ok().filter(|m| m.is_file()).map(|m| m.len());
+        let size = |p: &Path| {
+            fs::symlink_metadata(p)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+        };
         let mut files = vec![UnitFile {
             display: shown(index),
             local: index.to_path_buf(),

@@ -64,7 +64,10 @@ impl Walker<'_> {
         if let Some(specs) = read("manifest.json").and_then(|m| docker_specs(&m)) {
             return Ok(Some(specs));
         }
-        let has_layout = listing.entries.iter().any(|e| e.member.path == "oci-layout");
+        let has_layout = listing
+            .entries
+            .iter()
+            .any(|e| e.member.path == "oci-layout");
         if !has_layout {
             return Ok(None);
         }
@@ -74,7 +77,11 @@ impl Walker<'_> {
         match specs {
             Ok(specs) => Ok(Some(specs)),
             Err(msg) => {
-                self.problem(display, ProblemKind::Image, format!("{msg}: walked as a plain archive"))?;
+                self.problem(
+                    display,
+                    ProblemKind::Image,
+                    format!("{msg}: walked as a plain archive"),
+                )?;
                 Ok(None)
             }
         }
@@ -119,7 +126,10 @@ impl Walker<'_> {
             let mut layers = Vec::with_capacity(spec.layers.len());
             for key in &spec.layers {
                 let i = find_blob(listing, key).ok_or_else(|| {
-                    Stop::Bad(ProblemKind::Image, format!("layer {key} is not in the archive"))
+                    Stop::Bad(
+                        ProblemKind::Image,
+                        format!("layer {key} is not in the archive"),
+                    )
                 })?;
                 layers.push(listing.entries[i].member.path.clone());
             }
@@ -136,7 +146,13 @@ impl Walker<'_> {
         self.image(&store, resolved, display, level)
     }
 
-    fn image(&mut self, store: &Store<'_>, specs: Vec<ImageSpec>, display: &str, level: usize) -> Flow {
+    fn image(
+        &mut self,
+        store: &Store<'_>,
+        specs: Vec<ImageSpec>,
+        display: &str,
+        level: usize,
+    ) -> Flow {
         let mut keys: Vec<String> = Vec::new();
         let mut ids: HashMap<String, usize> = HashMap::new();
         for spec in &specs {
@@ -156,7 +172,11 @@ impl Walker<'_> {
             Ok(())
         })?;
         for spec in &specs {
-            let layers: Vec<&[Listed]> = spec.layers.iter().map(|k| listings[ids[k]].as_slice()).collect();
+            let layers: Vec<&[Listed]> = spec
+                .layers
+                .iter()
+                .map(|k| listings[ids[k]].as_slice())
+                .collect();
             let members: Vec<Member> = merge(&layers).into_values().collect();
             let shown = if specs.len() == 1 {
                 prefix.clone()
@@ -198,21 +218,30 @@ impl Walker<'_> {
     }
 
     /// Calls `f` with each wanted layer's decompressed stream (and whether it was compressed).
-    fn for_each_blob(&mut self, store: &Store<'_>, keys: &[String], wanted: &[usize], f: &mut BlobFn<'_>) -> Flow {
+    fn for_each_blob(
+        &mut self,
+        store: &Store<'_>,
+        keys: &[String],
+        wanted: &[usize],
+        f: &mut BlobFn<'_>,
+    ) -> Flow {
         let name = |key: &str, s: Stop| match s {
             Stop::Bad(k, m) => Stop::Bad(k, format!("layer {key}: {m}")),
             other => other,
         };
-        let open_err = |key: &str, e: io::Error| Stop::Bad(ProblemKind::Image, format!("layer {key}: {e}"));
+        let open_err =
+            |key: &str, e: io::Error| Stop::Bad(ProblemKind::Image, format!("layer {key}: {e}"));
         match store {
             Store::Folder(root) => {
                 for &id in wanted {
                     let key = &keys[id];
-                    let rel = safe_relative(key).ok_or_else(|| open_err(key, io::Error::other("not a blob path")))?;
+                    let rel = safe_relative(key)
+                        .ok_or_else(|| open_err(key, io::Error::other("not a blob path")))?;
                     let file = open_regular(&root.join(rel), true).map_err(|e| open_err(key, e))?;
                     let len = file.metadata().map_err(|e| open_err(key, e))?.len();
                     let seg = Segment::new(file, 0, len).map_err(|e| open_err(key, e))?;
-                    self.layer_from_segment(seg, id, f).map_err(|s| name(key, s))?;
+                    self.layer_from_segment(seg, id, f)
+                        .map_err(|s| name(key, s))?;
                 }
             }
             Store::Tar {
@@ -222,11 +251,14 @@ impl Walker<'_> {
             } => {
                 for &id in wanted {
                     let key = &keys[id];
-                    let i = find_blob(listing, key).ok_or_else(|| open_err(key, io::Error::other("missing")))?;
+                    let i = find_blob(listing, key)
+                        .ok_or_else(|| open_err(key, io::Error::other("missing")))?;
                     let entry = &listing.entries[i];
                     let file = open_regular(path, false).map_err(|e| open_err(key, e))?;
-                    let seg = Segment::new(file, entry.data_offset, entry.member.size).map_err(|e| open_err(key, e))?;
-                    self.layer_from_segment(seg, id, f).map_err(|s| name(key, s))?;
+                    let seg = Segment::new(file, entry.data_offset, entry.member.size)
+                        .map_err(|e| open_err(key, e))?;
+                    self.layer_from_segment(seg, id, f)
+                        .map_err(|s| name(key, s))?;
                 }
             }
             Store::Tar {
@@ -237,13 +269,16 @@ impl Walker<'_> {
                 let mut by_ordinal: HashMap<u64, usize> = HashMap::new();
                 for &id in wanted {
                     let key = &keys[id];
-                    let i = find_blob(listing, key).ok_or_else(|| open_err(key, io::Error::other("missing")))?;
+                    let i = find_blob(listing, key)
+                        .ok_or_else(|| open_err(key, io::Error::other("missing")))?;
                     by_ordinal.insert(listing.entries[i].member.loc.ordinal, id);
                 }
                 let mut src = open_stream(path, *compression, &self.budget).map_err(read_error)?;
                 let mut reader = TarReader::new(&mut *src, self.options.max_entries);
                 while let Some(e) = reader.next_entry().map_err(tar_error)? {
-                    let Some(id) = by_ordinal.remove(&e.ordinal) else { continue };
+                    let Some(id) = by_ordinal.remove(&e.ordinal) else {
+                        continue;
+                    };
                     let key = &keys[id];
                     let mut head = vec![0u8; 512];
                     let n = crate::source::read_full(&mut reader, &mut head).map_err(read_error)?;
@@ -257,7 +292,10 @@ impl Walker<'_> {
                     }
                 }
                 if !by_ordinal.is_empty() {
-                    return Err(Stop::Bad(ProblemKind::DamagedArchive, "the archive changed while it was read".into()));
+                    return Err(Stop::Bad(
+                        ProblemKind::DamagedArchive,
+                        "the archive changed while it was read".into(),
+                    ));
                 }
             }
         }
@@ -310,7 +348,10 @@ pub(crate) fn merge(layers: &[&[Listed]]) -> BTreeMap<String, Member> {
         }
         for e in layer.iter() {
             let path = &e.member.path;
-            if path.is_empty() || base(path).starts_with(".wh.") || path.split('/').any(|c| c == "..") {
+            if path.is_empty()
+                || base(path).starts_with(".wh.")
+                || path.split('/').any(|c| c == "..")
+            {
                 continue;
             }
             // An entry under `a/b` makes `a` and `a/b` folders: files there are replaced.
@@ -380,8 +421,12 @@ pub(crate) fn docker_specs(json: &[u8]) -> Option<Vec<ImageSpec>> {
 }
 
 /// The images an OCI `index.json` leads to (nested indexes followed; attestations skipped).
-pub(crate) fn oci_specs(index: &[u8], read: &dyn Fn(&str) -> Option<Vec<u8>>) -> Result<Vec<ImageSpec>, String> {
-    let v: Value = serde_json::from_slice(index).map_err(|e| format!("index.json is not JSON: {e}"))?;
+pub(crate) fn oci_specs(
+    index: &[u8],
+    read: &dyn Fn(&str) -> Option<Vec<u8>>,
+) -> Result<Vec<ImageSpec>, String> {
+    let v: Value =
+        serde_json::from_slice(index).map_err(|e| format!("index.json is not JSON: {e}"))?;
     let mut out = Vec::new();
     collect(&v, read, 0, None, &mut out)?;
     if out.is_empty() {
@@ -398,14 +443,20 @@ fn collect(
     out: &mut Vec<ImageSpec>,
 ) -> Result<(), String> {
     if depth > MAX_INDEX_DEPTH {
-        return Err(format!("image indexes nested more than {MAX_INDEX_DEPTH} deep"));
+        return Err(format!(
+            "image indexes nested more than {MAX_INDEX_DEPTH} deep"
+        ));
     }
     let manifests = index
         .get("manifests")
         .and_then(Value::as_array)
         .ok_or("image index without `manifests`")?;
     for m in manifests {
-        let note = |k: &str| m.get("annotations").and_then(|a| a.get(k)).and_then(Value::as_str);
+        let note = |k: &str| {
+            m.get("annotations")
+                .and_then(|a| a.get(k))
+                .and_then(Value::as_str)
+        };
         if note("vnd.docker.reference.type") == Some("attestation-manifest") {
             continue;
         }
@@ -434,7 +485,8 @@ fn collect(
         }
         let key = blob_key(digest)?;
         let blob = read(&key).ok_or_else(|| format!("manifest {digest} is missing"))?;
-        let mv: Value = serde_json::from_slice(&blob).map_err(|e| format!("manifest {digest} is not JSON: {e}"))?;
+        let mv: Value = serde_json::from_slice(&blob)
+            .map_err(|e| format!("manifest {digest} is not JSON: {e}"))?;
         if mv.get("manifests").is_some() {
             collect(&mv, read, depth + 1, Some(&name), out)?;
         } else if let Some(layers) = mv.get("layers").and_then(Value::as_array) {
@@ -444,12 +496,17 @@ fn collect(
                 if media.contains("json") || media.contains("in-toto") {
                     continue;
                 }
-                let d = l.get("digest").and_then(Value::as_str).ok_or("layer without a digest")?;
+                let d = l
+                    .get("digest")
+                    .and_then(Value::as_str)
+                    .ok_or("layer without a digest")?;
                 keys.push(blob_key(d)?);
             }
             out.push(ImageSpec { name, layers: keys });
         } else {
-            return Err(format!("manifest {digest} has neither layers nor manifests"));
+            return Err(format!(
+                "manifest {digest} has neither layers nor manifests"
+            ));
         }
     }
     Ok(())
@@ -461,12 +518,16 @@ pub(crate) fn blob_key(digest: &str) -> Result<String, String> {
     let bad = || format!("malformed digest `{digest}`");
     let (alg, enc) = digest.split_once(':').ok_or_else(bad)?;
     let alg_ok = !alg.is_empty()
-        && alg
-            .split(['+', '.', '_', '-'])
-            .all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        && alg.split(['+', '.', '_', '-']).all(|c| {
+            !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        });
     let enc_ok = !enc.is_empty()
         && enc.len() <= 1024
-        && enc.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'=' || b == b'_' || b == b'-');
+        && enc
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'=' || b == b'_' || b == b'-');
     if !alg_ok || !enc_ok {
         return Err(bad());
     }
@@ -497,7 +558,10 @@ mod tests {
                 class: Class::Other,
                 onnx: vec![],
                 shards: None,
-                loc: Loc { blob: layer, ordinal: 0 },
+                loc: Loc {
+                    blob: layer,
+                    ordinal: 0,
+                },
             },
         }
     }
@@ -526,7 +590,14 @@ mod tests {
     #[test]
     fn digests_cannot_name_paths_outside_blobs() {
         assert_eq!(blob_key("sha256:abc").unwrap(), "blobs/sha256/abc");
-        for d in ["sha256:../x", "../:x", "sha256:a/b", "sha256:", ":x", "sha..256:x"] {
+        for d in [
+            "sha256:../x",
+            "../:x",
+            "sha256:a/b",
+            "sha256:",
+            ":x",
+            "sha..256:x",
+        ] {
             assert!(blob_key(d).is_err(), "{d}");
         }
     }

@@ -95,6 +95,9 @@ mod tests {
         assert_eq!(resolve("", "/y"), None);
         assert!(safe_relative("a/../b").is_none() && safe_relative("").is_none());
         assert_eq!(local_file_name("a/.."), PathBuf::from("member"));
-        assert_eq!(local_file_name("../../m.safetensors"), PathBuf::from("m.safetensors"));
+        assert_eq!(
+            local_file_name("../../m.safetensors"),
+            PathBuf::from("m.safetensors")
+        );
     }
 }

@@ -114,8 +114,12 @@ pub(crate) fn plan(members: &[Member], prefix: &str, level: usize, options: &Wal
             display: show(m),
         }];
         for name in names {
-            let Some(full) = resolve(dir, name) else { continue };
-            let Some(&s) = by_path.get(full.as_str()) else { continue };
+            let Some(full) = resolve(dir, name) else {
+                continue;
+            };
+            let Some(&s) = by_path.get(full.as_str()) else {
+                continue;
+            };
             let (Some(dest), true) = (safe_relative(&normalize_rel(name)), s != i) else {
                 continue;
             };
@@ -157,9 +161,10 @@ pub(crate) fn plan(members: &[Member], prefix: &str, level: usize, options: &Wal
                     let Some(full) = resolve(parent(&m.path), loc) else {
                         continue;
                     };
-                    let (Some(&x), Some(dest)) =
-                        (by_path.get(full.as_str()), safe_relative(&normalize_rel(loc)))
-                    else {
+                    let (Some(&x), Some(dest)) = (
+                        by_path.get(full.as_str()),
+                        safe_relative(&normalize_rel(loc)),
+                    ) else {
                         continue;
                     };
                     if x != i && dest != files[0].dest {
@@ -265,7 +270,10 @@ mod tests {
             class,
             onnx: vec![],
             shards: None,
-            loc: Loc { blob: 0, ordinal: i },
+            loc: Loc {
+                blob: 0,
+                ordinal: i,
+            },
         }
     }
 
@@ -285,8 +293,19 @@ mod tests {
         ];
         let p = plan(&members, "t.tar!/", 1, &WalkOptions::default());
         assert!(p.problems.is_empty());
-        let shown: Vec<(&str, usize)> = p.jobs.iter().map(|j| (j.display(), j.files().len())).collect();
-        assert_eq!(shown, [("t.tar!/m", 3), ("t.tar!/x.gguf", 1), ("t.tar!/o/model.onnx", 2)]);
+        let shown: Vec<(&str, usize)> = p
+            .jobs
+            .iter()
+            .map(|j| (j.display(), j.files().len()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("t.tar!/m", 3),
+                ("t.tar!/x.gguf", 1),
+                ("t.tar!/o/model.onnx", 2)
+            ]
+        );
         assert_eq!(p.jobs[2].files()[1].dest, PathBuf::from("w.bin"));
     }
 }

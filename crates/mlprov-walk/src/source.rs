@@ -206,7 +206,9 @@ impl<R: Read> ZstdReader<R> {
 impl<R: Read> Read for ZstdReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if let ZstdState::Pending(inner) = &mut self.state {
-            let inner = inner.take().ok_or_else(|| io::Error::other("zstd decoder lost"))?;
+            let inner = inner
+                .take()
+                .ok_or_else(|| io::Error::other("zstd decoder lost"))?;
             let decoder = zstd::stream::read::Decoder::new(inner)?;
             self.state = ZstdState::Open(Box::new(decoder));
         }

@@ -174,9 +174,7 @@ impl<'a> TarReader<'a> {
             if self.ordinal >= self.max_entries {
                 return Err(TarError::TooManyEntries(self.max_entries));
             }
-            let name = pax_path
-                .or(long_name)
-                .unwrap_or_else(|| ustar_name(&block));
+            let name = pax_path.or(long_name).unwrap_or_else(|| ustar_name(&block));
             let size = pax_size.unwrap_or(size);
             let mut kind = match flag {
                 b'0' | 0 | b'7' => Kind::File,
@@ -327,7 +325,10 @@ fn parse_octal(field: &[u8]) -> Option<u64> {
     let text = trim_nul(field);
     let text: &[u8] = {
         let start = text.iter().position(|&c| c != b' ').unwrap_or(text.len());
-        let end = text.iter().rposition(|&c| c != b' ').map_or(start, |e| e + 1);
+        let end = text
+            .iter()
+            .rposition(|&c| c != b' ')
+            .map_or(start, |e| e + 1);
         &text[start..end.max(start)]
     };
     let mut v: u64 = 0;
@@ -424,7 +425,10 @@ mod tests {
         assert_eq!((f.path, f.size), (Some(b"a/b/c.x".to_vec()), Some(1234)));
         assert!(parse_pax(b"99 path=x\n").is_err());
         assert_eq!(parse_size(b"00000001000\0"), Some(512));
-        assert_eq!(parse_size(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]), Some(256));
+        assert_eq!(
+            parse_size(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]),
+            Some(256)
+        );
         assert_eq!(parse_size(b"0000z\0"), None);
     }
 

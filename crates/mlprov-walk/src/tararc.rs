@@ -63,7 +63,13 @@ impl Walker<'_> {
         self.count(Counter::Archives, 1);
         let prefix = format!("{display}!/");
         let mut src = open_stream(path, compression, &self.budget).map_err(read_error)?;
-        let listing = self.list_tar(&mut *src, 0, &prefix, true, compression != Compression::None)?;
+        let listing = self.list_tar(
+            &mut *src,
+            0,
+            &prefix,
+            true,
+            compression != Compression::None,
+        )?;
         drop(src);
         if let Some(specs) = self.detect_image(&listing, display)? {
             return self.image_in_tar(path, display, compression, &listing, specs, level);
@@ -146,7 +152,8 @@ impl Walker<'_> {
                 self.count(Counter::Files, 1);
                 self.count(Counter::Bytes, e.size);
                 let mut head = Vec::new();
-                member.class = classify_stream(&mut reader, e.size, &mut head).map_err(read_error)?;
+                member.class =
+                    classify_stream(&mut reader, e.size, &mut head).map_err(read_error)?;
                 let mut rest = io::Cursor::new(head.clone()).chain(&mut reader);
                 if member.class == Class::Weight(Sniffed::Onnx) {
                     member.onnx = onnx_locations(&mut rest).map_err(read_error)?;
@@ -162,7 +169,10 @@ impl Walker<'_> {
                     && is_image_file(&member.path)
                     && e.size <= MAX_SMALL_FILE
                     && small_total + e.size <= MAX_SMALL_TOTAL
-                    && head.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&b| b == b'{' || b == b'[')
+                    && head
+                        .iter()
+                        .find(|b| !b.is_ascii_whitespace())
+                        .is_some_and(|&b| b == b'{' || b == b'[')
                 {
                     let bytes = read_capped(&mut rest, MAX_SMALL_FILE).map_err(read_error)?;
                     small_total += bytes.len() as u64;

@@ -126,7 +126,13 @@ impl<'v> Walker<'v> {
 
     /// Looks at one file on disk, inside `depth` archives: a real file (`depth` 0) or one
     /// extracted into the temp folder.
-    pub(crate) fn file(&mut self, path: &Path, display: String, depth: usize, nofollow: bool) -> Flow {
+    pub(crate) fn file(
+        &mut self,
+        path: &Path,
+        display: String,
+        depth: usize,
+        nofollow: bool,
+    ) -> Flow {
         let mut file = match open_regular(path, nofollow) {
             Ok(f) => f,
             Err(e) => return self.unreadable(display, &e),
@@ -203,7 +209,13 @@ impl<'v> Walker<'v> {
     }
 
     /// Runs a job whose files are all in `slot`: reports the unit, or walks the archive.
-    pub(crate) fn run_job(&mut self, job: &Job, members: &[Member], slot: Slot, level: usize) -> Flow {
+    pub(crate) fn run_job(
+        &mut self,
+        job: &Job,
+        members: &[Member],
+        slot: Slot,
+        level: usize,
+    ) -> Flow {
         match job {
             Job::Unit {
                 display,
@@ -288,4 +300,3 @@ pub(crate) fn format_name(s: Sniffed) -> &'static str {
         Sniffed::Unknown => "unknown",
     }
 }
-

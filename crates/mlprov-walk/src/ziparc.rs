@@ -151,7 +151,10 @@ impl Walker<'_> {
             self.count(Counter::Bytes, size);
             let mut r = Metered::new(f, self.budget.clone());
             let mut head = Vec::new();
-            (size, classify_stream(&mut r, size, &mut head).map_err(read_error)?)
+            (
+                size,
+                classify_stream(&mut r, size, &mut head).map_err(read_error)?,
+            )
         };
         if is_unsafe(raw) {
             self.problem(
@@ -183,12 +186,11 @@ impl Walker<'_> {
             } else {
                 let f = zip.by_index(i).map_err(bad)?;
                 let mut r = Metered::new(f, self.budget.clone());
-                let bytes = read_capped(&mut r as &mut dyn Read, MAX_INDEX_BYTES)
-                    .map_err(read_error)?;
+                let bytes =
+                    read_capped(&mut r as &mut dyn Read, MAX_INDEX_BYTES).map_err(read_error)?;
                 shard_names(&bytes)
             });
         }
         Ok(Some(member))
     }
 }
-

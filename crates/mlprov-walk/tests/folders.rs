@@ -21,13 +21,21 @@ fn files_are_recognized_by_their_bytes_not_their_names() {
     fs::create_dir_all(root.join(".git/lfs")).unwrap();
     let st = fixture("safetensors/tiny-model.safetensors");
     fs::write(root.join("a/b/weights.txt"), &st).unwrap();
-    fs::write(root.join("fake.safetensors"), b"not weights at all, just text\n").unwrap();
+    fs::write(
+        root.join("fake.safetensors"),
+        b"not weights at all, just text\n",
+    )
+    .unwrap();
     fs::write(root.join("sub/q.gguf"), fixture("gguf/quant.gguf")).unwrap();
     fs::write(root.join("notes.md"), b"# notes").unwrap();
     fs::write(root.join(".git/lfs/copy"), &st).unwrap();
-    let (recs, summary) = run(&[root.clone()], &Default::default());
+    let (recs, summary) = run(std::slice::from_ref(&root), &Default::default());
     let u = units(&recs);
-    assert_eq!(shown(&u, &root), ["a/b/weights.txt", "sub/q.gguf"], "{recs:#?}");
+    assert_eq!(
+        shown(&u, &root),
+        ["a/b/weights.txt", "sub/q.gguf"],
+        "{recs:#?}"
+    );
     assert_eq!(u[0].format, Some(Sniffed::Safetensors));
     assert_eq!(u[1].format, Some(Sniffed::Gguf));
     assert_eq!(u[0].files[0].1, st);
@@ -41,14 +49,20 @@ fn files_are_recognized_by_their_bytes_not_their_names() {
 fn a_fifo_is_reported_without_being_opened() {
     let t = tempfile::tempdir().unwrap();
     let fifo = t.path().join("model.safetensors");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     fs::write(t.path().join("m.gguf"), fixture("gguf/quant.gguf")).unwrap();
     let root = t.path().to_path_buf();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(run(&[root], &Default::default()));
     });
-    let (recs, _) = rx.recv_timeout(Duration::from_secs(30)).expect("the walk hung on a FIFO");
+    let (recs, _) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the walk hung on a FIFO");
     let p = problems(&recs);
     assert_eq!(p.len(), 1, "{recs:#?}");
     assert_eq!(p[0].kind, Some(ProblemKind::NotRegularFile));
@@ -70,7 +84,7 @@ fn unreadable_files_and_folders_are_problems() {
     fs::set_permissions(root.join("secret.gguf"), fs::Permissions::from_mode(0o000)).unwrap();
     fs::set_permissions(root.join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
     let root_user = privileged(t.path());
-    let (recs, _) = run(&[root.clone()], &Default::default());
+    let (recs, _) = run(std::slice::from_ref(&root), &Default::default());
     fs::set_permissions(root.join("locked"), fs::Permissions::from_mode(0o755)).unwrap();
     if root_user {
         // Permission checks do not apply: the walk completes and finds all three.
@@ -81,7 +95,11 @@ fn unreadable_files_and_folders_are_problems() {
     let p = problems(&recs);
     assert_eq!(shown(&p, &root), ["locked", "secret.gguf"], "{recs:#?}");
     assert!(p.iter().all(|p| p.kind == Some(ProblemKind::Unreadable)));
-    assert!(p[1].message.to_lowercase().contains("permission"), "{}", p[1].message);
+    assert!(
+        p[1].message.to_lowercase().contains("permission"),
+        "{}",
+        p[1].message
+    );
 }
 
 #[test]
@@ -98,11 +116,13 @@ fn links_out_of_the_tree_are_reported_not_followed() {
     symlink("in/own.gguf", root.join("alias.gguf")).unwrap();
     symlink("in", root.join("aliasdir")).unwrap();
     symlink("nowhere", root.join("dangling.gguf")).unwrap();
-    let (recs, _) = run(&[root.clone()], &Default::default());
+    let (recs, _) = run(std::slice::from_ref(&root), &Default::default());
     assert_eq!(shown(&units(&recs), &root), ["in/own.gguf"], "{recs:#?}");
     let p = problems(&recs);
     assert_eq!(shown(&p, &root), ["leak.gguf", "leakdir"]);
-    assert!(p.iter().all(|p| p.kind == Some(ProblemKind::LinkLeavesTree)));
+    assert!(p
+        .iter()
+        .all(|p| p.kind == Some(ProblemKind::LinkLeavesTree)));
     assert!(p[0].message.contains("outside"));
     // A link given as the root is followed: the user named it.
     let (recs, _) = run(&[root.join("leak.gguf")], &Default::default());
@@ -111,15 +131,24 @@ fn links_out_of_the_tree_are_reported_not_followed() {
 
 #[test]
 fn a_sharded_checkpoint_in_a_folder_is_one_unit() {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/safetensors/tiny-sharded");
-    let (recs, _) = run(&[src.clone()], &Default::default());
+    let src =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/safetensors/tiny-sharded");
+    let (recs, _) = run(std::slice::from_ref(&src), &Default::default());
     let u = units(&recs);
     assert_eq!(u.len(), 1, "{recs:#?}");
     assert_eq!(u[0].local, src);
-    let names: Vec<&str> = u[0].files.iter().map(|(d, _)| d.rsplit('/').next().unwrap()).collect();
+    let names: Vec<&str> = u[0]
+        .files
+        .iter()
+        .map(|(d, _)| d.rsplit('/').next().unwrap())
+        .collect();
     assert_eq!(
         names,
-        ["model.safetensors.index.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+        [
+            "model.safetensors.index.json",
+            "model-00001-of-00002.safetensors",
+            "model-00002-of-00002.safetensors"
+        ]
     );
     assert_eq!(u[0].opened, Ok(2));
 }
@@ -140,7 +169,11 @@ fn an_onnx_model_lists_its_external_data() {
 fn the_visitor_can_stop_the_walk() {
     let t = tempfile::tempdir().unwrap();
     for i in 0..3 {
-        fs::write(t.path().join(format!("{i}.gguf")), fixture("gguf/quant.gguf")).unwrap();
+        fs::write(
+            t.path().join(format!("{i}.gguf")),
+            fixture("gguf/quant.gguf"),
+        )
+        .unwrap();
     }
     let mut seen = 0;
     let summary = mlprov_walk::walk(&[t.path().to_path_buf()], &Default::default(), &mut |_| {

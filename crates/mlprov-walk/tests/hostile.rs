@@ -14,12 +14,13 @@ fn every_prefix_is_a_problem(bytes: &[u8], cuts: impl Iterator<Item = usize>, wh
     let p = t.path().join("cut");
     for cut in cuts {
         fs::write(&p, &bytes[..cut]).unwrap();
-        let (recs, _) = run(&[p.clone()], &options_in(tmp.path()));
+        let (recs, _) = run(std::slice::from_ref(&p), &options_in(tmp.path()));
         assert!(units(&recs).is_empty(), "{what} cut at {cut}: {recs:#?}");
         let pr = problems(&recs);
         assert!(!pr.is_empty(), "{what} cut at {cut}: no problem reported");
         assert!(
-            pr.iter().all(|p| p.kind == Some(ProblemKind::DamagedArchive)),
+            pr.iter()
+                .all(|p| p.kind == Some(ProblemKind::DamagedArchive)),
             "{what} cut at {cut}: {pr:#?}"
         );
     }
@@ -87,7 +88,7 @@ fn damaged_bytes_never_panic() {
                 b[i] = (seed >> 32) as u8;
             }
             fs::write(&p, &b).unwrap();
-            let _ = run(&[p.clone()], &options_in(tmp.path()));
+            let _ = run(std::slice::from_ref(&p), &options_in(tmp.path()));
         }
     }
     assert!(leftovers(tmp.path()).is_empty());
@@ -118,7 +119,13 @@ fn a_member_inflating_past_its_declared_size_is_refused() {
     assert!(units(&recs).is_empty(), "{recs:#?}");
     let pr = problems(&recs);
     assert_eq!(pr.len(), 1, "{recs:#?}");
-    assert!(matches!(pr[0].kind, Some(ProblemKind::TooLarge | ProblemKind::DamagedArchive)), "{pr:#?}");
+    assert!(
+        matches!(
+            pr[0].kind,
+            Some(ProblemKind::TooLarge | ProblemKind::DamagedArchive)
+        ),
+        "{pr:#?}"
+    );
     assert!(pr[0].display.ends_with("bomb.zip!/bomb.gguf"));
     assert!(summary.extracted_bytes <= 1000, "{summary:?}");
 }
@@ -130,7 +137,10 @@ fn members_over_the_size_limits_are_not_extracted() {
     // A declared size far past the default per-member limit (64 GiB): refused unread.
     let p = t.path().join("huge.zip");
     fs::write(&p, lying_zip(4096, u32::MAX)).unwrap();
-    let opts = WalkOptions { max_extract_bytes: 1 << 20, ..options_in(tmp.path()) };
+    let opts = WalkOptions {
+        max_extract_bytes: 1 << 20,
+        ..options_in(tmp.path())
+    };
     let (recs, summary) = run(&[p], &opts);
     let pr = problems(&recs);
     assert_eq!(pr.len(), 1, "{recs:#?}");
@@ -143,7 +153,11 @@ fn members_over_the_size_limits_are_not_extracted() {
         v
     };
     let p = t.path().join("big.tar");
-    fs::write(&p, tar_of(&[("big.gguf", &big), ("q.gguf", &fixture("gguf/quant.gguf"))])).unwrap();
+    fs::write(
+        &p,
+        tar_of(&[("big.gguf", &big), ("q.gguf", &fixture("gguf/quant.gguf"))]),
+    )
+    .unwrap();
     let (recs, _) = run(&[p], &opts);
     assert_eq!(units(&recs).len(), 1, "{recs:#?}");
     assert_eq!(problems(&recs)[0].kind, Some(ProblemKind::TooLarge));
@@ -154,11 +168,18 @@ fn the_total_budget_of_an_archive_is_enforced_once() {
     let t = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let zeros = vec![0u8; 4 << 20];
-    let tar = tar_of(&[("a.bin", &zeros), ("b.bin", &zeros), ("q.gguf", &fixture("gguf/quant.gguf"))]);
+    let tar = tar_of(&[
+        ("a.bin", &zeros),
+        ("b.bin", &zeros),
+        ("q.gguf", &fixture("gguf/quant.gguf")),
+    ]);
     let p = t.path().join("x.tgz");
     fs::write(&p, gz(&tar_of(&[("inner.tar", &tar)]))).unwrap();
-    let opts = WalkOptions { max_total_extract_bytes: 1 << 20, ..options_in(tmp.path()) };
-    let (recs, _) = run(&[p.clone()], &opts);
+    let opts = WalkOptions {
+        max_total_extract_bytes: 1 << 20,
+        ..options_in(tmp.path())
+    };
+    let (recs, _) = run(std::slice::from_ref(&p), &opts);
     let pr = problems(&recs);
     assert_eq!(pr.len(), 1, "{recs:#?}");
     assert_eq!(pr[0].kind, Some(ProblemKind::OverBudget));
@@ -217,7 +238,7 @@ fn escaping_member_names_are_written_only_inside_the_temp_folder() {
         ]
     );
     // Nothing written beside or above the temp folder.
-    assert_eq!(leftovers(tmp_parent.path()), [tmp.clone()]);
+    assert_eq!(leftovers(tmp_parent.path()), std::slice::from_ref(&tmp));
     assert!(!t.path().join("evil.gguf").exists() && !std::path::Path::new("/abs").exists());
 }
 
@@ -228,11 +249,16 @@ fn archives_with_too_many_entries_are_refused() {
     let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
     fs::write(t.path().join("a.tar"), tar_of(&entries)).unwrap();
     fs::write(t.path().join("b.zip"), zip_of(&entries)).unwrap();
-    let opts = WalkOptions { max_entries: 10, ..Default::default() };
+    let opts = WalkOptions {
+        max_entries: 10,
+        ..Default::default()
+    };
     let (recs, _) = run(&[t.path().to_path_buf()], &opts);
     let pr = problems(&recs);
     assert_eq!(shown(&pr, t.path()), ["a.tar", "b.zip"], "{recs:#?}");
-    assert!(pr.iter().all(|p| p.kind == Some(ProblemKind::TooManyEntries)));
+    assert!(pr
+        .iter()
+        .all(|p| p.kind == Some(ProblemKind::TooManyEntries)));
 }
 
 #[test]

@@ -19,9 +19,15 @@ fn sha(b: &[u8]) -> String {
 /// `data/new.gguf`, and replaces `keep/c.npy`; the third replaces `models/b.gguf`.
 fn layer_tars() -> Vec<Vec<u8>> {
     let l1 = tar_of(&[
-        ("models/a.safetensors", &fixture("safetensors/tiny-model.safetensors")),
+        (
+            "models/a.safetensors",
+            &fixture("safetensors/tiny-model.safetensors"),
+        ),
         ("models/b.gguf", &fixture("gguf/quant.gguf")),
-        ("data/old.safetensors", &fixture("safetensors/dtypes.safetensors")),
+        (
+            "data/old.safetensors",
+            &fixture("safetensors/dtypes.safetensors"),
+        ),
         ("keep/c.npy", &fixture("numpy/c_f32.npy")),
         ("etc/hosts", b"127.0.0.1 localhost\n"),
     ]);
@@ -31,7 +37,10 @@ fn layer_tars() -> Vec<Vec<u8>> {
         ("data/.wh..wh..opq", b""),
         ("keep/c.npy", &fixture("numpy/fortran_f64.npy")),
     ]);
-    let l3 = tar_of(&[("models/b.gguf", &fixture("gguf/iq.gguf")), ("app/readme", b"hi")]);
+    let l3 = tar_of(&[
+        ("models/b.gguf", &fixture("gguf/iq.gguf")),
+        ("app/readme", b"hi"),
+    ]);
     vec![l1, l2, l3]
 }
 
@@ -52,13 +61,18 @@ fn assert_found(root: &Path, prefix: &str) {
         .map(|u| (u.display.clone(), u.files[0].1.clone()))
         .collect();
     got.sort();
-    let want: Vec<(String, Vec<u8>)> =
-        expected().into_iter().map(|(p, b)| (format!("{prefix}{p}"), b)).collect();
+    let want: Vec<(String, Vec<u8>)> = expected()
+        .into_iter()
+        .map(|(p, b)| (format!("{prefix}{p}"), b))
+        .collect();
     let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
     assert_eq!(names(&got), names(&want), "{recs:#?}");
     assert!(got == want, "bytes differ");
     assert!(problems(&recs).is_empty(), "{recs:#?}");
-    assert!(units(&recs).iter().all(|u| u.within && u.opened == Ok(1)), "{recs:#?}");
+    assert!(
+        units(&recs).iter().all(|u| u.within && u.opened == Ok(1)),
+        "{recs:#?}"
+    );
     assert!(summary.archives >= 1);
 }
 
@@ -72,7 +86,10 @@ fn desc(media: &str, b: &[u8]) -> serde_json::Value {
 fn oci_files(layers: &[(Vec<u8>, &str)], docker: bool) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
     let mut blob = |b: &[u8]| files.push((format!("blobs/sha256/{}", sha(b)), b.to_vec()));
-    let diff_ids: Vec<String> = layer_tars().iter().map(|t| format!("sha256:{}", sha(t))).collect();
+    let diff_ids: Vec<String> = layer_tars()
+        .iter()
+        .map(|t| format!("sha256:{}", sha(t)))
+        .collect();
     let config = serde_json::to_vec(&json!({
         "architecture": "amd64", "os": "linux",
         "rootfs": {"type": "layers", "diff_ids": diff_ids}
@@ -107,12 +124,21 @@ fn oci_files(layers: &[(Vec<u8>, &str)], docker: bool) -> Vec<(String, Vec<u8>)>
     a["annotations"] = json!({"vnd.docker.reference.type": "attestation-manifest"});
     a["platform"] = json!({"os": "unknown", "architecture": "unknown"});
     let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [m, a]});
-    files.push(("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()));
+    files.push((
+        "oci-layout".into(),
+        br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+    ));
     files.push(("index.json".into(), serde_json::to_vec(&index).unwrap()));
     if docker {
-        let layers: Vec<String> = layers.iter().map(|(l, _)| format!("blobs/sha256/{}", sha(l))).collect();
+        let layers: Vec<String> = layers
+            .iter()
+            .map(|(l, _)| format!("blobs/sha256/{}", sha(l)))
+            .collect();
         let manifest = json!([{"Config": format!("blobs/sha256/{}", sha(&config)), "RepoTags": ["x:latest"], "Layers": layers}]);
-        files.push(("manifest.json".into(), serde_json::to_vec(&manifest).unwrap()));
+        files.push((
+            "manifest.json".into(),
+            serde_json::to_vec(&manifest).unwrap(),
+        ));
     }
     files
 }
@@ -127,7 +153,10 @@ fn mixed_layers() -> Vec<(Vec<u8>, &'static str)> {
 }
 
 fn as_tar(files: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let entries: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    let entries: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
     tar_of(&entries)
 }
 
@@ -179,20 +208,32 @@ fn old_docker_save(images: &[(&str, Vec<Vec<u8>>)]) -> Vec<u8> {
         for l in layers {
             let id = sha(format!("{parent}{}", sha(l)).as_bytes());
             files.push((format!("{id}/VERSION"), b"1.0".to_vec()));
-            files.push((format!("{id}/json"), serde_json::to_vec(&json!({"id": id, "parent": parent})).unwrap()));
+            files.push((
+                format!("{id}/json"),
+                serde_json::to_vec(&json!({"id": id, "parent": parent})).unwrap(),
+            ));
             files.push((format!("{id}/layer.tar"), l.clone()));
             names.push(format!("{id}/layer.tar"));
             parent = id;
         }
         let config = serde_json::to_vec(&json!({"architecture": "amd64", "os": "linux"})).unwrap();
-        let cfg = format!("{}.json", sha(&[config.as_slice(), tag.as_bytes()].concat()));
+        let cfg = format!(
+            "{}.json",
+            sha(&[config.as_slice(), tag.as_bytes()].concat())
+        );
         files.push((cfg.clone(), config));
         manifest.push(json!({"Config": cfg, "RepoTags": [tag], "Layers": names}));
         let (repo, t) = tag.split_once(':').unwrap();
         repositories.insert(repo.into(), json!({t: parent}));
     }
-    files.push(("manifest.json".into(), serde_json::to_vec(&manifest).unwrap()));
-    files.push(("repositories".into(), serde_json::to_vec(&repositories).unwrap()));
+    files.push((
+        "manifest.json".into(),
+        serde_json::to_vec(&manifest).unwrap(),
+    ));
+    files.push((
+        "repositories".into(),
+        serde_json::to_vec(&repositories).unwrap(),
+    ));
     as_tar(&files)
 }
 
@@ -209,8 +250,12 @@ fn several_images_in_one_tarball_are_told_apart() {
     let t = tempfile::tempdir().unwrap();
     let p = t.path().join("two.tar");
     let base = layer_tars();
-    fs::write(&p, old_docker_save(&[("x:1", base.clone()), ("y:2", base[..1].to_vec())])).unwrap();
-    let (recs, _) = run(&[p.clone()], &Default::default());
+    fs::write(
+        &p,
+        old_docker_save(&[("x:1", base.clone()), ("y:2", base[..1].to_vec())]),
+    )
+    .unwrap();
+    let (recs, _) = run(std::slice::from_ref(&p), &Default::default());
     let mut got: Vec<String> = units(&recs).iter().map(|u| u.display.clone()).collect();
     got.sort();
     let d = p.display();
@@ -235,10 +280,14 @@ fn a_damaged_layer_is_a_problem_of_the_image() {
     layers[0].0.truncate(n / 2);
     let p = t.path().join("img.tar");
     fs::write(&p, as_tar(&oci_files(&layers, false))).unwrap();
-    let (recs, _) = run(&[p.clone()], &Default::default());
+    let (recs, _) = run(std::slice::from_ref(&p), &Default::default());
     assert!(units(&recs).is_empty(), "{recs:#?}");
     let pr = problems(&recs);
     assert_eq!(pr.len(), 1, "{recs:#?}");
     assert_eq!(pr[0].display, p.display().to_string());
-    assert!(pr[0].message.starts_with("layer blobs/sha256/"), "{}", pr[0].message);
+    assert!(
+        pr[0].message.starts_with("layer blobs/sha256/"),
+        "{}",
+        pr[0].message
+    );
 }

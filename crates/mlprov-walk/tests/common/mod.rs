@@ -10,7 +10,9 @@ use mlprov_walk::{walk, Found, ProblemKind, WalkOptions, WalkSummary};
 
 /// The bytes of a file under `fixtures/`.
 pub fn fixture(rel: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(rel);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -53,7 +55,12 @@ fn record(f: Found) -> Rec {
             let files = u
                 .files
                 .iter()
-                .map(|f| (f.display.clone(), std::fs::read(&f.local).expect("unit file readable")))
+                .map(|f| {
+                    (
+                        f.display.clone(),
+                        std::fs::read(&f.local).expect("unit file readable"),
+                    )
+                })
                 .collect();
             let opened = mlprov_formats::open_model(&u.local, Default::default())
                 .map(|m| m.files.len())
@@ -94,7 +101,12 @@ pub fn problems(recs: &[Rec]) -> Vec<&Rec> {
 pub fn shown(recs: &[&Rec], base: &Path) -> Vec<String> {
     let prefix = format!("{}/", base.display());
     recs.iter()
-        .map(|r| r.display.strip_prefix(&prefix).unwrap_or(&r.display).to_string())
+        .map(|r| {
+            r.display
+                .strip_prefix(&prefix)
+                .unwrap_or(&r.display)
+                .to_string()
+        })
         .collect()
 }
 
