@@ -155,8 +155,10 @@ impl Walker<'_> {
         if files.len() == 1 {
             return Ok(());
         }
-        self.count(crate::found::Counter::Files, 1);
         let bytes = files.iter().map(|f| f.bytes).sum();
+        // The shards are not looked at again on their own: counted here.
+        self.count(crate::found::Counter::Files, files.len() as u64 - 1);
+        self.count(crate::found::Counter::Bytes, bytes - files[0].bytes);
         self.unit(Unit {
             display: shown(dir),
             local: dir.to_path_buf(),

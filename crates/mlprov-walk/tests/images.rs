@@ -291,3 +291,31 @@ fn a_damaged_layer_is_a_problem_of_the_image() {
         pr[0].message
     );
 }
+
+#[test]
+fn the_python_made_docker_save_fixture_is_merged() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/deploy");
+    let p = dir.join("docker-save.tar");
+    let expected: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("docker-save.expected.json")).unwrap()).unwrap();
+    let want: Vec<(String, String)> = expected["image_files"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (
+                format!("{}!/{k}", p.display()),
+                v.as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let (recs, _) = run(std::slice::from_ref(&p), &Default::default());
+    let mut got: Vec<(String, String)> = units(&recs)
+        .iter()
+        .map(|u| (u.display.clone(), sha(&u.files[0].1)))
+        .collect();
+    got.sort();
+    assert_eq!(got, want, "{recs:#?}");
+    assert!(problems(&recs).is_empty(), "{recs:#?}");
+    assert!(units(&recs).iter().all(|u| u.opened == Ok(1)));
+}
