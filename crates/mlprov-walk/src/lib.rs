@@ -14,6 +14,19 @@
 //! tarballs are merged layer by layer, whiteouts respected, and only the weight files that
 //! survive are reported (see the `image` module's rules).
 //!
+//! Folders: every regular file is looked at (dot files too); `.git` folders are not
+//! entered (git-lfs keeps a second copy of each weight file there). Symbolic links are
+//! never followed: one resolving inside a walked root is skipped (its target is walked
+//! anyway), one leaving every root is a [`ProblemKind::LinkLeavesTree`], a dangling one is
+//! skipped; a root given as a link is followed. FIFOs, sockets and devices are reported
+//! ([`ProblemKind::NotRegularFile`]) and never opened; files are opened with `O_NONBLOCK`
+//! (and `O_NOFOLLOW` below a root) and checked to be regular first. A folder holding an
+//! `*.safetensors.index.json` gives one unit per index (its `local` is the folder, its
+//! `files` the index and the shards it lists that are present). An ONNX file's unit lists
+//! the external data files it names that sit beside it. Every format `sniff` recognizes is
+//! a unit, including legacy pickles and formats mlprov cannot read (`Unit::format` says
+//! which; opening then explains). Zip and tar members that are links are not followed.
+//!
 //! Inside archives, the members a unit needs are extracted into a private temp folder
 //! (mode 0700) under generated folder names, and deleted when the visitor returns: the
 //! temp folder holds at most the units in progress. A sharded safetensors checkpoint (an

@@ -141,7 +141,10 @@ impl<'a> TarReader<'a> {
             if !checksum_ok(&block) {
                 return Err(bad("checksum does not match".into()));
             }
-            let size = parse_size(&block[124..136]).ok_or_else(|| bad("bad size field".into()))?;
+            // No real member comes near 2^62 bytes; the cap keeps offset sums from overflowing.
+            let size = parse_size(&block[124..136])
+                .filter(|&s| s < 1 << 62)
+                .ok_or_else(|| bad("bad size field".into()))?;
             let flag = block[156];
             match flag {
                 b'L' | b'K' => {
@@ -176,6 +179,9 @@ impl<'a> TarReader<'a> {
             }
             let name = pax_path.or(long_name).unwrap_or_else(|| ustar_name(&block));
             let size = pax_size.unwrap_or(size);
+            if size >= 1 << 62 {
+                return Err(bad(format!("size {size} out of range")));
+            }
             let mut kind = match flag {
                 b'0' | 0 | b'7' => Kind::File,
                 b'1' => Kind::Hardlink,

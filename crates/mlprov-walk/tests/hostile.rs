@@ -36,13 +36,18 @@ fn small_tar() -> Vec<u8> {
 fn every_truncation_of_a_tar_gz_is_a_problem() {
     let tgz = gz(&small_tar());
     // Two bytes carry the gzip magic; shorter is not recognizably anything.
-    every_prefix_is_a_problem(&tgz, 2..tgz.len(), "tar.gz");
+    // Every cut through the header and the trailer, every 5th in between.
+    let n = tgz.len();
+    let cuts = (2..n).filter(|&c| c < 200 || c + 200 > n || c % 5 == 0);
+    every_prefix_is_a_problem(&tgz, cuts, "tar.gz");
 }
 
 #[test]
 fn every_truncation_of_a_tar_zst_is_a_problem() {
     let z = zst(&small_tar());
-    every_prefix_is_a_problem(&z, 4..z.len(), "tar.zst");
+    let n = z.len();
+    let cuts = (4..n).filter(|&c| c < 200 || c + 200 > n || c % 5 == 0);
+    every_prefix_is_a_problem(&z, cuts, "tar.zst");
 }
 
 #[test]
@@ -60,7 +65,10 @@ fn truncations_of_a_plain_tar_are_problems() {
 fn every_truncation_of_a_zip_is_a_problem() {
     let g = fixture("gguf/quant.gguf");
     let z = zip_of(&[("a/q.gguf", &g), ("b.txt", b"hello")]);
-    every_prefix_is_a_problem(&z, 4..z.len(), "zip");
+    // Every cut through the central directory and the local header, every 5th in between.
+    let n = z.len();
+    let cuts = (4..n).filter(|&c| c < 200 || c + 400 > n || c % 5 == 0);
+    every_prefix_is_a_problem(&z, cuts, "zip");
 }
 
 #[test]
