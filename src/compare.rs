@@ -17,6 +17,8 @@ use mlprov_fingerprint::{
 };
 use mlprov_formats::Model;
 use mlprov_hash::HashOptions;
+use mlprov_manifest::Manifest;
+use mlprov_registry::{Asset, AssetId, Store};
 
 use crate::error::Result;
 use crate::progress::Progress;
@@ -71,7 +73,7 @@ impl<'m> Comparable<'m> {
         &self.model
     }
 
-    fn sketches(&self) -> &ModelFingerprint {
+    pub(crate) fn sketches(&self) -> &ModelFingerprint {
         // The full fingerprint holds the sketches too: reuse it when it exists.
         if let Some(full) = self.invariants.get() {
             return full;
@@ -80,7 +82,7 @@ impl<'m> Comparable<'m> {
             .get_or_init(|| ModelFingerprint::of(&self.model))
     }
 
-    fn with_invariants(&self) -> &ModelFingerprint {
+    pub(crate) fn with_invariants(&self) -> &ModelFingerprint {
         self.invariants.get_or_init(|| {
             ModelFingerprint::with_options(
                 &self.model,
@@ -152,6 +154,90 @@ pub fn compare_with_base(
     }
     result.own_changes = Some(own);
     Ok(result)
+}
+
+/// A registered model as the lineage test reads it without its weights: the fingerprint
+/// stored at registration (sketches, invariants and full-precision samples) and the manifest.
+#[derive(Debug, Clone)]
+pub struct RegisteredModel {
+    /// The asset's record.
+    pub asset: Asset,
+    /// Its stored fingerprint.
+    pub fingerprint: ModelFingerprint,
+    /// Its manifest.
+    pub manifest: Manifest,
+}
+
+impl RegisteredModel {
+    /// Loads a registered model; `None` for an unknown asset, a dataset, or one stored
+    /// without a fingerprint.
+    pub fn load(store: &mut dyn Store, id: AssetId) -> Result<Option<Self>> {
+        let Some(asset) = store.asset(id)? else {
+            return Ok(None);
+        };
+        let Some(fingerprint) = store.fingerprint(id)? else {
+            return Ok(None);
+        };
+        let manifest: Manifest = serde_json::from_str(&asset.manifest).map_err(|e| {
+            crate::error::Error::Registry(mlprov_registry::Error::Corrupt(format!(
+                "asset {id}: manifest: {e}"
+            )))
+        })?;
+        Ok(Some(RegisteredModel {
+            asset,
+            fingerprint,
+            manifest,
+        }))
+    }
+}
+
+/// [`compare`] against a registered model, from what the registry stored: the same stages
+/// and the same verdict as with its weights (`identical` when B's files have the sizes and
+/// digests the manifest records). A bit-exact copy is credited with the sampled values
+/// that agree rather than all of its values, so its p-value is less extreme.
+pub fn compare_registered(
+    a: &RegisteredModel,
+    b: &Comparable<'_>,
+    progress: &dyn Progress,
+) -> Result<Comparison> {
+    let fa = &a.fingerprint;
+    let mut result = mlprov_fingerprint::compare_registered(fa, &b.model, b.sketches());
+    if !matches!(result.verdict, Verdict::SameWeights | Verdict::ReEncoded) {
+        progress.stage("not a whole copy: computing the invariants");
+        result = mlprov_fingerprint::compare_registered(fa, &b.model, b.with_invariants());
+        progress.done();
+    }
+    if same_bytes_as_recorded(&a.manifest, &b.model) {
+        result.verdict = Verdict::Identical;
+    }
+    b.model.check_unchanged()?;
+    Ok(result)
+}
+
+/// Whether B's files have exactly the sizes and digests a manifest records (sizes first:
+/// the files are read only when every size matches).
+fn same_bytes_as_recorded(manifest: &Manifest, b: &Model) -> bool {
+    let mut recorded: Vec<(u64, mlprov_hash::Digest)> =
+        manifest.files.iter().map(|f| (f.size, f.digest)).collect();
+    let mut sizes: Vec<u64> = b.files.iter().map(|f| f.file.len() as u64).collect();
+    let mut want: Vec<u64> = recorded.iter().map(|r| r.0).collect();
+    sizes.sort_unstable();
+    want.sort_unstable();
+    if sizes != want {
+        return false;
+    }
+    let options = HashOptions {
+        plain: false,
+        progress: None,
+    };
+    let mut found: Vec<(u64, mlprov_hash::Digest)> = mlprov_hash::hash_model(b, options)
+        .files
+        .iter()
+        .map(|f| (f.size, f.digest))
+        .collect();
+    recorded.sort();
+    found.sort();
+    recorded == found
 }
 
 /// Same files with the same bytes (sizes first, then plain digests).

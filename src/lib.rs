@@ -22,6 +22,8 @@
 //! | convert a model to safetensors | [`convert`] |
 //! | register a model in the registry | [`register`] (in the registry [`open_registry`] names) |
 //! | find registered models that may be related to a fingerprint | [`lookup`] |
+//! | the lineage test against a registered model, without its weights | [`compare_registered`] |
+//! | scan a deployment (folders, archives, images) for registered models and derivatives | [`scan`] |
 //! | check and list the audit log | [`audit_verify`], [`audit_show`] |
 //! | a dataset's manifest (or one shard's) | [`dataset_fingerprint`] |
 //! | how much of dataset A is in B, and B in A (data or manifests) | [`dataset_compare`] |
@@ -64,6 +66,7 @@ mod printable;
 mod progress;
 mod provenance;
 mod registry_ops;
+mod scan;
 mod sign;
 mod verify;
 
@@ -74,6 +77,7 @@ pub use mlprov_hash as hash;
 pub use mlprov_manifest as manifest;
 pub use mlprov_registry as registry;
 pub use mlprov_terms as terms;
+pub use mlprov_walk as walk;
 
 pub use base::{
     open_reference, recorded_base, registered_base_hint, RecordedBase, Reference,
@@ -82,7 +86,9 @@ pub use base::{
 pub use check::{
     check, check_in, lineage_graph, lineage_graph_in, GraphEdge, GraphNode, LineageGraph,
 };
-pub use compare::{compare, compare_prepared, compare_with_base, Comparable};
+pub use compare::{
+    compare, compare_prepared, compare_registered, compare_with_base, Comparable, RegisteredModel,
+};
 pub use convert::{convert, ConvertOptions, Converted};
 pub use dataset::{
     dataset_fingerprint, dataset_format, dataset_merge, DatasetFingerprinted, DatasetMerged,
@@ -112,6 +118,7 @@ pub use registry_ops::{
     audit_show, audit_verify, default_actor, lookup, open_registry, register, registry_location,
     AuditVerification, Candidate, RegisterOptions, Registered, MIN_BAND_HITS, REGISTRY_ENV,
 };
+pub use scan::{scan, Finding, FindingClass, ScanOptions, ScanProblem, ScanReport, MAX_CANDIDATES};
 pub use sign::{
     generate_key, public_key_path, sign, verify_signature, KeyAlgorithm, KeyFiles, SignFormat,
     SignatureCheck, Signed,
@@ -191,17 +198,24 @@ pub fn fingerprint(
     invariants: bool,
     progress: &dyn Progress,
 ) -> Result<ModelFingerprint> {
-    if invariants {
+    let options = FingerprintOptions {
+        invariants,
+        ..Default::default()
+    };
+    fingerprint_with(model, options, progress)
+}
+
+/// [`fingerprint`] with every option (samples too: what a registration stores).
+pub fn fingerprint_with(
+    model: &Model,
+    options: FingerprintOptions,
+    progress: &dyn Progress,
+) -> Result<ModelFingerprint> {
+    if options.invariants {
         progress.stage("computing the invariants");
     }
-    let fp = ModelFingerprint::with_options(
-        model,
-        FingerprintOptions {
-            invariants,
-            ..Default::default()
-        },
-    );
-    if invariants {
+    let fp = ModelFingerprint::with_options(model, options);
+    if options.invariants {
         progress.done();
     }
     model.check_unchanged()?;

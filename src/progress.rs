@@ -12,6 +12,8 @@ pub trait Progress: Sync {
     fn stage(&self, _what: &str) {}
     /// The current stage is over.
     fn done(&self) {}
+    /// A scan's running totals: files and bytes looked at, models found, findings so far.
+    fn scanned(&self, _files: u64, _bytes: u64, _models: u64, _findings: u64) {}
 }
 
 /// Shows nothing.

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mlprov_fingerprint::ModelFingerprint;
+use mlprov_fingerprint::{FingerprintOptions, ModelFingerprint};
 use mlprov_registry::{
     indexed_simhashes, verify_chain, AssetId, AssetKind, AuditEntry, ChainBreak, Digest,
     Registration, Store,
@@ -104,7 +104,15 @@ pub fn register(
 ) -> Result<Registered> {
     let model = crate::open(path)?;
     let digests = crate::hash(&model, false, progress)?;
-    let fingerprint = crate::fingerprint(&model, true, progress)?;
+    // With samples: the registered fingerprint stands in for the weights in `scan`.
+    let fingerprint = crate::fingerprint_with(
+        &model,
+        FingerprintOptions {
+            invariants: true,
+            samples: true,
+        },
+        progress,
+    )?;
     let manifest = match &options.manifest {
         Some(m) => {
             let manifest = crate::read_manifest(m)?;

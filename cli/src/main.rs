@@ -139,6 +139,34 @@ enum Command {
         #[arg(long, value_name = "MANIFEST")]
         manifest: Option<PathBuf>,
     },
+    /// Scan folders, archives and container images for registered models and their
+    /// derivatives (exit 1 on an unlicensed one or a file that would run code).
+    Scan {
+        /// Files or folders to scan (archives and images inside are opened).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The registry (as for `register`).
+        #[arg(long, value_name = "R")]
+        registry: Option<String>,
+        /// The scanning party: findings of assets licensed to NAME are licensed.
+        #[arg(long, value_name = "NAME")]
+        licensee: Option<String>,
+        /// Also check this intended use against each found asset's terms (needs --territory).
+        #[arg(long = "use", value_name = "USE", value_parser = parse_use, requires = "territory")]
+        use_: Option<mlprov::terms::Use>,
+        /// Where the use happens (ISO 3166-1 alpha-2), with --use.
+        #[arg(long, value_parser = parse_country)]
+        territory: Option<String>,
+        /// When (YYYY-MM-DD; default today, UTC), with --use.
+        #[arg(long, value_parser = parse_date)]
+        date: Option<mlprov::terms::Date>,
+        /// Print SARIF 2.1.0 on stdout (for code-scanning systems) instead of a table.
+        #[arg(long, conflicts_with = "json")]
+        sarif: bool,
+        /// Archives nested deeper than this are not opened.
+        #[arg(long, value_name = "N", default_value_t = mlprov::walk::DEFAULT_MAX_DEPTH_ARCHIVES)]
+        max_archive_depth: usize,
+    },
     /// The registry's hash-chained audit log: `verify` its chain or `show` it.
     Audit {
         #[command(subcommand)]
@@ -439,6 +467,53 @@ fn main() -> ExitCode {
                 train_on_outputs,
             };
             commands::check::run(&manifest, &lineage, registry.as_deref(), &query, cli.json)
+        })(),
+        Command::Scan {
+            paths,
+            registry,
+            licensee,
+            use_,
+            territory,
+            date,
+            sarif,
+            max_archive_depth,
+        } => (|| {
+            let intended_use = match use_ {
+                Some(use_) => Some(mlprov::terms::Query {
+                    use_,
+                    territory: territory.unwrap_or_default(),
+                    date: match date {
+                        Some(d) => d,
+                        None => commands::check::today()
+                            .parse()
+                            .map_err(anyhow::Error::msg)?,
+                    },
+                    modify: false,
+                    redistribute: false,
+                    host: false,
+                    mau: None,
+                    train_on_outputs: false,
+                }),
+                None => None,
+            };
+            let options = mlprov::ScanOptions {
+                licensee,
+                intended_use,
+                walk: mlprov::walk::WalkOptions {
+                    max_depth_archives: max_archive_depth,
+                    ..Default::default()
+                },
+                open: commands::options(),
+                actor: None,
+            };
+            let format = if sarif {
+                commands::scan::Format::Sarif
+            } else if cli.json {
+                commands::scan::Format::Json
+            } else {
+                commands::scan::Format::Table
+            };
+            commands::scan::run(&paths, registry.as_deref(), &options, format)
         })(),
         Command::Fingerprint { path, invariants } => {
             commands::fingerprint::run(&path, invariants, cli.json)

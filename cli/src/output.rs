@@ -60,6 +60,21 @@ impl mlprov::Progress for Terminal {
     fn done(&self) {
         self.show(None);
     }
+
+    fn scanned(&self, files: u64, bytes: u64, models: u64, findings: u64) {
+        if !std::io::stderr().is_terminal() {
+            return;
+        }
+        let Ok(mut slot) = self.bar.lock() else {
+            return;
+        };
+        let bar =
+            slot.get_or_insert_with(|| spinner("scanning").unwrap_or_else(ProgressBar::hidden));
+        bar.set_message(format!(
+            "scanning: {files} files, {}, {models} models, {findings} findings",
+            human_bytes(bytes)
+        ));
+    }
 }
 
 /// A byte-progress bar on stderr, or nothing when stderr is not a terminal.

@@ -15,6 +15,7 @@ pub mod import;
 pub mod inspect;
 pub mod manifest;
 pub mod register;
+pub mod scan;
 pub mod sign;
 pub mod terms;
 pub mod verify;
@@ -36,7 +37,7 @@ pub fn set_open_options(options: OpenOptions) {
 }
 
 /// The options models are opened with.
-fn options() -> OpenOptions {
+pub fn options() -> OpenOptions {
     OPTIONS.get().copied().unwrap_or_default()
 }
 

@@ -58,6 +58,8 @@ impl<'a> Values<'a> {
 
 /// Where the lineage test reads a tensor's values: the weights, or (for a registered model)
 /// the sample kept with its fingerprint, which holds the sketch's grid only.
+// One per compared pair, on the stack for the pair's checks: no point boxing the view.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Source<'a> {
     /// The weights themselves.

@@ -1,0 +1,354 @@
+//! `scan`: find registered models, and derivatives of them, in a deployment.
+//!
+//! 1. The deployment is walked ([`mlprov_walk`]): folders, archives and container images,
+//!    weight files recognized by their bytes.
+//! 2. Each model found is fingerprinted from samples only and looked up in the registry's
+//!    LSH index ([`lookup`]); a model whose pickle would run code is a security finding.
+//! 3. Each candidate is judged by the lineage test against its registered fingerprint
+//!    ([`compare_registered`]), the invariants computed only when values alone do not
+//!    settle it, exactly as `compare` stages it.
+//! 4. A related model is a finding: the registered asset, the verdict, its p-value and
+//!    evidence, and whether the scanning party is licensed (`licensee` among the asset's
+//!    licensees) and, with an intended use, what `check` says of it.
+//! 5. The scan and its findings are appended to the audit log.
+//!
+//! Whatever happens to one model (unreadable, truncated or rewritten while read, damaged)
+//! is reported as a problem of that model, and the scan goes on.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use mlprov_fingerprint::Verdict;
+use mlprov_formats::OpenOptions;
+use mlprov_registry::{AuditEvent, AuditKind, Store};
+use mlprov_walk::{Found, WalkOptions};
+use serde::Serialize;
+
+use crate::compare::{compare_registered, Comparable, RegisteredModel};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::registry_ops::{default_actor, lookup};
+
+/// At most this many registry candidates (most shared LSH bands first) are judged by the
+/// lineage test per model found.
+pub const MAX_CANDIDATES: usize = 8;
+
+/// What a scan looks for, and on whose behalf.
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    /// The scanning party: a finding is licensed when this name is among the asset's
+    /// licensees. `None`: no licence is claimed, so every related model is unlicensed.
+    pub licensee: Option<String>,
+    /// An intended use to `check` against each related asset's terms (`allow` needed).
+    pub intended_use: Option<mlprov_terms::Query>,
+    /// How far the walk goes into archives, and its limits.
+    pub walk: WalkOptions,
+    /// How models are opened (memory budget).
+    pub open: OpenOptions,
+    /// Who scans (recorded in the audit entry; default [`default_actor`]).
+    pub actor: Option<String>,
+}
+
+/// What kind of finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingClass {
+    /// A copy or derivative of a registered model.
+    Lineage,
+    /// A model file that would run code when loaded (a pickle global outside the
+    /// state-dict allow-list).
+    CodeExecution,
+}
+
+/// One finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// Where: a path, `archive!/inner/path` inside archives.
+    pub path: String,
+    /// What kind.
+    pub class: FindingClass,
+    /// The registered asset it derives from (lineage findings).
+    pub asset: Option<i64>,
+    /// That asset's name.
+    pub asset_name: Option<String>,
+    /// That asset's root digest.
+    pub asset_root: Option<String>,
+    /// The lineage test's verdict, in `compare`'s words.
+    pub verdict: Option<String>,
+    /// log10 of its p-value.
+    pub log10_p: Option<f64>,
+    /// Share of the model's parameters the asset explains.
+    pub explained_share: Option<f64>,
+    /// The transforms seen (renamed, dtype changes, layers dropped…).
+    pub transforms: Vec<String>,
+    /// Whether the scanning party holds a licence for the asset (and, with an intended
+    /// use, `check` allows it). Always false for a code-execution finding.
+    pub licensed: bool,
+    /// `check`'s answer for the intended use (`allow`, `deny`, `review`), when one was given.
+    pub check: Option<String>,
+    /// The pickle global that would run (code-execution findings).
+    pub global: Option<String>,
+}
+
+impl Finding {
+    /// Whether this finding makes the scan fail: unlicensed lineage, or code execution.
+    pub fn is_violation(&self) -> bool {
+        !self.licensed
+    }
+}
+
+/// Something of the deployment that could not be scanned.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanProblem {
+    /// The file, folder or archive member.
+    pub path: String,
+    /// A stable kind (`unreadable`, `not-regular-file`, `damaged-archive`, `model`…).
+    pub kind: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// What a scan found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanReport {
+    /// The registry scanned against.
+    pub registry: String,
+    /// Findings, in the order the walk met them.
+    pub findings: Vec<Finding>,
+    /// What could not be scanned.
+    pub problems: Vec<ScanProblem>,
+    /// Models found and fingerprinted.
+    pub models: u64,
+    /// Files looked at.
+    pub files: u64,
+    /// Bytes of the files looked at.
+    pub bytes: u64,
+    /// Archives and images opened.
+    pub archives: u64,
+    /// The audit entry recording this scan.
+    pub audit_seq: u64,
+}
+
+impl ScanReport {
+    /// Whether an unlicensed copy or derivative, or a code-executing file, was found.
+    pub fn has_violations(&self) -> bool {
+        self.findings.iter().any(Finding::is_violation)
+    }
+}
+
+/// Scans `roots` (files or folders) for registered models and their derivatives.
+/// Fails when a root does not exist or the registry cannot be read; everything about the
+/// deployment's own files is reported in the result.
+pub fn scan(
+    store: &mut dyn Store,
+    roots: &[PathBuf],
+    options: &ScanOptions,
+    progress: &dyn Progress,
+) -> Result<ScanReport> {
+    for root in roots {
+        std::fs::symlink_metadata(root).map_err(|e| Error::io(root, "cannot scan", e))?;
+    }
+    let mut report = ScanReport {
+        registry: store.location(),
+        findings: Vec::new(),
+        problems: Vec::new(),
+        models: 0,
+        files: 0,
+        bytes: 0,
+        archives: 0,
+        audit_seq: 0,
+    };
+    let mut walk = options.walk.clone();
+    let counters = walk.progress.get_or_insert_with(Default::default).clone();
+    let mut failure: Option<Error> = None;
+    let mut visit = |found: Found| -> ControlFlow<()> {
+        match found {
+            Found::Problem(p) => report.problems.push(ScanProblem {
+                path: p.display,
+                kind: p.kind.name().to_string(),
+                message: p.message,
+            }),
+            Found::Unit(unit) => {
+                report.models += 1;
+                progress.stage(&unit.display);
+                match scan_model(store, &unit.local, &unit.display, options, progress) {
+                    Ok(mut findings) => report.findings.append(&mut findings),
+                    Err(Outcome::Problem(p)) => report.problems.push(p),
+                    Err(Outcome::Fatal(e)) => {
+                        failure = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                }
+                progress.done();
+            }
+        }
+        let seen = counters.snapshot();
+        progress.scanned(
+            seen.files,
+            seen.bytes,
+            report.models,
+            report.findings.len() as u64,
+        );
+        ControlFlow::Continue(())
+    };
+    let summary = mlprov_walk::walk(roots, &walk, &mut visit).map_err(|e| {
+        Error::input(
+            roots.first().map_or(Path::new("."), PathBuf::as_path),
+            e.to_string(),
+        )
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    report.files = summary.files;
+    report.bytes = summary.bytes;
+    report.archives = summary.archives;
+    let entry = store.audit_append(&AuditEvent {
+        kind: AuditKind::Scan,
+        actor: options.actor.clone().unwrap_or_else(default_actor),
+        payload: audit_payload(roots, &report),
+    })?;
+    report.audit_seq = entry.seq;
+    Ok(report)
+}
+
+/// How scanning one model ended when it gave no findings list.
+enum Outcome {
+    /// The model could not be scanned: report it and go on.
+    Problem(ScanProblem),
+    /// The registry failed: the scan cannot go on.
+    Fatal(Error),
+}
+
+/// Fingerprints one model, looks it up and judges its candidates.
+fn scan_model(
+    store: &mut dyn Store,
+    local: &Path,
+    display: &str,
+    options: &ScanOptions,
+    progress: &dyn Progress,
+) -> std::result::Result<Vec<Finding>, Outcome> {
+    let problem = |e: &Error| {
+        Outcome::Problem(ScanProblem {
+            path: display.to_string(),
+            kind: "model".into(),
+            message: e.to_string(),
+        })
+    };
+    let model = match crate::open_with(local, options.open) {
+        Ok(m) => m,
+        Err(e) => {
+            return match e.security_finding() {
+                Some(f) => Ok(vec![code_execution(display, f.global)]),
+                None => Err(problem(&e)),
+            }
+        }
+    };
+    let b = Comparable::new(model);
+    let fp = b.sketches();
+    b.model()
+        .check_unchanged()
+        .map_err(|e| problem(&e.into()))?;
+    let candidates = lookup(store, fp).map_err(Outcome::Fatal)?;
+    let mut findings = Vec::new();
+    for c in candidates.iter().take(MAX_CANDIDATES) {
+        let Some(registered) = RegisteredModel::load(store, c.asset).map_err(Outcome::Fatal)?
+        else {
+            continue;
+        };
+        let result = compare_registered(&registered, &b, progress).map_err(|e| problem(&e))?;
+        if matches!(
+            result.verdict,
+            Verdict::Unrelated | Verdict::Inconclusive | Verdict::SharesBase
+        ) {
+            continue;
+        }
+        let licensees = store
+            .licensees(c.asset)
+            .map_err(|e| Outcome::Fatal(e.into()))?;
+        let holds = options
+            .licensee
+            .as_ref()
+            .is_some_and(|me| licensees.iter().any(|l| l == me));
+        let check = match &options.intended_use {
+            Some(query) => Some(
+                check_registered(store, &registered, query)
+                    .map_err(|e| problem(&e))?
+                    .name()
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let allowed = check.as_deref().is_none_or(|c| c == "allow");
+        findings.push(Finding {
+            path: display.to_string(),
+            class: FindingClass::Lineage,
+            asset: Some(c.asset.0),
+            asset_name: Some(registered.asset.name.clone()),
+            asset_root: Some(registered.asset.root.to_string()),
+            verdict: Some(result.verdict.to_string()),
+            log10_p: Some(result.log10_p),
+            explained_share: Some(result.explained_share),
+            transforms: result.transforms.iter().map(ToString::to_string).collect(),
+            licensed: holds && allowed,
+            check,
+            global: None,
+        });
+    }
+    Ok(findings)
+}
+
+fn code_execution(display: &str, global: &str) -> Finding {
+    Finding {
+        path: display.to_string(),
+        class: FindingClass::CodeExecution,
+        asset: None,
+        asset_name: None,
+        asset_root: None,
+        verdict: None,
+        log10_p: None,
+        explained_share: None,
+        transforms: Vec::new(),
+        licensed: false,
+        check: None,
+        global: Some(global.to_string()),
+    }
+}
+
+/// `check`'s overall answer for a registered asset: its manifest is checked along the
+/// lineage the registry holds (bases and datasets registered with the same roots).
+fn check_registered(
+    store: &mut dyn Store,
+    registered: &RegisteredModel,
+    query: &mlprov_terms::Query,
+) -> Result<mlprov_terms::Decision> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), "cannot use", e))?;
+    let path = dir.path().join("registered.manifest.json");
+    std::fs::write(&path, &registered.asset.manifest)
+        .map_err(|e| Error::io(&path, "cannot write", e))?;
+    let report = crate::check::check_in(&path, &[], Some(store), query)?;
+    Ok(report.decision)
+}
+
+/// The audit entry's payload: where, what was found (not the problems' messages).
+fn audit_payload(roots: &[PathBuf], report: &ScanReport) -> serde_json::Value {
+    let findings: Vec<serde_json::Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "path": f.path,
+                "class": f.class,
+                "asset": f.asset,
+                "verdict": f.verdict,
+                "licensed": f.licensed,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "roots": roots.iter().map(|r| r.to_string_lossy()).collect::<Vec<_>>(),
+        "models": report.models,
+        "problems": report.problems.len(),
+        "findings": findings,
+    })
+}

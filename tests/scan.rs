@@ -1,0 +1,348 @@
+//! `mlprov::scan` and the lineage test against registered fingerprints, as users run them.
+//!
+//! * The verdict against a registry entry equals the verdict `compare` gives against the
+//!   weights, on every generated transform and on the fixture models.
+//! * A scan finds copies and derivatives wherever they sit (other names, other formats,
+//!   archives), tells licensed from unlicensed, flags every pickle that would run code
+//!   (in raw pickles and inside torch zips), reports what it cannot read and goes on, and
+//!   records itself in the audit log.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use common::generated::*;
+use mlprov::registry::Store;
+use mlprov::{Comparable, FindingClass, RegisteredModel, ScanOptions, ScanReport};
+use mlprov_testkit::{hostile, write_in, Dtype, Rng, Tensor as T};
+
+fn registry(dir: &Path) -> Box<dyn Store> {
+    mlprov::open_registry(Some(dir.join("registry.sqlite").to_str().unwrap())).unwrap()
+}
+
+fn register(store: &mut dyn Store, path: &Path, licensees: &[&str]) -> i64 {
+    let options = mlprov::RegisterOptions {
+        licensees: licensees.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    mlprov::register(store, path, &options, &mlprov::Quiet)
+        .unwrap()
+        .asset
+        .0
+}
+
+fn fine_tuned(a: &[T], seed: u64, level: f32) -> Vec<T> {
+    let mut rng = Rng::new(seed);
+    a.iter()
+        .map(|t| T {
+            values: t.values.iter().map(|v| v + level * rng.gauss()).collect(),
+            ..t.clone()
+        })
+        .collect()
+}
+
+fn layer_subset(a: &[T]) -> Vec<T> {
+    a.iter()
+        .filter(|t| !t.name.starts_with("layers.1.") && !t.name.starts_with("layers.3."))
+        .map(|t| T {
+            name: t.name.replace("layers.2.", "layers.1."),
+            ..t.clone()
+        })
+        .collect()
+}
+
+/// Every transform of the suites, as (name, B).
+fn transforms(a: &[T]) -> Vec<(&'static str, Vec<T>)> {
+    vec![
+        ("exact copy", a.to_vec()),
+        (
+            "renamed copy",
+            a.iter()
+                .map(|t| T {
+                    name: format!("copy.{}", t.name),
+                    ..t.clone()
+                })
+                .collect(),
+        ),
+        (
+            "f16",
+            a.iter().map(|t| t.clone().stored_as(Dtype::F16)).collect(),
+        ),
+        (
+            "bf16",
+            a.iter().map(|t| t.clone().stored_as(Dtype::BF16)).collect(),
+        ),
+        ("fine-tuned", fine_tuned(a, 51, 0.02)),
+        ("heavily fine-tuned", fine_tuned(a, 52, 0.08)),
+        (
+            "rotated, gains folded",
+            gains_folded_and_rotated(a, &orthogonal(D, 53)),
+        ),
+        (
+            "hidden units permuted",
+            mlp_units_permuted(a, &permutation(H, 54)),
+        ),
+        (
+            "residual permuted",
+            residual_permuted(a, &permutation(D, 55)),
+        ),
+        ("layer subset", layer_subset(a)),
+        ("independent", with_gains(&base_model(56), 57)),
+    ]
+}
+
+#[test]
+fn a_registered_fingerprint_gives_the_verdict_the_weights_give() {
+    let dir = mlprov_testkit::tempdir();
+    let mut store = registry(dir.path());
+    let a = with_gains(&base_model(50), 49);
+    let pa = write_in(dir.path(), "a.safetensors", &a);
+    let id = register(store.as_mut(), &pa, &[]);
+    let registered = RegisteredModel::load(store.as_mut(), mlprov::registry::AssetId(id))
+        .unwrap()
+        .expect("registered with a fingerprint");
+    let ma = mlprov::open(&pa).unwrap();
+    for (name, b) in transforms(&a) {
+        let pb = write_in(
+            dir.path(),
+            &format!("{}.safetensors", name.replace(' ', "-")),
+            &b,
+        );
+        let mb = mlprov::open(&pb).unwrap();
+        let with_weights = mlprov::compare(&ma, &mb, &mlprov::Quiet).unwrap();
+        let b = Comparable::new(mb);
+        let from_registry = mlprov::compare_registered(&registered, &b, &mlprov::Quiet).unwrap();
+        assert_eq!(
+            from_registry.verdict,
+            with_weights.verdict,
+            "{name}: registry {:?} (log10 p {:.1}, {:?}), weights {:?} (log10 p {:.1})",
+            from_registry.verdict,
+            from_registry.log10_p,
+            from_registry.transforms,
+            with_weights.verdict,
+            with_weights.log10_p
+        );
+    }
+}
+
+#[test]
+fn registered_fixture_models_give_the_verdicts_of_their_weights() {
+    let fixtures = mlprov_testkit::fixtures();
+    let pairs = [
+        ("base-aware/a.safetensors", "base-aware/child.safetensors"),
+        ("base-aware/a.safetensors", "base-aware/sibling.safetensors"),
+        ("base-aware/base.safetensors", "base-aware/a.safetensors"),
+        (
+            "safetensors/tiny-model.safetensors",
+            "safetensors/tiny-sharded",
+        ),
+        (
+            "base-aware/a.safetensors",
+            "safetensors/tiny-model.safetensors",
+        ),
+    ];
+    let dir = mlprov_testkit::tempdir();
+    let mut store = registry(dir.path());
+    for (a, b) in pairs {
+        let (pa, pb) = (fixtures.join(a), fixtures.join(b));
+        let id = register(store.as_mut(), &pa, &[]);
+        let registered = RegisteredModel::load(store.as_mut(), mlprov::registry::AssetId(id))
+            .unwrap()
+            .unwrap();
+        let (ma, mb) = (mlprov::open(&pa).unwrap(), mlprov::open(&pb).unwrap());
+        let want = mlprov::compare(&ma, &mb, &mlprov::Quiet).unwrap().verdict;
+        let got = mlprov::compare_registered(&registered, &Comparable::new(mb), &mlprov::Quiet)
+            .unwrap()
+            .verdict;
+        assert_eq!(got, want, "{a} vs {b}");
+    }
+}
+
+fn scan(store: &mut dyn Store, roots: &[PathBuf], licensee: Option<&str>) -> ScanReport {
+    let options = ScanOptions {
+        licensee: licensee.map(String::from),
+        ..Default::default()
+    };
+    mlprov::scan(store, roots, &options, &mlprov::Quiet).unwrap()
+}
+
+fn zip_of(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let entries: Vec<(&str, &[u8], bool)> = members.iter().map(|&(n, b)| (n, b, true)).collect();
+    hostile::zip(&entries)
+}
+
+#[test]
+fn a_scan_finds_copies_and_derivatives_wherever_they_sit() {
+    let dir = mlprov_testkit::tempdir();
+    let mut store = registry(dir.path());
+    let licensed = with_gains(&base_model(60), 61);
+    let other = with_gains(&base_model(62), 63);
+    let pl = write_in(dir.path(), "licensed.safetensors", &licensed);
+    let po = write_in(dir.path(), "other.safetensors", &other);
+    let licensed_id = register(store.as_mut(), &pl, &["Acme"]);
+    let other_id = register(store.as_mut(), &po, &["Globex"]);
+
+    let deploy = dir.path().join("deploy");
+    std::fs::create_dir_all(deploy.join("nested/deeper")).unwrap();
+    std::fs::copy(&pl, deploy.join("weights.bin")).unwrap(); // exact copy, other name
+    write_in(
+        &deploy.join("nested"),
+        "half.safetensors",
+        &licensed
+            .iter()
+            .map(|t| t.clone().stored_as(Dtype::F16))
+            .collect::<Vec<_>>(),
+    );
+    write_in(
+        &deploy.join("nested/deeper"),
+        "tuned.safetensors",
+        &fine_tuned(&licensed, 64, 0.03),
+    );
+    let subset = write_in(dir.path(), "subset.safetensors", &layer_subset(&other));
+    let zipped = zip_of(&[(
+        "models/subset.safetensors",
+        &std::fs::read(&subset).unwrap(),
+    )]);
+    std::fs::write(deploy.join("bundle.zip"), zipped).unwrap();
+    write_in(&deploy, "unrelated.safetensors", &base_model(65));
+    std::fs::write(deploy.join("README.md"), "not a model").unwrap();
+
+    let report = scan(store.as_mut(), std::slice::from_ref(&deploy), Some("Acme"));
+    let found = |suffix: &str| {
+        report
+            .findings
+            .iter()
+            .find(|f| f.path.ends_with(suffix))
+            .unwrap_or_else(|| panic!("no finding for {suffix}: {:#?}", report.findings))
+    };
+    let copy = found("weights.bin");
+    assert_eq!(copy.asset, Some(licensed_id));
+    assert_eq!(copy.verdict.as_deref(), Some("identical"));
+    assert!(copy.licensed, "Acme holds a licence for its own model");
+    assert_eq!(
+        found("half.safetensors").verdict.as_deref(),
+        Some("re-encoded")
+    );
+    assert_eq!(
+        found("tuned.safetensors").verdict.as_deref(),
+        Some("derived")
+    );
+    let in_zip = found("bundle.zip!/models/subset.safetensors");
+    assert_eq!(in_zip.asset, Some(other_id));
+    assert_eq!(in_zip.verdict.as_deref(), Some("derived"));
+    assert!(!in_zip.licensed, "licensed to Globex, scanned by Acme");
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| !f.path.ends_with("unrelated.safetensors")),
+        "{:#?}",
+        report.findings
+    );
+    assert_eq!(report.findings.len(), 4, "{:#?}", report.findings);
+    assert_eq!(report.models, 5);
+    assert!(report.has_violations());
+
+    // Without the unlicensed bundle, Acme's scan is clean.
+    std::fs::remove_file(deploy.join("bundle.zip")).unwrap();
+    let report = scan(store.as_mut(), std::slice::from_ref(&deploy), Some("Acme"));
+    assert!(!report.has_violations(), "{:#?}", report.findings);
+    // Nobody named: no licence is claimed.
+    let report = scan(store.as_mut(), &[deploy], None);
+    assert!(report.findings.iter().all(|f| !f.licensed));
+
+    // Every scan is in the audit log, and the chain holds.
+    let entries = mlprov::audit_show(store.as_mut()).unwrap();
+    let scans: Vec<_> = entries
+        .iter()
+        .filter(|e| e.kind.as_str() == "scan")
+        .collect();
+    assert_eq!(scans.len(), 3);
+    assert!(mlprov::audit_verify(store.as_mut()).unwrap().is_ok());
+}
+
+#[test]
+fn every_pickle_that_would_run_code_is_a_security_finding() {
+    let dir = mlprov_testkit::tempdir();
+    let mut store = registry(dir.path());
+    let deploy = dir.path().join("deploy");
+    std::fs::create_dir_all(&deploy).unwrap();
+    let pickles = hostile::malicious_pickles();
+    for (i, (_, _, pickle)) in pickles.iter().enumerate() {
+        std::fs::write(deploy.join(format!("raw{i}.pkl")), pickle).unwrap();
+        std::fs::write(
+            deploy.join(format!("checkpoint{i}.pt")),
+            hostile::torch_zip(pickle, &[]),
+        )
+        .unwrap();
+    }
+    let report = scan(store.as_mut(), &[deploy], None);
+    for (i, (global, _, _)) in pickles.iter().enumerate() {
+        for file in [format!("raw{i}.pkl"), format!("checkpoint{i}.pt")] {
+            let f = report
+                .findings
+                .iter()
+                .find(|f| f.path.ends_with(&file))
+                .unwrap_or_else(|| panic!("{file} ({global}) not flagged: {:#?}", report.problems));
+            assert_eq!(f.class, FindingClass::CodeExecution);
+            assert_eq!(f.global.as_deref(), Some(global.as_str()), "{file}");
+            assert!(f.is_violation());
+        }
+    }
+    assert!(report.has_violations());
+}
+
+#[test]
+fn what_cannot_be_read_is_reported_and_the_scan_goes_on() {
+    let dir = mlprov_testkit::tempdir();
+    let mut store = registry(dir.path());
+    let a = base_model(70);
+    let pa = write_in(dir.path(), "a.safetensors", &a);
+    register(store.as_mut(), &pa, &[]);
+    let deploy = dir.path().join("deploy");
+    std::fs::create_dir_all(&deploy).unwrap();
+    // A FIFO (never opened: the scan would hang on it), a truncated model, a damaged
+    // archive, and a copy after all of them.
+    let fifo = deploy.join("a-fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bytes = std::fs::read(&pa).unwrap();
+    std::fs::write(
+        deploy.join("b-truncated.safetensors"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
+    let zip = zip_of(&[("m.safetensors", &bytes)]);
+    std::fs::write(deploy.join("c-damaged.zip"), &zip[..zip.len() - 30]).unwrap();
+    let mut f = std::fs::File::create(deploy.join("d-copy.safetensors")).unwrap();
+    f.write_all(&bytes).unwrap();
+    drop(f);
+
+    let report = scan(store.as_mut(), &[deploy], None);
+    let kinds: Vec<(&str, &str)> = report
+        .problems
+        .iter()
+        .map(|p| (p.path.rsplit('/').next().unwrap(), p.kind.as_str()))
+        .collect();
+    assert!(kinds.contains(&("a-fifo", "not-regular-file")), "{kinds:?}");
+    assert!(
+        kinds.contains(&("b-truncated.safetensors", "model")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds
+            .iter()
+            .any(|(p, k)| p.starts_with("c-damaged.zip") && *k == "damaged-archive"),
+        "{kinds:?}"
+    );
+    assert_eq!(report.findings.len(), 1, "{:#?}", report.findings);
+    assert!(report.findings[0].path.ends_with("d-copy.safetensors"));
+    // A root that does not exist is an input error, not an empty scan.
+    let missing = dir.path().join("missing");
+    let options = ScanOptions::default();
+    assert!(mlprov::scan(store.as_mut(), &[missing], &options, &mlprov::Quiet).is_err());
+}
