@@ -63,6 +63,9 @@ pub struct RegisterOptions {
     pub manifest: Option<PathBuf>,
     /// Who registers it (default: `$MLPROV_ACTOR`, else `$USER`, else `unknown`).
     pub actor: Option<String>,
+    /// The licence, terms, bases and datasets recorded in a manifest built here (as
+    /// `mlprov manifest` records them); for a dataset, the licence and terms only.
+    pub provenance: crate::provenance::ProvenanceOptions,
 }
 
 /// What [`register`] stored.
@@ -102,7 +105,14 @@ pub fn register(
     options: &RegisterOptions,
     progress: &dyn Progress,
 ) -> Result<Registered> {
-    let model = crate::open(path)?;
+    let model = match crate::open(path) {
+        Ok(model) => model,
+        // Not a model: a dataset (a data file by its extension, or a folder of data).
+        Err(e) if !e.is_security_finding() && looks_like_dataset(path) => {
+            return register_dataset(store, path, options, progress)
+        }
+        Err(e) => return Err(e),
+    };
     let digests = crate::hash(&model, false, progress)?;
     // With samples: the registered fingerprint stands in for the weights in `scan`.
     let fingerprint = crate::fingerprint_with(
@@ -129,7 +139,13 @@ pub fn register(
             }
             manifest
         }
-        None => build_manifest(&model, &digests, &fingerprint, created_now()?),
+        None => {
+            let (licence, lineage) = options.provenance.resolve()?;
+            let mut manifest = build_manifest(&model, &digests, &fingerprint, created_now()?);
+            manifest.licence = licence;
+            manifest.lineage = lineage;
+            manifest
+        }
     };
     let licence = if manifest.licence.is_empty() {
         String::new()
@@ -157,6 +173,89 @@ pub fn register(
         root: registration.root,
         tensors: manifest.tensors.len(),
         fingerprint_bytes,
+        registry: store.location(),
+    })
+}
+
+/// Whether a path that is not a model is a dataset: a folder, or a file whose name is a
+/// dataset format's (`.jsonl`, `.csv`, `.parquet`, ….gz …).
+fn looks_like_dataset(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let name = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".zst"))
+        .unwrap_or(&name);
+    path.is_dir()
+        || name
+            .rsplit_once('.')
+            .is_some_and(|(_, ext)| mlprov_data::readers::Format::from_extension(ext).is_some())
+}
+
+/// Registers a dataset: its manifest (as `mlprov dataset fingerprint` writes it, with the
+/// licence and terms of `options`), its order-independent root and its files' digests.
+fn register_dataset(
+    store: &mut dyn Store,
+    path: &Path,
+    options: &RegisterOptions,
+    progress: &dyn Progress,
+) -> Result<Registered> {
+    let manifest_path = match &options.manifest {
+        Some(m) => m.clone(),
+        None => {
+            let dir = tempfile::tempdir()
+                .map_err(|e| Error::io(std::env::temp_dir(), "cannot use", e))?;
+            let out = dir.path().join("dataset.manifest.json");
+            let dataset = crate::dataset::DatasetOptions {
+                licence: options.provenance.licence.clone(),
+                ..Default::default()
+            };
+            crate::dataset::dataset_fingerprint(path, &out, false, None, &dataset, progress)?;
+            let manifest = crate::read_manifest(&out)?;
+            return store_dataset(store, path, manifest, options);
+        }
+    };
+    let manifest = crate::read_manifest(&manifest_path)?;
+    store_dataset(store, path, manifest, options)
+}
+
+fn store_dataset(
+    store: &mut dyn Store,
+    path: &Path,
+    manifest: mlprov_manifest::Manifest,
+    options: &RegisterOptions,
+) -> Result<Registered> {
+    if manifest.dataset.is_none() {
+        return Err(Error::input(path, "its manifest is not a dataset's"));
+    }
+    let licence = if manifest.licence.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(&manifest.licence).unwrap_or_default()
+    };
+    let registration = Registration {
+        kind: AssetKind::Dataset,
+        name: manifest.subject.name.clone(),
+        manifest: manifest.to_canonical_json(),
+        root: manifest.merkle_root,
+        file_digests: manifest.files.iter().map(|f| f.digest).collect(),
+        tensor_digests: Vec::new(),
+        fingerprint: None,
+        licence,
+        licensees: options.licensees.clone(),
+        actor: options.actor.clone().unwrap_or_else(default_actor),
+    };
+    let asset = store.register(&registration)?;
+    Ok(Registered {
+        asset,
+        kind: AssetKind::Dataset,
+        name: registration.name,
+        root: registration.root,
+        tensors: 0,
+        fingerprint_bytes: 0,
         registry: store.location(),
     })
 }

@@ -138,6 +138,10 @@ enum Command {
         /// Store this manifest (it must describe the model) instead of building one.
         #[arg(long, value_name = "MANIFEST")]
         manifest: Option<PathBuf>,
+        #[command(flatten)]
+        licence: commands::manifest::LicenceArgs,
+        #[command(flatten)]
+        lineage: commands::manifest::LineageArgs,
     },
     /// Scan folders, archives and container images for registered models and their
     /// derivatives (exit 1 on an unlicensed one or a file that would run code).
@@ -549,16 +553,27 @@ fn main() -> ExitCode {
             registry,
             licensees,
             manifest,
-        } => {
-            // Dataset registration, --license/--terms, --base and --dataset extend these
-            // options (and `mlprov::RegisterOptions`) later.
+            licence,
+            lineage,
+        } => (|| {
+            if lineage.compare_bases {
+                anyhow::bail!(
+                    "register does not run --compare-bases: write the manifest with \
+                     `mlprov manifest --compare-bases` and register it with --manifest"
+                );
+            }
             let options = mlprov::RegisterOptions {
                 licensees,
                 manifest,
                 actor: None,
+                provenance: mlprov::ProvenanceOptions {
+                    licence: licence.options(),
+                    lineage: lineage.options()?,
+                    draft: lineage.draft.clone(),
+                },
             };
             commands::register::run(&path, registry.as_deref(), &options, cli.json)
-        }
+        })(),
         Command::Audit { action } => commands::audit::run(&action, cli.json),
         Command::Export {
             manifest,

@@ -200,23 +200,32 @@ fn the_default_registry_is_under_xdg_data_home_and_bad_input_exits_2() {
         .stderr(predicates::str::contains("127.0.0.1:1"));
 }
 
-/// `workers` processes at once, each running `mlprov register` `each` times in turn.
+/// `workers` processes at once, each running `each` operations in turn: even workers
+/// `mlprov register`, odd ones `mlprov scan` of a folder holding their model (which looks
+/// it up, compares it with what the registers stored and appends a `scan` entry).
 fn concurrent_registers(location: &str, workers: u64, each: u64) {
     let dir = mlprov_testkit::tempdir();
-    let models: Vec<PathBuf> = (0..workers).map(|w| small_model(dir.path(), w)).collect();
+    let models: Vec<PathBuf> = (0..workers)
+        .map(|w| {
+            let folder = dir.path().join(format!("w{w}"));
+            std::fs::create_dir_all(&folder).unwrap();
+            small_model(&folder, w % 2)
+        })
+        .collect();
     std::thread::scope(|s| {
-        for model in &models {
+        for (w, model) in models.iter().enumerate() {
             s.spawn(move || {
                 for _ in 0..each {
-                    let out = std::process::Command::new(bin())
-                        .arg("register")
-                        .arg(model)
-                        .arg("--registry")
-                        .arg(location)
-                        .output()
-                        .unwrap();
+                    let mut cmd = std::process::Command::new(bin());
+                    if w % 2 == 0 {
+                        cmd.arg("register").arg(model);
+                    } else {
+                        cmd.arg("scan").arg(model.parent().unwrap());
+                    }
+                    let out = cmd.arg("--registry").arg(location).output().unwrap();
+                    // A scan that finds a registered model exits 1 (nobody holds a licence).
                     assert!(
-                        out.status.success(),
+                        matches!(out.status.code(), Some(0 | 1)),
                         "{}",
                         String::from_utf8_lossy(&out.stderr)
                     );
@@ -224,23 +233,40 @@ fn concurrent_registers(location: &str, workers: u64, each: u64) {
             });
         }
     });
-    assert_eq!(assert_consistent(location) as u64, workers * each);
+    let registers = workers.div_ceil(2) * each;
+    assert_eq!(assert_consistent(location) as u64, registers);
+    let mut store = mlprov::registry::open(location).unwrap();
+    let scans = store
+        .audit_entries()
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == "scan")
+        .count() as u64;
+    assert_eq!(
+        scans,
+        (workers / 2) * each,
+        "every scan is in the audit log"
+    );
 }
 
-/// Register processes killed with SIGKILL at random moments leave a consistent registry
-/// whose chain verifies; the survivors' registrations are all there.
+/// Register and scan processes killed with SIGKILL at random moments leave a consistent
+/// registry whose chain verifies; the survivors' registrations are all there.
 fn killed_registers(location: &str, rounds: u64) {
     let dir = mlprov_testkit::tempdir();
     let model = small_model(dir.path(), 42);
     let mut rng = Rng::new(2026);
     let mut finished = 0;
     for _ in 0..rounds {
-        let mut children: Vec<Child> = (0..4)
-            .map(|_| {
-                std::process::Command::new(bin())
-                    .arg("register")
-                    .arg(&model)
-                    .arg("--registry")
+        // Registers and scans alternate; the last (a register) is never killed.
+        let mut children: Vec<Child> = (0..5)
+            .map(|i| {
+                let mut cmd = std::process::Command::new(bin());
+                if i % 2 == 0 {
+                    cmd.arg("register").arg(&model);
+                } else {
+                    cmd.arg("scan").arg(&model);
+                }
+                cmd.arg("--registry")
                     .arg(location)
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
@@ -249,11 +275,11 @@ fn killed_registers(location: &str, rounds: u64) {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(rng.below(500) as u64));
-        for c in &mut children[..3] {
+        for c in &mut children[..4] {
             let _ = c.kill(); // SIGKILL
         }
-        for c in &mut children {
-            if c.wait().unwrap().success() {
+        for (i, c) in children.iter_mut().enumerate() {
+            if c.wait().unwrap().success() && i % 2 == 0 {
                 finished += 1;
             }
         }
@@ -262,7 +288,7 @@ fn killed_registers(location: &str, rounds: u64) {
     eprintln!("{location}: {finished} registers finished, {registered} assets registered");
     assert!(registered >= finished, "{registered} < {finished}");
     assert!(
-        finished < 4 * rounds as usize,
+        finished < 3 * rounds as usize,
         "no process was killed while working"
     );
     // The registry still takes writes after the kills.

@@ -1,4 +1,5 @@
-//! `mlprov register`: store a model (manifest, digests, fingerprint) in the registry.
+//! `mlprov register`: store a model (manifest, digests, fingerprint) or a dataset
+//! (manifest, root, file digests) in the registry.
 
 use std::path::Path;
 
@@ -19,15 +20,24 @@ pub fn run(
     if json {
         print_json(&r)?;
     } else {
-        say!(
-            "registered asset {}: {} ({} tensors, root {}, fingerprint {}) in {}",
-            r.asset,
-            r.name,
-            r.tensors,
-            r.root,
-            human_bytes(r.fingerprint_bytes),
-            r.registry
-        );
+        match r.kind {
+            mlprov::registry::AssetKind::Model => say!(
+                "registered asset {}: {} ({} tensors, root {}, fingerprint {}) in {}",
+                r.asset,
+                r.name,
+                r.tensors,
+                r.root,
+                human_bytes(r.fingerprint_bytes),
+                r.registry
+            ),
+            mlprov::registry::AssetKind::Dataset => say!(
+                "registered asset {}: dataset {} (root {}) in {}",
+                r.asset,
+                r.name,
+                r.root,
+                r.registry
+            ),
+        }
     }
     Ok(Outcome::Fine)
 }

@@ -42,33 +42,39 @@ fn table(report: &ScanReport) {
         say!("no registered model or derivative found");
     } else {
         say!(
-            "{:<48} {:<24} {:<14} {:>10} {:<9}",
-            "PATH",
-            "ASSET",
+            "{:<13} {:>9} {:<9} {:<28} PATH",
             "VERDICT",
             "LOG10 P",
-            "LICENSED"
+            "LICENSED",
+            "ASSET"
         );
     }
     for f in &report.findings {
         match f.class {
-            FindingClass::Lineage => say!(
-                "{:<48} {:<24} {:<14} {:>10.1} {:<9}{}",
-                f.path,
-                format!(
-                    "{} {}",
-                    f.asset.unwrap_or_default(),
-                    f.asset_name.as_deref().unwrap_or("")
-                ),
-                f.verdict.as_deref().unwrap_or(""),
-                f.log10_p.unwrap_or(0.0),
-                licensed_word(f),
-                transforms(f)
-            ),
+            FindingClass::Lineage => {
+                say!(
+                    "{:<13} {:>9.1} {:<9} {:<28} {}",
+                    f.verdict.as_deref().unwrap_or(""),
+                    f.log10_p.unwrap_or(0.0),
+                    licensed_word(f),
+                    format!(
+                        "{} {}",
+                        f.asset.unwrap_or_default(),
+                        f.asset_name.as_deref().unwrap_or("")
+                    ),
+                    f.path
+                );
+                if !f.transforms.is_empty() {
+                    say!("{:>34}{}", "", f.transforms.join(", "));
+                }
+            }
             FindingClass::CodeExecution => say!(
-                "{:<48} security finding: would run `{}` when loaded",
-                f.path,
-                f.global.as_deref().unwrap_or("?")
+                "{:<13} {:>9} {:<9} {:<28} {}",
+                "UNSAFE",
+                "",
+                "no",
+                format!("runs `{}`", f.global.as_deref().unwrap_or("?")),
+                f.path
             ),
         }
     }
@@ -95,14 +101,6 @@ fn licensed_word(f: &Finding) -> String {
         (Some(c), _) => format!("{} ({c})", if f.licensed { "yes" } else { "no" }),
         (None, true) => "yes".into(),
         (None, false) => "no".into(),
-    }
-}
-
-fn transforms(f: &Finding) -> String {
-    if f.transforms.is_empty() {
-        String::new()
-    } else {
-        format!(" [{}]", f.transforms.join(", "))
     }
 }
 
