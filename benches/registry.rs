@@ -105,7 +105,9 @@ fn lookup_latency(dir: &Path, models: u64) {
             })
             .collect();
         let start = Instant::now();
-        let c = store.candidates(&keys, mlprov::MIN_BAND_HITS).unwrap();
+        let c = store
+            .candidates(&band_keys(&keys), mlprov::MIN_BAND_HITS)
+            .unwrap();
         let t = start.elapsed().as_secs_f64() * 1e3;
         if q >= 10 {
             times.push(t); // the first queries warm the page cache

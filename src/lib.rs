@@ -115,8 +115,9 @@ pub use printable::printable;
 pub use progress::{Progress, Quiet};
 pub use provenance::{read_terms, split_suffix, LicenceOptions, LineageOptions, ProvenanceOptions};
 pub use registry_ops::{
-    audit_show, audit_verify, default_actor, lookup, open_registry, register, registry_location,
-    AuditVerification, Candidate, RegisterOptions, Registered, MIN_BAND_HITS, REGISTRY_ENV,
+    audit_show, audit_verify, default_actor, lookup, lookup_by_invariants, open_registry, register,
+    registry_location, AuditVerification, Candidate, RegisterOptions, Registered, MIN_BAND_HITS,
+    REGISTRY_ENV,
 };
 pub use scan::{scan, Finding, FindingClass, ScanOptions, ScanProblem, ScanReport, MAX_CANDIDATES};
 pub use sign::{

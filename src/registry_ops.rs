@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use mlprov_fingerprint::{FingerprintOptions, ModelFingerprint};
 use mlprov_registry::{
-    indexed_simhashes, verify_chain, AssetId, AssetKind, AuditEntry, ChainBreak, Digest,
-    Registration, Store,
+    band_keys, indexed_kernel_simhashes, indexed_simhashes, kernel_band_keys, verify_chain,
+    AssetId, AssetKind, AuditEntry, ChainBreak, Digest, Registration, Store,
 };
 use serde::Serialize;
 
@@ -273,9 +273,26 @@ pub struct Candidate {
 /// index (sub-linear: only band keys are looked up), most shared band keys first. The
 /// lineage test on each candidate's stored fingerprint gives the verdict.
 pub fn lookup(store: &mut dyn Store, fingerprint: &ModelFingerprint) -> Result<Vec<Candidate>> {
-    let keys = indexed_simhashes(fingerprint);
+    candidates(store, &band_keys(&indexed_simhashes(fingerprint)))
+}
+
+/// [`lookup`] by the anchored kernels of a fingerprint taken with invariants: finds the
+/// registered models a residual rotation or permutation, a hidden-unit permutation or a
+/// rescaling came from, which share no value key with them (registrations made before the
+/// kernels were indexed are not found this way).
+pub fn lookup_by_invariants(
+    store: &mut dyn Store,
+    fingerprint: &ModelFingerprint,
+) -> Result<Vec<Candidate>> {
+    candidates(
+        store,
+        &kernel_band_keys(&indexed_kernel_simhashes(fingerprint)),
+    )
+}
+
+fn candidates(store: &mut dyn Store, bands: &[i64]) -> Result<Vec<Candidate>> {
     Ok(store
-        .candidates(&keys, MIN_BAND_HITS)?
+        .candidates(bands, MIN_BAND_HITS)?
         .into_iter()
         .map(|(asset, band_hits)| Candidate { asset, band_hits })
         .collect())

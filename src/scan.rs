@@ -4,6 +4,8 @@
 //!    weight files recognized by their bytes.
 //! 2. Each model found is fingerprinted from samples only and looked up in the registry's
 //!    LSH index ([`lookup`]); a model whose pickle would run code is a security finding.
+//!    With [`ScanOptions::deep`], a model without candidates is also fingerprinted with
+//!    invariants and looked up by its anchored kernels ([`lookup_by_invariants`]).
 //! 3. Each candidate is judged by the lineage test against its registered fingerprint
 //!    ([`compare_registered`]), the invariants computed only when values alone do not
 //!    settle it, exactly as `compare` stages it.
@@ -27,7 +29,7 @@ use serde::Serialize;
 use crate::compare::{compare_registered, Comparable, RegisteredModel};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::registry_ops::{default_actor, lookup};
+use crate::registry_ops::{default_actor, lookup, lookup_by_invariants};
 
 /// At most this many registry candidates (most shared LSH bands first) are judged by the
 /// lineage test per model found.
@@ -47,6 +49,10 @@ pub struct ScanOptions {
     pub open: OpenOptions,
     /// Who scans (recorded in the audit entry; default [`default_actor`]).
     pub actor: Option<String>,
+    /// A model no registered model shares a value key with is also fingerprinted with
+    /// invariants (reading every weight of its residual matrices, not samples) and looked
+    /// up by its anchored kernels: finds rotated and permuted derivatives too.
+    pub deep: bool,
 }
 
 /// What kind of finding.
@@ -249,7 +255,13 @@ fn scan_model(
     b.model()
         .check_unchanged()
         .map_err(|e| problem(&e.into()))?;
-    let candidates = lookup(store, fp).map_err(Outcome::Fatal)?;
+    let mut candidates = lookup(store, fp).map_err(Outcome::Fatal)?;
+    if candidates.is_empty() && options.deep {
+        progress.stage("no value match: computing the invariants for a deep lookup");
+        let full = b.with_invariants();
+        progress.done();
+        candidates = lookup_by_invariants(store, full).map_err(Outcome::Fatal)?;
+    }
     let mut findings = Vec::new();
     for c in candidates.iter().take(MAX_CANDIDATES) {
         let Some(registered) = RegisteredModel::load(store, c.asset).map_err(Outcome::Fatal)?

@@ -346,3 +346,64 @@ fn what_cannot_be_read_is_reported_and_the_scan_goes_on() {
     let options = ScanOptions::default();
     assert!(mlprov::scan(store.as_mut(), &[missing], &options, &mlprov::Quiet).is_err());
 }
+
+#[test]
+fn a_deep_scan_finds_rotated_and_permuted_derivatives() {
+    let dir = mlprov_testkit::tempdir();
+    let mut store = registry(dir.path());
+    let a = with_gains(&base_model(80), 81);
+    let pa = write_in(dir.path(), "a.safetensors", &a);
+    let id = register(store.as_mut(), &pa, &[]);
+    let deploy = dir.path().join("deploy");
+    std::fs::create_dir_all(&deploy).unwrap();
+    let rotated = gains_folded_and_rotated(&a, &orthogonal(D, 82));
+    let both = residual_permuted(
+        &mlp_units_permuted(&a, &permutation(H, 83)),
+        &permutation(D, 84),
+    );
+    write_in(&deploy, "rotated.safetensors", &rotated);
+    write_in(&deploy, "permuted.safetensors", &both);
+    write_in(
+        &deploy,
+        "unrelated.safetensors",
+        &with_gains(&base_model(85), 86),
+    );
+
+    let plain = scan(store.as_mut(), std::slice::from_ref(&deploy), None);
+    let options = ScanOptions {
+        deep: true,
+        ..Default::default()
+    };
+    let deep = mlprov::scan(store.as_mut(), &[deploy], &options, &mlprov::Quiet).unwrap();
+    for f in &plain.findings {
+        assert!(
+            deep.findings.iter().any(|d| d.path == f.path),
+            "{} found by the plain scan only",
+            f.path
+        );
+    }
+    let mut found: Vec<(String, String)> = deep
+        .findings
+        .iter()
+        .map(|f| {
+            assert_eq!(f.asset, Some(id));
+            (
+                f.path.rsplit('/').next().unwrap().to_string(),
+                f.verdict.clone().unwrap(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            ("permuted.safetensors".to_string(), "derived".to_string()),
+            ("rotated.safetensors".to_string(), "derived".to_string()),
+        ]
+    );
+    eprintln!(
+        "plain scan found {} of 2, deep scan {}",
+        plain.findings.len(),
+        deep.findings.len()
+    );
+}

@@ -170,6 +170,10 @@ enum Command {
         /// Archives nested deeper than this are not opened.
         #[arg(long, value_name = "N", default_value_t = mlprov::walk::DEFAULT_MAX_DEPTH_ARCHIVES)]
         max_archive_depth: usize,
+        /// Models sharing no value key with a registered one are also read in full for
+        /// their invariants and looked up by them: finds rotated and permuted derivatives.
+        #[arg(long)]
+        deep: bool,
     },
     /// The registry's hash-chained audit log: `verify` its chain or `show` it.
     Audit {
@@ -481,6 +485,7 @@ fn main() -> ExitCode {
             date,
             sarif,
             max_archive_depth,
+            deep,
         } => (|| {
             let intended_use = match use_ {
                 Some(use_) => Some(mlprov::terms::Query {
@@ -509,6 +514,7 @@ fn main() -> ExitCode {
                 },
                 open: commands::options(),
                 actor: None,
+                deep,
             };
             let format = if sarif {
                 commands::scan::Format::Sarif

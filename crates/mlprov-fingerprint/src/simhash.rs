@@ -8,6 +8,8 @@ use crate::sketch::TensorSketch;
 
 /// Seed separating the projection signs from the index hash.
 const PROJECTION_SEED: u64 = 0x7369_6d68_6173_6801; // "simhash", version 1
+/// Seed of the projections of [`SimHash::of_values`] (another family than sketches').
+const VALUES_SEED: u64 = 0x7669_6d68_6173_6801;
 
 /// A 256-bit locality-sensitive key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,6 +66,42 @@ impl SimHash {
                 let z = (cell(i, j) - mean) / sd;
                 // 256 random ±1 projections of this cell, four 64-bit words of signs.
                 let base = PROJECTION_SEED ^ ((i as u64) << 32 | j as u64);
+                for (w, chunk) in acc.chunks_mut(64).enumerate() {
+                    let signs = index_hash(base.wrapping_add(w as u64 * 0x1000_0000_0000));
+                    for (b, a) in chunk.iter_mut().enumerate() {
+                        *a += if signs >> b & 1 == 1 { z } else { -z };
+                    }
+                }
+            }
+        }
+        let mut out = [0u64; 4];
+        for (k, a) in acc.iter().enumerate() {
+            if *a > 0.0 {
+                out[k / 64] |= 1 << (k % 64);
+            }
+        }
+        SimHash(out)
+    }
+
+    /// The key of a vector of values (an anchored kernel's cosines), on its z-scores: two
+    /// vectors correlated at r differ in about `256·acos(r)/π` bits.
+    pub fn of_values(values: &[f32]) -> Self {
+        let n = values.len().max(1) as f64;
+        let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let sd = (values
+            .iter()
+            .map(|&v| (v as f64 - mean).powi(2))
+            .sum::<f64>()
+            / n)
+            .sqrt();
+        let mut acc = [0f64; 256];
+        if sd > 0.0 {
+            for (i, &v) in values.iter().enumerate() {
+                let z = (v as f64 - mean) / sd;
+                if !z.is_finite() {
+                    continue;
+                }
+                let base = VALUES_SEED ^ i as u64;
                 for (w, chunk) in acc.chunks_mut(64).enumerate() {
                     let signs = index_hash(base.wrapping_add(w as u64 * 0x1000_0000_0000));
                     for (b, a) in chunk.iter_mut().enumerate() {

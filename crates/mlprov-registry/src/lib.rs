@@ -19,13 +19,16 @@ mod sqlite;
 use std::fmt;
 use std::path::PathBuf;
 
-use mlprov_fingerprint::{ModelFingerprint, SimHash};
+use mlprov_fingerprint::ModelFingerprint;
 pub use mlprov_hash::Digest;
 use serde::{Deserialize, Serialize};
 
 pub use audit::{verify_chain, AuditEntry, AuditEvent, AuditKind, ChainBreak, GENESIS};
 pub use codec::{decode_fingerprint, encode_fingerprint};
-pub use lsh::{band_keys, indexed_simhashes, BANDS, BAND_BITS, INDEXED_TENSORS};
+pub use lsh::{
+    band_keys, index_keys, indexed_kernel_simhashes, indexed_simhashes, kernel_band_keys, BANDS,
+    BAND_BITS, INDEXED_TENSORS,
+};
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -180,9 +183,9 @@ pub trait Store: Send {
     fn asset(&mut self, id: AssetId) -> Result<Option<Asset>>;
     /// The assets holding this digest as a file digest, a tensor digest or their root.
     fn find_by_digest(&mut self, digest: &Digest) -> Result<Vec<AssetId>>;
-    /// Assets sharing at least `min_band_hits` LSH band keys with `keys`, most hits first
-    /// (then lowest number).
-    fn candidates(&mut self, keys: &[SimHash], min_band_hits: u32) -> Result<Vec<(AssetId, u32)>>;
+    /// Assets sharing at least `min_band_hits` of these LSH band keys ([`band_keys`],
+    /// [`kernel_band_keys`]), most hits first (then lowest number).
+    fn candidates(&mut self, bands: &[i64], min_band_hits: u32) -> Result<Vec<(AssetId, u32)>>;
     /// The stored fingerprint of an asset (`None` for an unknown asset or one without).
     fn fingerprint(&mut self, id: AssetId) -> Result<Option<ModelFingerprint>>;
     /// The licensees of an asset, sorted.

@@ -24,6 +24,34 @@ pub fn indexed_simhashes(fp: &ModelFingerprint) -> Vec<SimHash> {
     order.into_iter().map(|i| fp.tensors[i].simhash).collect()
 }
 
+/// The SimHashes of a model's anchored kernels (reading and writing side), largest
+/// tensors first, at most [`INDEXED_TENSORS`]: keys that residual rotations and
+/// permutations, hidden-unit permutations and rescaling leave alike (a deep lookup).
+pub fn indexed_kernel_simhashes(fp: &ModelFingerprint) -> Vec<SimHash> {
+    let mut order: Vec<usize> = (0..fp.tensors.len())
+        .filter(|&i| fp.tensors[i].anchored.is_some())
+        .collect();
+    order.sort_by(|&a, &b| fp.tensors[b].elements.cmp(&fp.tensors[a].elements));
+    order.truncate(INDEXED_TENSORS);
+    order
+        .into_iter()
+        .filter_map(|i| fp.tensors[i].anchored.as_ref())
+        .flat_map(|k| [k.reads.as_deref(), k.writes.as_deref()])
+        .flatten()
+        .map(SimHash::of_values)
+        .collect()
+}
+
+/// Every band key a registration is indexed by: its tensors' value keys and, when it has
+/// invariants, its kernel keys (in their own bands, [`kernel_band_keys`]).
+pub fn index_keys(fp: &ModelFingerprint) -> Vec<i64> {
+    let mut keys = band_keys(&indexed_simhashes(fp));
+    keys.extend(kernel_band_keys(&indexed_kernel_simhashes(fp)));
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
 /// Bits `start..start + BAND_BITS` of a SimHash (word 0 holds bits 0..64).
 fn band_bits(k: &SimHash, start: u32) -> u64 {
     let (w, off) = ((start / 64) as usize, start % 64);
@@ -34,12 +62,24 @@ fn band_bits(k: &SimHash, start: u32) -> u64 {
     v & ((1 << BAND_BITS) - 1)
 }
 
-/// The band keys of some SimHashes, each `band << 21 | bits`, sorted and deduplicated.
+/// The band keys of some tensors' value SimHashes, each `band << 21 | bits` (bands 0..12),
+/// sorted and deduplicated.
 pub fn band_keys(keys: &[SimHash]) -> Vec<i64> {
+    keys_in(keys, 0)
+}
+
+/// The band keys of kernel SimHashes: bands 12..24, so they never meet value keys.
+pub fn kernel_band_keys(keys: &[SimHash]) -> Vec<i64> {
+    keys_in(keys, BANDS)
+}
+
+fn keys_in(keys: &[SimHash], first_band: u32) -> Vec<i64> {
     let mut out: Vec<i64> = keys
         .iter()
         .flat_map(|k| {
-            (0..BANDS).map(move |b| ((b as i64) << BAND_BITS) | band_bits(k, b * BAND_BITS) as i64)
+            (0..BANDS).map(move |b| {
+                (((first_band + b) as i64) << BAND_BITS) | band_bits(k, b * BAND_BITS) as i64
+            })
         })
         .collect();
     out.sort_unstable();

@@ -5,12 +5,12 @@
 
 use std::collections::HashMap;
 
-use mlprov_fingerprint::{ModelFingerprint, SimHash};
+use mlprov_fingerprint::ModelFingerprint;
 use postgres::{Client, NoTls, Transaction};
 
 use crate::audit::{seq_from, AuditEntry, AuditEvent};
 use crate::codec::{decode_fingerprint, encode_fingerprint};
-use crate::lsh::{band_keys, indexed_simhashes};
+use crate::lsh::index_keys;
 use crate::sqlite::{rank, register_event};
 use crate::{
     digest_from, now, schema, Asset, AssetId, AssetKind, Digest, Error, Registration, Result,
@@ -194,7 +194,7 @@ impl Store for PgStore {
         )
         .map_err(e)?;
         if let Some(fp) = &reg.fingerprint {
-            let keys = band_keys(&indexed_simhashes(fp));
+            let keys = index_keys(fp);
             tx.execute(
                 "INSERT INTO lsh (bandkey, asset) SELECT k, $2 FROM unnest($1::bigint[]) AS t(k)
                  ON CONFLICT DO NOTHING",
@@ -251,8 +251,8 @@ impl Store for PgStore {
         Ok(rows.iter().map(|r| AssetId(r.get(0))).collect())
     }
 
-    fn candidates(&mut self, keys: &[SimHash], min_band_hits: u32) -> Result<Vec<(AssetId, u32)>> {
-        let keys = band_keys(keys);
+    fn candidates(&mut self, bands: &[i64], min_band_hits: u32) -> Result<Vec<(AssetId, u32)>> {
+        let keys = bands;
         let rows = self
             .client
             .query(

@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use mlprov_fingerprint::{ModelFingerprint, SimHash};
+use mlprov_fingerprint::ModelFingerprint;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::audit::{seq_from, AuditEntry, AuditEvent, AuditKind};
 use crate::codec::{decode_fingerprint, encode_fingerprint};
-use crate::lsh::{band_keys, indexed_simhashes};
+use crate::lsh::index_keys;
 use crate::{
     digest_from, now, schema, Asset, AssetId, AssetKind, Digest, Error, Registration, Result,
     Store, SCHEMA_VERSION,
@@ -217,7 +217,7 @@ impl Store for SqliteStore {
                 .prepare("INSERT OR IGNORE INTO lsh (bandkey, asset) VALUES (?1, ?2)")
                 .map_err(e)?;
             if let Some(fp) = &reg.fingerprint {
-                for key in band_keys(&indexed_simhashes(fp)) {
+                for key in index_keys(fp) {
                     lsh.execute(params![key, id]).map_err(e)?;
                 }
             }
@@ -284,12 +284,11 @@ impl Store for SqliteStore {
         Ok(ids)
     }
 
-    fn candidates(&mut self, keys: &[SimHash], min_band_hits: u32) -> Result<Vec<(AssetId, u32)>> {
+    fn candidates(&mut self, bands: &[i64], min_band_hits: u32) -> Result<Vec<(AssetId, u32)>> {
         // One statement per chunk of band keys: SQLite seeks each key in the (bandkey,
         // asset) index and counts per asset itself. A lookup key of up to 2,000 tensors is
         // one chunk, so the minimum applies inside the query; more chunks add up here.
         const CHUNK: usize = 32_000;
-        let bands = band_keys(keys);
         let chunks: Vec<&[i64]> = bands.chunks(CHUNK).collect();
         let min_in_query = if chunks.len() == 1 {
             min_band_hits.max(1)

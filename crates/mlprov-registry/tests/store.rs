@@ -20,15 +20,19 @@ struct Fresh {
 fn registration(seed: u64, licensees: &[&str]) -> Registration {
     let dir = mlprov_testkit::tempdir();
     let mut rng = Rng::new(seed);
-    let tensors: Vec<Tensor> = (0..4)
-        .map(|i| {
-            Tensor::f32(
-                format!("layer{i}.weight"),
-                &[64, 48],
-                rng.gaussians(64 * 48, 0.02),
-            )
-        })
-        .collect();
+    // An embedding and four matrices writing its width: the model has anchored kernels.
+    let mut tensors = vec![Tensor::f32(
+        "embed.weight",
+        &[256, 64],
+        rng.gaussians(256 * 64, 1.0),
+    )];
+    tensors.extend((0..4).map(|i| {
+        Tensor::f32(
+            format!("layer{i}.weight"),
+            &[64, 48],
+            rng.gaussians(64 * 48, 0.02),
+        )
+    }));
     let path = mlprov_testkit::write_in(dir.path(), "model.safetensors", &tensors);
     let model = open_model(&path, OpenOptions::default()).unwrap();
     let digests = hash_model(&model, HashOptions::default());
@@ -120,9 +124,17 @@ fn registers_and_finds(store: &mut dyn Store) {
 
     // LSH: a model's own keys find it with every band; random keys find nothing.
     let keys = mlprov_registry::indexed_simhashes(&fp);
-    let found = store.candidates(&keys, 2).unwrap();
-    assert_eq!(found[0], (ia, 12 * keys.len() as u32), "{found:?}");
+    let bands = mlprov_registry::band_keys(&keys);
+    let found = store.candidates(&bands, 2).unwrap();
+    assert_eq!(found[0], (ia, bands.len() as u32), "{found:?}");
     assert!(!found.iter().any(|(id, _)| *id == ib), "{found:?}");
+    // Its kernels are indexed too, in bands of their own.
+    let kernels = mlprov_registry::indexed_kernel_simhashes(&fp);
+    assert!(!kernels.is_empty(), "the model has anchored kernels");
+    let kernel_bands = mlprov_registry::kernel_band_keys(&kernels);
+    assert!(kernel_bands.iter().all(|k| !bands.contains(k)));
+    let found = store.candidates(&kernel_bands, 2).unwrap();
+    assert_eq!(found[0], (ia, kernel_bands.len() as u32), "{found:?}");
     let mut rng = Rng::new(99);
     let random: Vec<SimHash> = (0..4)
         .map(|_| {
@@ -134,7 +146,10 @@ fn registers_and_finds(store: &mut dyn Store) {
             ])
         })
         .collect();
-    assert!(store.candidates(&random, 2).unwrap().is_empty());
+    assert!(store
+        .candidates(&mlprov_registry::band_keys(&random), 2)
+        .unwrap()
+        .is_empty());
 
     assert_eq!(store.licensees(ia).unwrap(), vec!["Acme", "Zeta Corp"]);
     assert!(store.licensees(ib).unwrap().is_empty());
