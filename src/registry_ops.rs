@@ -66,6 +66,33 @@ pub struct RegisterOptions {
     /// The licence, terms, bases and datasets recorded in a manifest built here (as
     /// `mlprov manifest` records them); for a dataset, the licence and terms only.
     pub provenance: crate::provenance::ProvenanceOptions,
+    /// An ed25519 private key (`mlprov key generate`): the manifest is signed (a DSSE
+    /// envelope over its in-toto statement, as `mlprov sign` makes) and the envelope stored.
+    pub key: Option<PathBuf>,
+}
+
+/// The environment variable naming the signing key `register` uses without `--key`.
+pub const SIGNING_KEY_ENV: &str = "MLPROV_SIGNING_KEY";
+
+/// The key a registration is signed with: the option, else `$MLPROV_SIGNING_KEY`.
+fn signing_key(options: &RegisterOptions) -> Option<PathBuf> {
+    options.key.clone().or_else(|| {
+        std::env::var_os(SIGNING_KEY_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+}
+
+/// The stored signature of a manifest: its DSSE envelope, or empty without a key.
+fn signature(manifest: &mlprov_manifest::Manifest, options: &RegisterOptions) -> Result<String> {
+    let Some(key) = signing_key(options) else {
+        return Ok(String::new());
+    };
+    let value: serde_json::Value = serde_json::from_str(&manifest.to_canonical_json())
+        .map_err(|e| Error::input(&key, e.to_string()))?;
+    let (envelope, _) =
+        crate::sign::dsse_envelope(&manifest.subject.name, &manifest.merkle_root, &value, &key)?;
+    Ok(envelope)
 }
 
 /// What [`register`] stored.
@@ -85,6 +112,8 @@ pub struct Registered {
     pub fingerprint_bytes: u64,
     /// The registry (file or URL without password).
     pub registry: String,
+    /// Whether the manifest was signed (`key`, `$MLPROV_SIGNING_KEY`).
+    pub signed: bool,
 }
 
 /// The actor recorded in audit entries when none is given.
@@ -163,6 +192,7 @@ pub fn register(
         licence,
         licensees: options.licensees.clone(),
         actor: options.actor.clone().unwrap_or_else(default_actor),
+        signature: signature(&manifest, options)?,
     };
     let asset = store.register(&registration)?;
     let fingerprint_bytes = store.asset(asset)?.map_or(0, |a| a.fingerprint_bytes);
@@ -174,6 +204,7 @@ pub fn register(
         tensors: manifest.tensors.len(),
         fingerprint_bytes,
         registry: store.location(),
+        signed: !registration.signature.is_empty(),
     })
 }
 
@@ -247,6 +278,7 @@ fn store_dataset(
         licence,
         licensees: options.licensees.clone(),
         actor: options.actor.clone().unwrap_or_else(default_actor),
+        signature: signature(&manifest, options)?,
     };
     let asset = store.register(&registration)?;
     Ok(Registered {
@@ -257,6 +289,7 @@ fn store_dataset(
         tensors: 0,
         fingerprint_bytes: 0,
         registry: store.location(),
+        signed: !registration.signature.is_empty(),
     })
 }
 

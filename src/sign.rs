@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use mlprov_hash::Digest;
 use mlprov_manifest::{to_canonical_json, Manifest};
 use mlprov_sign::dsse::Envelope;
 use mlprov_sign::ed25519::{self, MANIFEST_PREDICATE, STATEMENT_TYPE};
@@ -129,20 +130,32 @@ pub fn sign(
     let root = node
         .merkle_root
         .ok_or_else(|| Error::input(manifest, "the manifest has no merkle_root"))?;
-    let signing = ed25519::read_private(&read_text(key, 1 << 16)?)
-        .map_err(|e| Error::input(key, e.to_string()))?;
-    let statement = ed25519::statement(&node.name, &root.hex(), &node.value);
-    let payload = to_canonical_json(&statement);
-    let envelope = ed25519::sign(&signing, payload.as_bytes());
-    let text =
-        serde_json::to_string_pretty(&envelope).map_err(|e| Error::input(output, e.to_string()))?;
+    let (text, key_id) = dsse_envelope(&node.name, &root, &node.value, key)?;
     write_bytes(output, format!("{text}\n").as_bytes())?;
     Ok(Signed {
         path: output.to_path_buf(),
         name: node.name,
         root: root.to_string(),
-        key_id: ed25519::key_id(&signing.verifying_key()),
+        key_id,
     })
+}
+
+/// A DSSE envelope (pretty JSON) over the in-toto statement of a manifest, signed with the
+/// ed25519 key at `key`, and the key's id: what `sign` writes and `register --key` stores.
+pub(crate) fn dsse_envelope(
+    name: &str,
+    root: &Digest,
+    manifest: &serde_json::Value,
+    key: &Path,
+) -> Result<(String, String)> {
+    let signing = ed25519::read_private(&read_text(key, 1 << 16)?)
+        .map_err(|e| Error::input(key, e.to_string()))?;
+    let statement = ed25519::statement(name, &root.hex(), manifest);
+    let payload = to_canonical_json(&statement);
+    let envelope = ed25519::sign(&signing, payload.as_bytes());
+    let text =
+        serde_json::to_string_pretty(&envelope).map_err(|e| Error::input(key, e.to_string()))?;
+    Ok((text, ed25519::key_id(&signing.verifying_key())))
 }
 
 fn sign_oms(node: &LineageNode, key: &Path, output: &Path, model: Option<&Path>) -> Result<Signed> {

@@ -138,6 +138,10 @@ enum Command {
         /// Store this manifest (it must describe the model) instead of building one.
         #[arg(long, value_name = "MANIFEST")]
         manifest: Option<PathBuf>,
+        /// Sign the manifest with this ed25519 key (`mlprov key generate`) and store the
+        /// DSSE envelope with it (default: $MLPROV_SIGNING_KEY, if set).
+        #[arg(long, value_name = "KEY")]
+        key: Option<PathBuf>,
         #[command(flatten)]
         licence: commands::manifest::LicenceArgs,
         #[command(flatten)]
@@ -559,6 +563,7 @@ fn main() -> ExitCode {
             registry,
             licensees,
             manifest,
+            key,
             licence,
             lineage,
         } => (|| {
@@ -577,6 +582,7 @@ fn main() -> ExitCode {
                     lineage: lineage.options()?,
                     draft: lineage.draft.clone(),
                 },
+                key,
             };
             commands::register::run(&path, registry.as_deref(), &options, cli.json)
         })(),

@@ -14,6 +14,7 @@ use serde_json::Value;
 fn mlprov() -> Command {
     let mut cmd = Command::cargo_bin("mlprov").unwrap();
     cmd.env_remove("MLPROV_REGISTRY");
+    cmd.env_remove("MLPROV_SIGNING_KEY");
     cmd
 }
 
@@ -75,6 +76,77 @@ fn assert_consistent(location: &str) -> usize {
             .is_some());
     }
     assets.len()
+}
+
+#[test]
+fn a_registration_signed_with_a_key_stores_an_envelope_that_verifies() {
+    let dir = mlprov_testkit::tempdir();
+    let model = small_model(dir.path(), 3);
+    let reg = dir.path().join("registry.sqlite");
+    let key = dir.path().join("acme.key");
+    mlprov()
+        .args(["key", "generate", "-o"])
+        .arg(&key)
+        .assert()
+        .success();
+    let out = json(
+        mlprov()
+            .args(["--json", "register"])
+            .arg(&model)
+            .arg("--registry")
+            .arg(&reg)
+            .arg("--key")
+            .arg(&key),
+    );
+    assert_eq!(out["signed"], true);
+    let mut store = mlprov::registry::open(reg.to_str().unwrap()).unwrap();
+    let asset = store
+        .asset(mlprov::registry::AssetId(out["asset"].as_i64().unwrap()))
+        .unwrap()
+        .unwrap();
+    let (sig, manifest) = (dir.path().join("sig.json"), dir.path().join("m.json"));
+    std::fs::write(&sig, &asset.signature).unwrap();
+    std::fs::write(&manifest, &asset.manifest).unwrap();
+    mlprov()
+        .arg("verify-signature")
+        .arg(&sig)
+        .arg("--key")
+        .arg(dir.path().join("acme.key.pub"))
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg("--model")
+        .arg(&model)
+        .assert()
+        .success();
+    // Another manifest does not verify under it.
+    std::fs::write(&manifest, asset.manifest.replace("m3", "m4")).unwrap();
+    mlprov()
+        .arg("verify-signature")
+        .arg(&sig)
+        .arg("--key")
+        .arg(dir.path().join("acme.key.pub"))
+        .arg("--manifest")
+        .arg(&manifest)
+        .assert()
+        .code(predicates::ord::ne(0));
+    // Without a key nothing is signed; $MLPROV_SIGNING_KEY is a key too.
+    let out = json(
+        mlprov()
+            .args(["--json", "register"])
+            .arg(&model)
+            .arg("--registry")
+            .arg(&reg),
+    );
+    assert_eq!(out["signed"], false);
+    let out = json(
+        mlprov()
+            .env("MLPROV_SIGNING_KEY", &key)
+            .args(["--json", "register"])
+            .arg(&model)
+            .arg("--registry")
+            .arg(&reg),
+    );
+    assert_eq!(out["signed"], true);
 }
 
 #[test]

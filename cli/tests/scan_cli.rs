@@ -12,6 +12,7 @@ use serde_json::Value;
 fn mlprov() -> Command {
     let mut cmd = Command::cargo_bin("mlprov").unwrap();
     cmd.env_remove("MLPROV_REGISTRY");
+    cmd.env_remove("MLPROV_SIGNING_KEY");
     cmd.timeout(Duration::from_secs(300));
     cmd
 }

@@ -22,19 +22,21 @@ pub fn run(
     } else {
         match r.kind {
             mlprov::registry::AssetKind::Model => say!(
-                "registered asset {}: {} ({} tensors, root {}, fingerprint {}) in {}",
+                "registered asset {}: {} ({} tensors, root {}, fingerprint {}{}) in {}",
                 r.asset,
                 r.name,
                 r.tensors,
                 r.root,
                 human_bytes(r.fingerprint_bytes),
+                if r.signed { ", manifest signed" } else { "" },
                 r.registry
             ),
             mlprov::registry::AssetKind::Dataset => say!(
-                "registered asset {}: dataset {} (root {}) in {}",
+                "registered asset {}: dataset {} (root {}{}) in {}",
                 r.asset,
                 r.name,
                 r.root,
+                if r.signed { ", manifest signed" } else { "" },
                 r.registry
             ),
         }

@@ -33,7 +33,7 @@ pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 
 /// The schema version this build creates and reads (see `docs/registry.md`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The number of a registered asset, unique within one registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -98,6 +98,8 @@ pub struct Registration {
     pub licensees: Vec<String>,
     /// Who registers it (recorded in the audit entry).
     pub actor: String,
+    /// A signature over the manifest (a DSSE envelope, JSON), or empty.
+    pub signature: String,
 }
 
 /// A registered asset as stored (without its fingerprint: see [`Store::fingerprint`]).
@@ -121,6 +123,9 @@ pub struct Asset {
     pub actor: String,
     /// Bytes of the stored (compressed) fingerprint, 0 without one.
     pub fingerprint_bytes: u64,
+    /// A signature over the manifest (a DSSE envelope, JSON), or empty.
+    #[serde(default)]
+    pub signature: String,
 }
 
 /// Why a registry operation failed.

@@ -159,8 +159,9 @@ impl Store for PgStore {
         let root = reg.root.as_bytes().to_vec();
         let id: i64 = tx
             .query_one(
-                "INSERT INTO assets (kind, name, root, manifest, licence, registered, fingerprint, actor)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                "INSERT INTO assets (kind, name, root, manifest, licence, registered, fingerprint, actor,
+                                     signature)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
                 &[
                     &reg.kind.as_str(),
                     &reg.name,
@@ -170,6 +171,7 @@ impl Store for PgStore {
                     &now(),
                     &fingerprint,
                     &reg.actor,
+                    &reg.signature,
                 ],
             )
             .map_err(e)?
@@ -218,7 +220,7 @@ impl Store for PgStore {
             .client
             .query_opt(
                 "SELECT kind, name, root, manifest, licence, registered, actor,
-                        COALESCE(octet_length(fingerprint), 0)::bigint
+                        COALESCE(octet_length(fingerprint), 0)::bigint, signature
                  FROM assets WHERE id = $1",
                 &[&id.0],
             )
@@ -236,6 +238,7 @@ impl Store for PgStore {
             registered: r.get(5),
             actor: r.get(6),
             fingerprint_bytes: fp.max(0) as u64,
+            signature: r.get(8),
         }))
     }
 

@@ -49,6 +49,8 @@ pub(crate) const SQLITE: &[&str] = &[
     // 2: who registered an asset; digests by asset.
     "ALTER TABLE assets ADD COLUMN actor TEXT NOT NULL DEFAULT '';
      CREATE INDEX digests_asset ON digests(asset);",
+    // 3: the manifest's signature (a DSSE envelope), when the registration was signed.
+    "ALTER TABLE assets ADD COLUMN signature TEXT NOT NULL DEFAULT '';",
 ];
 
 /// PostgreSQL migrations, the same steps.
@@ -96,4 +98,5 @@ pub(crate) const POSTGRES: &[&str] = &[
      INSERT INTO audit_head VALUES (1, 0, decode(repeat('00', 32), 'hex'));",
     "ALTER TABLE assets ADD COLUMN actor TEXT NOT NULL DEFAULT '';
      CREATE INDEX digests_asset ON digests(asset);",
+    "ALTER TABLE assets ADD COLUMN signature TEXT NOT NULL DEFAULT '';",
 ];

@@ -183,8 +183,9 @@ impl Store for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(e)?;
         tx.execute(
-            "INSERT INTO assets (kind, name, root, manifest, licence, registered, fingerprint, actor)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO assets (kind, name, root, manifest, licence, registered, fingerprint, actor,
+                                 signature)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 reg.kind.as_str(),
                 reg.name,
@@ -193,7 +194,8 @@ impl Store for SqliteStore {
                 reg.licence,
                 now(),
                 fingerprint,
-                reg.actor
+                reg.actor,
+                reg.signature
             ],
         )
         .map_err(e)?;
@@ -238,7 +240,7 @@ impl Store for SqliteStore {
             .conn
             .query_row(
                 "SELECT kind, name, root, manifest, licence, registered, actor,
-                        COALESCE(length(fingerprint), 0)
+                        COALESCE(length(fingerprint), 0), signature
                  FROM assets WHERE id = ?1",
                 [id.0],
                 |r| {
@@ -251,12 +253,14 @@ impl Store for SqliteStore {
                         r.get::<_, String>(5)?,
                         r.get::<_, String>(6)?,
                         r.get::<_, i64>(7)?,
+                        r.get::<_, String>(8)?,
                     ))
                 },
             )
             .optional()
             .map_err(|e| self.err(e))?;
-        let Some((kind, name, root, manifest, licence, registered, actor, fp)) = row else {
+        let Some((kind, name, root, manifest, licence, registered, actor, fp, signature)) = row
+        else {
             return Ok(None);
         };
         Ok(Some(Asset {
@@ -269,6 +273,7 @@ impl Store for SqliteStore {
             registered,
             actor,
             fingerprint_bytes: fp.max(0) as u64,
+            signature,
         }))
     }
 
@@ -417,6 +422,7 @@ pub(crate) fn register_event(reg: &Registration, id: AssetId) -> AuditEvent {
         payload: serde_json::json!({
             "asset": id.0,
             "kind": reg.kind.as_str(),
+            "signed": !reg.signature.is_empty(),
             "name": reg.name,
             "root": reg.root,
             "licensees": reg.licensees,

@@ -57,6 +57,7 @@ fn registration(seed: u64, licensees: &[&str]) -> Registration {
         fingerprint: Some(fp),
         licence: "LicenseRef-test".into(),
         licensees: licensees.iter().map(|s| s.to_string()).collect(),
+        signature: String::new(),
         actor: "tester".into(),
     }
 }
@@ -319,7 +320,14 @@ fn sqlite_registry_is_created_in_wal_mode_and_older_schemas_migrate() {
         mlprov_registry::SCHEMA_VERSION
     );
     let old = store.asset(mlprov_registry::AssetId(1)).unwrap().unwrap();
-    assert_eq!((old.name.as_str(), old.actor.as_str()), ("old", ""));
+    assert_eq!(
+        (
+            old.name.as_str(),
+            old.actor.as_str(),
+            old.signature.as_str()
+        ),
+        ("old", "", "")
+    );
     let mode: String = store
         .connection()
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -353,7 +361,14 @@ fn postgres_older_schemas_migrate() {
         mlprov_registry::SCHEMA_VERSION
     );
     let old = store.asset(mlprov_registry::AssetId(1)).unwrap().unwrap();
-    assert_eq!((old.name.as_str(), old.actor.as_str()), ("old", ""));
+    assert_eq!(
+        (
+            old.name.as_str(),
+            old.actor.as_str(),
+            old.signature.as_str()
+        ),
+        ("old", "", "")
+    );
 }
 
 #[test]
