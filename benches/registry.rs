@@ -1,16 +1,17 @@
-//! The registry at scale (SQLite):
+//! The registry at scale (SQLite, and PostgreSQL with `--postgres`):
 //! 1. lookup of one model among 100,000 registered models with synthetic fingerprints (32
 //!    indexed tensors each, band rows inserted directly): median and p99 latency of
 //!    `Store::candidates` for noisy copies of registered models, and their recall;
 //! 2. bytes stored per registered 7B-class model (291 tensors, Llama-shaped but narrow:
 //!    every sketch, Gram sketch and anchored kernel is at its full size already at this width).
 //!
-//! `cargo bench --bench registry` (`-- --models N` for another registry size).
+//! `cargo bench --bench registry` (`-- --models N` for another registry size, `-- --postgres`
+//! to measure a throwaway PostgreSQL server too).
 
 use std::path::Path;
 use std::time::Instant;
 
-use mlprov::registry::{band_keys, AssetId, SqliteStore, Store, INDEXED_TENSORS};
+use mlprov::registry::{band_keys, AssetId, PgStore, SqliteStore, Store, INDEXED_TENSORS};
 use mlprov_testkit::{write_in, Dtype, Rng, Tensor};
 
 /// The synthetic SimHash of tensor `t` of model `a`.
@@ -51,14 +52,7 @@ fn fill(store: &mut SqliteStore, models: u64) {
             .prepare("INSERT OR IGNORE INTO lsh (bandkey, asset) VALUES (?1, ?2)")
             .unwrap();
         for band in 0..mlprov::registry::BANDS as usize {
-            let mut rows: Vec<(i64, i64)> = Vec::with_capacity(models as usize * INDEXED_TENSORS);
-            for a in 1..=models {
-                for t in 0..INDEXED_TENSORS as u64 {
-                    rows.push((band_keys(&[simhash(a, t)])[band], a as i64));
-                }
-            }
-            rows.sort_unstable();
-            for (k, a) in rows {
+            for (k, a) in band_rows(models, band) {
                 lsh.execute([k, a]).unwrap();
             }
         }
@@ -66,6 +60,48 @@ fn fill(store: &mut SqliteStore, models: u64) {
     tx.commit().unwrap();
     conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); ANALYZE;")
         .unwrap();
+}
+
+/// Every band row of `models` synthetic models, sorted by key.
+fn band_rows(models: u64, band: usize) -> Vec<(i64, i64)> {
+    let mut rows: Vec<(i64, i64)> = Vec::with_capacity(models as usize * INDEXED_TENSORS);
+    for a in 1..=models {
+        for t in 0..INDEXED_TENSORS as u64 {
+            rows.push((band_keys(&[simhash(a, t)])[band], a as i64));
+        }
+    }
+    rows.sort_unstable();
+    rows
+}
+
+/// The same registry in PostgreSQL, loaded with COPY.
+fn fill_postgres(store: &mut PgStore, models: u64) {
+    use std::io::Write;
+    let client = store.client();
+    let mut assets = client
+        .copy_in("COPY assets (id, kind, name, root, manifest, licence, registered) FROM STDIN")
+        .unwrap();
+    for a in 1..=models {
+        let mut root = [0u8; 32];
+        root[..8].copy_from_slice(&a.to_le_bytes());
+        let hex: String = root.iter().map(|b| format!("{b:02x}")).collect();
+        writeln!(
+            assets,
+            "{a}\tmodel\tsynthetic-{a}\t\\\\x{hex}\t{{}}\t\t2026-11-29T00:00:00Z"
+        )
+        .unwrap();
+    }
+    assets.finish().unwrap();
+    let mut lsh = client
+        .copy_in("COPY lsh (bandkey, asset) FROM STDIN")
+        .unwrap();
+    for band in 0..mlprov::registry::BANDS as usize {
+        for (k, a) in band_rows(models, band) {
+            writeln!(lsh, "{k}\t{a}").unwrap();
+        }
+    }
+    lsh.finish().unwrap();
+    client.batch_execute("ANALYZE").unwrap();
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -87,7 +123,23 @@ fn lookup_latency(dir: &Path, models: u64) {
         size as f64 / (1 << 20) as f64,
         size as f64 / models as f64
     );
-    // Queries: noisy copies (8 of 256 bits flipped per tensor) of random registered models.
+    queries(&mut store, models, "SQLite");
+}
+
+fn lookup_latency_postgres(models: u64) {
+    let server = mlprov_testkit::postgres::PgServer::start();
+    let mut store = PgStore::connect(&server.url()).unwrap();
+    let start = Instant::now();
+    fill_postgres(&mut store, models);
+    println!(
+        "PostgreSQL registry of {models} synthetic models filled in {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
+    queries(&mut store, models, "PostgreSQL");
+}
+
+/// Lookups of noisy copies (8 of 256 bits flipped per tensor) of random registered models.
+fn queries(store: &mut dyn Store, models: u64, label: &str) {
     let mut rng = Rng::new(11);
     let mut times = Vec::new();
     let mut found = 0;
@@ -118,7 +170,7 @@ fn lookup_latency(dir: &Path, models: u64) {
     }
     times.sort_by(f64::total_cmp);
     println!(
-        "lookup of a noisy copy among {models}: median {:.2} ms, p99 {:.2} ms, max {:.2} ms \
+        "{label}: lookup of a noisy copy among {models}: median {:.2} ms, p99 {:.2} ms, max {:.2} ms \
          (targets: median < 5 ms, p99 < 50 ms); target ranked first in {found}/{queries}",
         percentile(&times, 0.5),
         percentile(&times, 0.99),
@@ -201,4 +253,7 @@ fn main() {
     let dir = mlprov_testkit::tempdir();
     size_per_model(dir.path());
     lookup_latency(dir.path(), models);
+    if args.iter().any(|a| a == "--postgres") {
+        lookup_latency_postgres(models);
+    }
 }

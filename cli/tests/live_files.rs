@@ -142,3 +142,48 @@ fn verify_reports_a_file_truncated_while_read_as_changed() {
         r.out
     );
 }
+
+#[test]
+fn scan_reports_a_model_truncated_while_read_and_is_not_killed() {
+    let bin = assert_cmd::cargo::cargo_bin("mlprov");
+    // The model is registered first, so the scan also reads it in full (the identical
+    // check) and the cut lands while it is mapped.
+    let r = run_with_truncation(
+        &["--json", "scan", "--registry", "r.sqlite"],
+        |dir, model| {
+            let ok = Command::new(&bin)
+                .env_remove("MLPROV_SIGNING_KEY")
+                .stdout(Stdio::null())
+                .arg("register")
+                .arg(model)
+                .arg("--registry")
+                .arg(dir.join("r.sqlite"))
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        },
+    );
+    assert!(
+        matches!(r.code, 0 | 1),
+        "the scan ends by itself (exit {}): {}",
+        r.code,
+        r.err
+    );
+    let report: serde_json::Value = serde_json::from_str(&r.out)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", r.out, r.err));
+    let problems = report["problems"].as_array().unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    eprintln!("scan under truncation: {problems:?} {findings:?}");
+    assert_eq!(
+        problems.len() + findings.len(),
+        1,
+        "the model is either a problem or a finding: {report}"
+    );
+    for p in problems {
+        let text = format!("{} {}", p["path"], p["message"]);
+        assert!(
+            text.contains("live.safetensors") && text.contains("changed while being read"),
+            "{text}"
+        );
+    }
+}
