@@ -71,6 +71,7 @@ fn band_rows(models: u64, band: usize) -> Vec<(i64, i64)> {
         }
     }
     rows.sort_unstable();
+    rows.dedup(); // two tensors of a model may share a band key
     rows
 }
 
