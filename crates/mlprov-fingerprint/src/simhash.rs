@@ -64,23 +64,10 @@ impl SimHash {
             }
             for j in 0..gc {
                 let z = (cell(i, j) - mean) / sd;
-                // 256 random ±1 projections of this cell, four 64-bit words of signs.
-                let base = PROJECTION_SEED ^ ((i as u64) << 32 | j as u64);
-                for (w, chunk) in acc.chunks_mut(64).enumerate() {
-                    let signs = index_hash(base.wrapping_add(w as u64 * 0x1000_0000_0000));
-                    for (b, a) in chunk.iter_mut().enumerate() {
-                        *a += if signs >> b & 1 == 1 { z } else { -z };
-                    }
-                }
+                project(&mut acc, PROJECTION_SEED ^ ((i as u64) << 32 | j as u64), z);
             }
         }
-        let mut out = [0u64; 4];
-        for (k, a) in acc.iter().enumerate() {
-            if *a > 0.0 {
-                out[k / 64] |= 1 << (k % 64);
-            }
-        }
-        SimHash(out)
+        signs(&acc)
     }
 
     /// The key of a vector of values (an anchored kernel's cosines), on its z-scores: two
@@ -98,25 +85,12 @@ impl SimHash {
         if sd > 0.0 {
             for (i, &v) in values.iter().enumerate() {
                 let z = (v as f64 - mean) / sd;
-                if !z.is_finite() {
-                    continue;
-                }
-                let base = VALUES_SEED ^ i as u64;
-                for (w, chunk) in acc.chunks_mut(64).enumerate() {
-                    let signs = index_hash(base.wrapping_add(w as u64 * 0x1000_0000_0000));
-                    for (b, a) in chunk.iter_mut().enumerate() {
-                        *a += if signs >> b & 1 == 1 { z } else { -z };
-                    }
+                if z.is_finite() {
+                    project(&mut acc, VALUES_SEED ^ i as u64, z);
                 }
             }
         }
-        let mut out = [0u64; 4];
-        for (k, a) in acc.iter().enumerate() {
-            if *a > 0.0 {
-                out[k / 64] |= 1 << (k % 64);
-            }
-        }
-        SimHash(out)
+        signs(&acc)
     }
 
     /// Number of differing bits (0 to 256).
@@ -127,5 +101,60 @@ impl SimHash {
             .zip(&other.0)
             .map(|(a, b)| (a ^ b).count_ones())
             .sum()
+    }
+}
+
+/// Adds `z` times 256 random ±1 signs (drawn from `base`, four 64-bit words) to `acc`.
+fn project(acc: &mut [f64; 256], base: u64, z: f64) {
+    for (w, chunk) in acc.chunks_mut(64).enumerate() {
+        let signs = index_hash(base.wrapping_add(w as u64 * 0x1000_0000_0000));
+        for (b, a) in chunk.iter_mut().enumerate() {
+            *a += if signs >> b & 1 == 1 { z } else { -z };
+        }
+    }
+}
+
+/// The key: one bit per projection, set where the sum is positive.
+fn signs(acc: &[f64; 256]) -> SimHash {
+    let mut out = [0u64; 4];
+    for (k, a) in acc.iter().enumerate() {
+        if *a > 0.0 {
+            out[k / 64] |= 1 << (k % 64);
+        }
+    }
+    SimHash(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_keys_are_close_for_correlated_vectors_and_far_for_independent_ones() {
+        let mut state = 1u64;
+        let mut gauss = || {
+            // Sum of uniforms: close enough to Gaussian for a test of angles.
+            (0..12)
+                .map(|_| {
+                    state = index_hash(state);
+                    (state >> 11) as f64 / (1u64 << 53) as f64
+                })
+                .sum::<f64>()
+                - 6.0
+        };
+        let x: Vec<f32> = (0..496).map(|_| gauss() as f32).collect();
+        let noisy: Vec<f32> = x.iter().map(|&v| v + 0.3 * gauss() as f32).collect();
+        let other: Vec<f32> = (0..496).map(|_| gauss() as f32).collect();
+        let (kx, kn, ko) = (
+            SimHash::of_values(&x),
+            SimHash::of_values(&noisy),
+            SimHash::of_values(&other),
+        );
+        // r ≈ 0.96: about 256·acos(0.96)/π ≈ 23 bits apart; independent: about 128.
+        assert!(kx.hamming(&kn) < 45, "{}", kx.hamming(&kn));
+        assert!((90..166).contains(&kx.hamming(&ko)), "{}", kx.hamming(&ko));
+        // Shifting and scaling the vector changes nothing (z-scores).
+        let affine: Vec<f32> = x.iter().map(|&v| 3.0 * v + 1.0).collect();
+        assert_eq!(SimHash::of_values(&affine), kx);
     }
 }
