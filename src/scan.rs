@@ -167,6 +167,7 @@ pub fn scan(
     let mut walk = options.walk.clone();
     let counters = walk.progress.get_or_insert_with(Default::default).clone();
     let mut failure: Option<Error> = None;
+    let mut stale: Vec<ScanProblem> = Vec::new();
     let mut visit = |found: Found| -> ControlFlow<()> {
         match found {
             Found::Problem(p) => report.problems.push(ScanProblem {
@@ -177,7 +178,15 @@ pub fn scan(
             Found::Unit(unit) => {
                 report.models += 1;
                 progress.stage(&unit.display);
-                match scan_model(store, &unit.local, &unit.display, options, progress) {
+                let scanned = scan_model(
+                    store,
+                    &unit.local,
+                    &unit.display,
+                    options,
+                    progress,
+                    &mut stale,
+                );
+                match scanned {
                     Ok(mut findings) => report.findings.append(&mut findings),
                     Err(Outcome::Problem(p)) => report.problems.push(p),
                     Err(Outcome::Fatal(e)) => {
@@ -206,6 +215,7 @@ pub fn scan(
     if let Some(e) = failure {
         return Err(e);
     }
+    report.problems.append(&mut stale);
     report.files = summary.files;
     report.bytes = summary.bytes;
     report.archives = summary.archives;
@@ -233,6 +243,7 @@ fn scan_model(
     display: &str,
     options: &ScanOptions,
     progress: &dyn Progress,
+    stale: &mut Vec<ScanProblem>,
 ) -> std::result::Result<Vec<Finding>, Outcome> {
     let problem = |e: &Error| {
         Outcome::Problem(ScanProblem {
@@ -268,6 +279,27 @@ fn scan_model(
         else {
             continue;
         };
+        if registered
+            .fingerprint
+            .tensors
+            .iter()
+            .all(|t| t.sample.is_none())
+        {
+            // Registered by an older mlprov: no exact-value samples, so a copy of it reads
+            // as a modification. Said once per asset and scan.
+            let path = format!("registry asset {}", c.asset);
+            if !stale.iter().any(|p| p.path == path) {
+                stale.push(ScanProblem {
+                    path,
+                    kind: "stale-registration".into(),
+                    message: format!(
+                        "{} was registered without value samples: copies of it may read as \
+                         `derived`; register it again",
+                        registered.asset.name
+                    ),
+                });
+            }
+        }
         let result = compare_registered(&registered, &b, progress).map_err(|e| problem(&e))?;
         if matches!(
             result.verdict,

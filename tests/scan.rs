@@ -407,3 +407,43 @@ fn a_deep_scan_finds_rotated_and_permuted_derivatives() {
         deep.findings.len()
     );
 }
+
+#[test]
+fn a_registration_without_samples_is_reported_as_stale() {
+    let dir = mlprov_testkit::tempdir();
+    let mut store = registry(dir.path());
+    let a = base_model(90);
+    let pa = write_in(dir.path(), "a.safetensors", &a);
+    // What an older mlprov stored: the fingerprint with invariants, no samples.
+    let model = mlprov::open(&pa).unwrap();
+    let digests = mlprov::hash(&model, false, &mlprov::Quiet).unwrap();
+    let fp = mlprov::fingerprint(&model, true, &mlprov::Quiet).unwrap();
+    let manifest = mlprov::build_manifest(&model, &digests, &fp, "2026-01-01T00:00:00Z".into());
+    store
+        .register(&mlprov::registry::Registration {
+            kind: mlprov::registry::AssetKind::Model,
+            name: "old".into(),
+            manifest: manifest.to_canonical_json(),
+            root: digests.root,
+            file_digests: digests.files.iter().map(|f| f.digest).collect(),
+            tensor_digests: Vec::new(),
+            fingerprint: Some(fp),
+            licence: String::new(),
+            licensees: Vec::new(),
+            actor: "test".into(),
+            signature: String::new(),
+        })
+        .unwrap();
+    let deploy = dir.path().join("deploy");
+    std::fs::create_dir_all(&deploy).unwrap();
+    write_in(&deploy, "copy.safetensors", &fine_tuned(&a, 91, 0.0));
+    let report = scan(store.as_mut(), &[deploy], None);
+    assert_eq!(report.findings.len(), 1, "{:#?}", report.findings);
+    let stale: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.kind == "stale-registration")
+        .collect();
+    assert_eq!(stale.len(), 1, "{:#?}", report.problems);
+    assert!(stale[0].message.contains("register it again"));
+}
