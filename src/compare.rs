@@ -133,6 +133,21 @@ pub fn compare_with_base(
     base: &Comparable<'_>,
     progress: &dyn Progress,
 ) -> Result<Comparison> {
+    compare_with_base_and_references(a, b, base, &[], progress)
+}
+
+/// [`compare_with_base`] with reference fine-tunes of the same base (other public
+/// fine-tunes of P): what their changes have in common with A's is projected out before
+/// looking for A's changes in B, so a sibling fine-tuned much like A (on similar public
+/// data) is not taken for A's child. References related to P only through the base are
+/// the point: their own changes are evidence of what fine-tuning P does anyway.
+pub fn compare_with_base_and_references(
+    a: &Comparable<'_>,
+    b: &Comparable<'_>,
+    base: &Comparable<'_>,
+    references: &[Comparable<'_>],
+    progress: &dyn Progress,
+) -> Result<Comparison> {
     let mut result = compare_prepared(a, b, progress)?;
     if matches!(result.verdict, Verdict::Unrelated | Verdict::Inconclusive) {
         return Ok(result); // B is not related to A at all: nothing to tell apart
@@ -140,7 +155,26 @@ pub fn compare_with_base(
     progress.stage("base-aware test: locating A's own changes in B");
     let base_to_a = compare_prepared(base, a, progress)?;
     let base_to_b = compare_prepared(base, b, progress)?;
-    let own = own_changes(base.model(), a.model(), &base_to_a, b.model(), &base_to_b);
+    let base_to_refs: Vec<Comparison> = references
+        .iter()
+        .map(|r| compare_prepared(base, r, progress))
+        .collect::<Result<_>>()?;
+    let refs: Vec<(&Model, &Comparison)> = references
+        .iter()
+        .map(Comparable::model)
+        .zip(&base_to_refs)
+        .collect();
+    let own = own_changes(
+        base.model(),
+        a.model(),
+        &base_to_a,
+        b.model(),
+        &base_to_b,
+        &refs,
+    );
+    for r in references {
+        r.model().check_unchanged()?;
+    }
     base.model().check_unchanged()?;
     a.model().check_unchanged()?;
     b.model().check_unchanged()?;

@@ -87,7 +87,8 @@ pub use check::{
     check, check_in, lineage_graph, lineage_graph_in, GraphEdge, GraphNode, LineageGraph,
 };
 pub use compare::{
-    compare, compare_prepared, compare_registered, compare_with_base, Comparable, RegisteredModel,
+    compare, compare_prepared, compare_registered, compare_with_base,
+    compare_with_base_and_references, Comparable, RegisteredModel,
 };
 pub use convert::{convert, ConvertOptions, Converted};
 pub use dataset::{

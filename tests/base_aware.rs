@@ -193,3 +193,74 @@ fn the_test_is_calibrated_over_independent_siblings() {
         "{half} {tenth}"
     );
 }
+
+/// `m` plus `common` (a change every fine-tune on the same public data makes) plus its own
+/// independent change.
+fn tuned_with(m: &[T], common: &[Vec<f32>], seed: u64) -> Vec<T> {
+    tuned(m, seed)
+        .into_iter()
+        .zip(common)
+        .map(|(t, c)| T {
+            values: t.values.iter().zip(c).map(|(v, d)| v + d).collect(),
+            ..t
+        })
+        .collect()
+}
+
+#[test]
+fn reference_fine_tunes_take_what_fine_tuning_commonly_does_out_of_a_s_own_changes() {
+    let p = base_model(120);
+    // What any fine-tune of P on the same public data does: a shared change four times the
+    // size of each fine-tune's own.
+    let mut rng = Rng::new(121);
+    let common: Vec<Vec<f32>> = p
+        .iter()
+        .map(|t| {
+            let rms = (t.values.iter().map(|v| v * v).sum::<f32>() / t.values.len() as f32).sqrt();
+            t.values
+                .iter()
+                .map(|_| rng.gauss() * 4.0 * CHANGE * rms)
+                .collect()
+        })
+        .collect();
+    let a = tuned_with(&p, &common, 122);
+    let sibling = tuned_with(&p, &common, 123);
+    let references: Vec<Vec<T>> = (130..136).map(|s| tuned_with(&p, &common, s)).collect();
+    let child = tuned(&a, 128);
+
+    let dir = mlprov_testkit::tempdir();
+    let open = |name: &str, m: &[T]| {
+        Comparable::new(mlprov::open(&write_in(dir.path(), name, m)).unwrap())
+    };
+    let (cp, ca) = (open("p.safetensors", &p), open("a.safetensors", &a));
+    let refs: Vec<Comparable<'static>> = references
+        .iter()
+        .enumerate()
+        .map(|(i, r)| open(&format!("r{i}.safetensors"), r))
+        .collect();
+    let (cs, cc) = (
+        open("s.safetensors", &sibling),
+        open("c.safetensors", &child),
+    );
+
+    // Without references the shared change reads as A's: the sibling looks derived, with
+    // most of A's change found in it.
+    let plain = mlprov::compare_with_base(&ca, &cs, &cp, &Quiet).unwrap();
+    let (before, _) = expect(
+        &plain,
+        Verdict::Derived,
+        "sibling sharing the common change",
+    );
+    assert!(before > 0.8, "{before}");
+    // With them, little of A's change is left in the sibling (what six noisy references
+    // cannot pin down of the common change: about 1/(1 + 6·16) of its energy, 14% of the
+    // share here), while the child still carries nearly all of what is A's own.
+    let with = |b: &Comparable<'_>| {
+        mlprov::compare_with_base_and_references(&ca, b, &cp, &refs, &Quiet).unwrap()
+    };
+    let sib = with(&cs).own_changes.unwrap();
+    assert!(sib.share < 0.2, "sibling with references: {}", sib.share);
+    let (share, log10_p) = expect(&with(&cc), Verdict::Derived, "child, with references");
+    assert!(share > 0.8 && log10_p < -20.0, "{share} {log10_p}");
+    assert_eq!(with(&cc).own_changes.unwrap().references, 6);
+}

@@ -95,6 +95,10 @@ enum Command {
         /// seems derived from, and say so.
         #[arg(long, value_name = "R")]
         registry: Option<String>,
+        /// Another fine-tune of A's base (repeatable): what its changes share with A's is
+        /// not counted as A's own in the base-aware test.
+        #[arg(long = "reference", value_name = "PATH")]
+        references: Vec<PathBuf>,
     },
     /// Evaluate the lineage test on a list of pairs with known relations (exit 1 on any miss).
     Eval {
@@ -539,6 +543,7 @@ fn main() -> ExitCode {
             base,
             lineage,
             registry,
+            references,
         } => commands::compare::run(
             commands::compare::Args {
                 a: &a,
@@ -547,6 +552,7 @@ fn main() -> ExitCode {
                 lineage: &lineage,
                 registry: registry.as_deref(),
                 show_pairs: pairs,
+                references: &references,
             },
             cli.json,
         ),

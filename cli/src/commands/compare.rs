@@ -18,6 +18,8 @@ pub struct Args<'a> {
     pub lineage: &'a [PathBuf],
     pub registry: Option<&'a str>,
     pub show_pairs: bool,
+    /// Other fine-tunes of the base, whose changes are projected out (`--reference`).
+    pub references: &'a [PathBuf],
 }
 
 pub fn run(args: Args<'_>, json: bool) -> Result<Outcome> {
@@ -43,12 +45,20 @@ pub fn run(args: Args<'_>, json: bool) -> Result<Outcome> {
     };
     let (ma, mb) = (Comparable::new(reference.model), Comparable::new(mb));
     let result = match &base {
-        Some(p) => mlprov::compare_with_base(
-            &ma,
-            &mb,
-            &Comparable::new(super::open(p)?),
-            &Terminal::default(),
-        )?,
+        Some(p) => {
+            let references: Vec<Comparable<'static>> = args
+                .references
+                .iter()
+                .map(|r| super::open(r).map(Comparable::new))
+                .collect::<Result<_>>()?;
+            mlprov::compare_with_base_and_references(
+                &ma,
+                &mb,
+                &Comparable::new(super::open(p)?),
+                &references,
+                &Terminal::default(),
+            )?
+        }
         None => mlprov::compare_prepared(&ma, &mb, &Terminal::default())?,
     };
     if json {
@@ -173,6 +183,12 @@ fn print_own_changes(own: &OwnChanges) {
         own.not_aligned,
         own.cells
     );
+    if own.references > 0 {
+        say!(
+            "  what {} reference fine-tune(s) of the base changed was projected out first",
+            own.references
+        );
+    }
 }
 
 /// Which base was used and why; what is missing when none could be.

@@ -22,6 +22,11 @@
 //!   dithers the rounding, so the average of `d_B` over many cells still follows `d_A`.
 //!   Small changes are found by summing over many cells, not by seeing any one of them.
 //!
+//! * **Reference fine-tunes** (optional): other fine-tunes of P that anyone can obtain.
+//!   In every sampled row, the directions their changes span are projected out of `d_A`
+//!   and `d_B` first: what fine-tuning P commonly does is then not counted as A's own.
+//!   The projection depends on P and the references only, so the null stands.
+//!
 //! What it cannot align: a matrix permuted along both axes at once, or rotated (QuaRot);
 //! such tensors are counted as not aligned and left out. Vectors are left out too.
 
@@ -73,6 +78,8 @@ pub struct OwnChangeTensor {
     pub log10_p: f64,
     /// Cells compared.
     pub cells: usize,
+    /// Reference fine-tunes whose changes were projected out of this tensor's.
+    pub references: usize,
 }
 
 /// The result of the base-aware test.
@@ -98,6 +105,8 @@ pub struct OwnChanges {
     pub cells: usize,
     /// Per tensor, in A's order.
     pub tensors: Vec<OwnChangeTensor>,
+    /// Reference fine-tunes of the base given (their changes are projected out).
+    pub references: usize,
     /// The null hypothesis.
     pub null_hypothesis: &'static str,
 }
@@ -120,12 +129,18 @@ fn values<'m>(model: &'m Model, t: &TensorRef) -> Option<Values<'m>> {
 /// The base-aware test. `base_to_a` is the lineage comparison of A against its base P (P on
 /// the A side), `base_to_b` that of B against P: their pairs say which tensor of A and of B
 /// stands for which tensor of P.
+///
+/// `references` are other fine-tunes of the same base (public siblings), each with its
+/// comparison against P: in every sampled row, the directions their changes span are
+/// projected out of `A − P` and `B − P` before the statistic, so what fine-tuning P
+/// commonly does (the same public data, the same recipe) is not counted as A's own.
 pub fn own_changes(
     base: &Model,
     a: &Model,
     base_to_a: &Comparison,
     b: &Model,
     base_to_b: &Comparison,
+    references: &[(&Model, &Comparison)],
 ) -> OwnChanges {
     // A's tensor for each of P's: related, same shape, not transposed (A was tuned in place).
     let triples: Vec<(&TensorPair, Option<&TensorPair>)> = base_to_a
@@ -142,9 +157,29 @@ pub fn own_changes(
         .collect();
     let tensors: Vec<OwnChangeTensor> = triples
         .par_iter()
-        .filter_map(|&(pa, pb)| tensor_test(base, a, pa, b, pb))
+        .filter_map(|&(pa, pb)| {
+            // Each reference's tensor for this one of P's: same shape, in place.
+            let refs: Vec<(&Model, &TensorPair)> = references
+                .iter()
+                .filter_map(|&(model, base_to_r)| {
+                    base_to_r
+                        .pairs
+                        .iter()
+                        .find(|pr| {
+                            pr.kind.related()
+                                && pr.a == pa.a
+                                && !pr.transposed
+                                && pr.b.shape == pa.a.shape
+                        })
+                        .map(|pr| (model, pr))
+                })
+                .collect();
+            tensor_test(base, a, pa, b, pb, &refs)
+        })
         .collect();
-    summarize(tensors)
+    let mut out = summarize(tensors);
+    out.references = references.len();
+    out
 }
 
 fn summarize(tensors: Vec<OwnChangeTensor>) -> OwnChanges {
@@ -195,6 +230,7 @@ fn summarize(tensors: Vec<OwnChangeTensor>) -> OwnChanges {
         tested: tested.len(),
         cells: tested.iter().map(|t| t.cells).sum(),
         tensors,
+        references: 0,
         null_hypothesis: OWN_CHANGES_NULL,
     }
 }
@@ -213,6 +249,7 @@ fn tensor_test(
     pa: &TensorPair,
     b: &Model,
     pb: Option<&TensorPair>,
+    refs: &[(&Model, &TensorPair)],
 ) -> Option<OwnChangeTensor> {
     let (vp, va) = (values(base, &pa.a)?, values(a, &pa.b)?);
     let (rows, cols) = matrix_shape(&pa.a.shape);
@@ -239,6 +276,14 @@ fn tensor_test(
         return None; // A left this tensor as its base had it: nothing of A's own here
     }
     let change = (a_energy / p_energy).sqrt();
+    // The references' changes at the same cells (unreadable or non-finite ones dropped).
+    let ref_changes: Vec<Array2<f64>> = refs
+        .iter()
+        .filter_map(|&(model, pr)| {
+            let g = read_grid(&values(model, &pr.b)?, cols, &row_idx, &col_idx)?;
+            g.iter().all(|v| v.is_finite()).then(|| &g - &p)
+        })
+        .collect();
     let mut out = OwnChangeTensor {
         a: pa.b.clone(),
         b: pb.map(|pb| pb.b.clone()),
@@ -247,6 +292,7 @@ fn tensor_test(
         share: 0.0,
         log10_p: 0.0,
         cells: 0,
+        references: ref_changes.len(),
     };
     let Some(pb) = pb else {
         return Some(out);
@@ -266,7 +312,10 @@ fn tensor_test(
                 .select(Axis(1), &aligned.cols)
         };
         let (p, a) = (pick(&grids.p), pick(&grids.a));
-        let (d_a, d_b) = (&a - &p, &aligned.b - &p);
+        let (mut d_a, mut d_b) = (&a - &p, &aligned.b - &p);
+        let basis: Vec<Array2<f64>> = ref_changes.iter().map(pick).collect();
+        project_out(&mut d_a, &basis);
+        project_out(&mut d_b, &basis);
         let (z, share) = permutation_test(&d_a, &d_b);
         out.alignment = Some(aligned.how);
         out.share = share;
@@ -484,6 +533,34 @@ fn nearest(queries: &Array2<f64>, pool: &Array2<f64>) -> Vec<Option<usize>> {
                 .map(|(i, _)| i)
         })
         .collect()
+}
+
+/// Removes from every row of `d` its projection on the span of the same row of each grid
+/// in `basis` (Gram-Schmidt per row; directions with no energy left are skipped).
+fn project_out(d: &mut Array2<f64>, basis: &[Array2<f64>]) {
+    if basis.is_empty() {
+        return;
+    }
+    for (r, mut row) in d.rows_mut().into_iter().enumerate() {
+        let mut ortho: Vec<ndarray::Array1<f64>> = Vec::with_capacity(basis.len());
+        for g in basis {
+            let mut v = g.row(r).to_owned();
+            let original: f64 = v.dot(&v);
+            for u in &ortho {
+                let c = v.dot(u);
+                v.scaled_add(-c, u);
+            }
+            let norm = v.dot(&v).sqrt();
+            // A direction the earlier ones already span adds nothing (and would be noise).
+            if norm > 0.0 && norm * norm > 1e-12 * original {
+                ortho.push(v / norm);
+            }
+        }
+        for u in &ortho {
+            let c = row.dot(u);
+            row.scaled_add(-c, u);
+        }
+    }
 }
 
 /// The permutation test of `T = Σ_r ⟨d_A[r], d_B[r]⟩` over the pairings of rows, as a z
