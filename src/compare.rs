@@ -11,7 +11,9 @@
 
 use std::sync::OnceLock;
 
-use mlprov_fingerprint::thresholds::{SIGNIFICANT_LOG10_P, UNRELATED_LOG10_P};
+use mlprov_fingerprint::thresholds::{
+    OWN_CHANGES_MIN_SHARE_WITH_REFERENCES, SIGNIFICANT_LOG10_P, UNRELATED_LOG10_P,
+};
 use mlprov_fingerprint::{
     compare_models, own_changes, Comparison, FingerprintOptions, ModelFingerprint, Verdict,
 };
@@ -180,7 +182,10 @@ pub fn compare_with_base_and_references(
     b.model().check_unchanged()?;
     progress.done();
     if own.tested_any() && result.verdict != Verdict::Identical {
-        if own.log10_p > UNRELATED_LOG10_P {
+        // With references, what is left of A's change must also be a real part of it: a
+        // sibling fine-tuned on A's own data keeps a few percent that no reference explains.
+        let below_margin = own.references > 0 && own.share < OWN_CHANGES_MIN_SHARE_WITH_REFERENCES;
+        if own.log10_p > UNRELATED_LOG10_P || below_margin {
             result.verdict = Verdict::SharesBase;
         } else if own.log10_p >= SIGNIFICANT_LOG10_P {
             result.verdict = Verdict::Inconclusive;

@@ -196,6 +196,13 @@ pub const OWN_CHANGES_ALIGN_MAX_ERROR: f64 = 0.5;
 /// Per-row or per-column rescaling of B is undone only when it lowers the relative error by
 /// more than this fraction (so fitted scales do not chase noise). Chosen, not measured.
 pub const OWN_CHANGES_RESCALED: f64 = 0.1;
+/// With reference fine-tunes given, B carries A's own work only if it holds at least this
+/// share of A's change beyond what the references explain; below it, `shares-base`.
+/// Chosen on the trained set (`docs/lineage.md`, "Limits"): siblings fine-tuned on A's own
+/// data keep 5.4–8.0% with five references, A's children 76.6–78.2%, an even merge 50%.
+/// A merge holding less than a quarter of A reads `shares-base` with references: the
+/// price of clearing same-data siblings, stated in the docs.
+pub const OWN_CHANGES_MIN_SHARE_WITH_REFERENCES: f64 = 0.25;
 
 #[cfg(test)]
 mod tests {
