@@ -176,11 +176,7 @@ pub fn register(
             manifest
         }
     };
-    let licence = if manifest.licence.is_empty() {
-        String::new()
-    } else {
-        serde_json::to_string(&manifest.licence).unwrap_or_default()
-    };
+    let licence = licence_text(&manifest);
     let registration = Registration {
         kind: AssetKind::Model,
         name: manifest.subject.name.clone(),
@@ -262,11 +258,7 @@ fn store_dataset(
     if manifest.dataset.is_none() {
         return Err(Error::input(path, "its manifest is not a dataset's"));
     }
-    let licence = if manifest.licence.is_empty() {
-        String::new()
-    } else {
-        serde_json::to_string(&manifest.licence).unwrap_or_default()
-    };
+    let licence = licence_text(&manifest);
     let registration = Registration {
         kind: AssetKind::Dataset,
         name: manifest.subject.name.clone(),
@@ -291,6 +283,15 @@ fn store_dataset(
         registry: store.location(),
         signed: !registration.signature.is_empty(),
     })
+}
+
+/// The licence section as the registry stores it: its JSON, or empty without one.
+fn licence_text(manifest: &mlprov_manifest::Manifest) -> String {
+    if manifest.licence.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(&manifest.licence).unwrap_or_default()
+    }
 }
 
 /// A registered asset that may be related to a fingerprint.
