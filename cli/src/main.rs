@@ -466,12 +466,7 @@ fn main() -> ExitCode {
             lineage,
             registry,
         } => (|| {
-            let date = match date {
-                Some(d) => d,
-                None => commands::check::today()
-                    .parse()
-                    .map_err(anyhow::Error::msg)?,
-            };
+            let date = commands::check::date_or_today(date)?;
             let query = mlprov::terms::Query {
                 use_,
                 territory,
@@ -495,24 +490,7 @@ fn main() -> ExitCode {
             max_archive_depth,
             deep,
         } => (|| {
-            let intended_use = match use_ {
-                Some(use_) => Some(mlprov::terms::Query {
-                    use_,
-                    territory: territory.unwrap_or_default(),
-                    date: match date {
-                        Some(d) => d,
-                        None => commands::check::today()
-                            .parse()
-                            .map_err(anyhow::Error::msg)?,
-                    },
-                    modify: false,
-                    redistribute: false,
-                    host: false,
-                    mau: None,
-                    train_on_outputs: false,
-                }),
-                None => None,
-            };
+            let intended_use = commands::check::intended_use(use_, territory, date, None)?;
             let options = mlprov::ScanOptions {
                 licensee,
                 intended_use,
@@ -611,24 +589,7 @@ fn main() -> ExitCode {
             date,
             mau,
         } => (|| {
-            let query = match (use_, territory) {
-                (Some(use_), Some(territory)) => Some(mlprov::terms::Query {
-                    use_,
-                    territory,
-                    date: match date {
-                        Some(d) => d,
-                        None => commands::check::today()
-                            .parse()
-                            .map_err(anyhow::Error::msg)?,
-                    },
-                    modify: false,
-                    redistribute: false,
-                    host: false,
-                    mau,
-                    train_on_outputs: false,
-                }),
-                _ => None,
-            };
+            let query = commands::check::intended_use(use_, territory, date, mau)?;
             commands::graph::run(
                 &manifest,
                 &lineage,

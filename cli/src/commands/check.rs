@@ -91,3 +91,34 @@ pub fn today() -> String {
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     now.chars().take(10).collect()
 }
+
+/// `--date`, or today (UTC) when it is left out.
+pub fn date_or_today(date: Option<mlprov::terms::Date>) -> Result<mlprov::terms::Date> {
+    match date {
+        Some(d) => Ok(d),
+        None => today().parse().map_err(anyhow::Error::msg),
+    }
+}
+
+/// The optional `--use` of `scan` and `graph` (clap requires `--territory` with it): a
+/// plain use, nothing modified, redistributed or hosted.
+pub fn intended_use(
+    use_: Option<mlprov::terms::Use>,
+    territory: Option<String>,
+    date: Option<mlprov::terms::Date>,
+    mau: Option<u64>,
+) -> Result<Option<Query>> {
+    let (Some(use_), Some(territory)) = (use_, territory) else {
+        return Ok(None);
+    };
+    Ok(Some(Query {
+        use_,
+        territory,
+        date: date_or_today(date)?,
+        modify: false,
+        redistribute: false,
+        host: false,
+        mau,
+        train_on_outputs: false,
+    }))
+}
