@@ -26,8 +26,11 @@ pub struct GramSketch {
     /// Number of lines the samples were drawn from.
     pub lines: u64,
     /// Sampled line indices, ascending.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub idx: Vec<u32>,
-    /// Cosines for i < j over `idx`, row-major upper triangle, stored as f32.
+    /// Cosines for i < j over `idx`, row-major upper triangle, in 255 steps of the largest
+    /// (`compact::quantize_cosines`).
+    #[serde(with = "crate::compact::cosines")]
     pub cosines: Vec<f32>,
 }
 
@@ -69,6 +72,7 @@ impl GramSketch {
                     .map(|&c| c as f32),
             );
         }
+        crate::compact::quantize_cosines(&mut cosines);
         Some(GramSketch {
             lines: lines as u64,
             idx,

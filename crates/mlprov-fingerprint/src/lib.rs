@@ -24,6 +24,7 @@ pub const SKETCH_VERSION: &str = "mlprov.sketch/v1";
 
 mod align;
 mod anchored;
+mod compact;
 mod exact;
 mod gram;
 mod index_hash;
@@ -36,6 +37,7 @@ mod sample;
 mod simhash;
 mod sketch;
 mod stats;
+mod stored;
 mod structure;
 pub mod thresholds;
 mod values;

@@ -3,7 +3,6 @@
 //! grid in full precision (for the exact-value check: same bits, or the same weights
 //! within an encoding's error) and whether the tensor looks like a fixed buffer.
 
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::sketch::TensorSketch;
@@ -13,9 +12,9 @@ use crate::values::Values;
 /// A tensor's values at its sketch's grid, in full precision, and its fixed-buffer test.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValueSample {
-    /// The decoded values at `row_idx × col_idx`, row-major (as little-endian `f32` bytes
-    /// in base64 when serialized, so NaN and infinities survive JSON).
-    #[serde(with = "f32_base64")]
+    /// The decoded values at `row_idx × col_idx`, row-major (serialized bit for bit in
+    /// the narrowest float that holds them, so NaN and infinities survive JSON).
+    #[serde(with = "crate::compact::grid")]
     pub grid: Vec<f32>,
     /// Whether the tensor looks like a fixed buffer rather than learned weights.
     pub looks_fixed: bool,
@@ -48,31 +47,6 @@ impl ValueSample {
         let ri = sketch.row_idx.binary_search(&r).ok()?;
         let ci = sketch.col_idx.binary_search(&c).ok()?;
         self.grid.get(ri * sketch.col_idx.len() + ci).copied()
-    }
-}
-
-/// `Vec<f32>` as base64 of its little-endian bytes.
-mod f32_base64 {
-    use super::*;
-    use serde::{de::Error, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(values: &[f32], s: S) -> Result<S::Ok, S::Error> {
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
-        let text = String::deserialize(d)?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(text.as_bytes())
-            .map_err(D::Error::custom)?;
-        if bytes.len() % 4 != 0 {
-            return Err(D::Error::custom("a sample grid is whole f32 values"));
-        }
-        Ok(bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
     }
 }
 

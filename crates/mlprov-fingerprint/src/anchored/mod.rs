@@ -65,10 +65,18 @@ pub struct AnchoredKernel {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gain: Option<String>,
     /// Cosines among anchor responses, upper triangle row-major, reading side.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::compact::cosines::option"
+    )]
     pub reads: Option<Vec<f32>>,
     /// Likewise, writing side.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::compact::cosines::option"
+    )]
     pub writes: Option<Vec<f32>>,
 }
 
@@ -171,10 +179,12 @@ pub(crate) fn anchored_kernels(
                     };
                     kernel(&fill, (rows, cols), &scaled, k, false)
                 })
-                .flatten();
+                .flatten()
+                .map(stored_cosines);
             let writes = (rows == width && cols <= MAX_WRITE_UNITS)
                 .then(|| kernel(&fill, (rows, cols), &anchors, k, true))
-                .flatten();
+                .flatten()
+                .map(stored_cosines);
             (reads.is_some() || writes.is_some()).then(|| AnchoredKernel {
                 gain: gain.map(|g| gains[g].0.to_string()),
                 reads,
@@ -270,6 +280,12 @@ fn whiten(x: &[f32], k: usize, d: usize) -> Option<Vec<f32>> {
         y.row_mut(i).assign(&row);
     }
     Some(y.iter().map(|&v| v as f32).collect())
+}
+
+/// A kernel's cosines as the fingerprint keeps them (255 steps, `compact`).
+fn stored_cosines(mut cosines: Vec<f32>) -> Vec<f32> {
+    crate::compact::quantize_cosines(&mut cosines);
+    cosines
 }
 
 /// The anchor rows (`k × d`) with column `c` scaled by the gain `g[c]` (non-finite: 0).

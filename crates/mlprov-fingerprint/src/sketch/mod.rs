@@ -30,12 +30,16 @@ pub struct TensorSketch {
     /// Columns of the logical matrix.
     pub cols: u64,
     /// Sampled row indices, ascending.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub row_idx: Vec<u32>,
     /// Sampled column indices, ascending.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub col_idx: Vec<u32>,
     /// Per sampled row: the value of one quantization step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub row_scale: Vec<f32>,
     /// The grid, `row_idx.len() × col_idx.len()`, row-major.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<i8>,
 }
 
@@ -117,11 +121,15 @@ impl TensorSketch {
         }
     }
 
+    /// The sampled (row, column) indices of a `rows × cols` matrix: a function of the shape.
+    pub(crate) fn grid_indices(rows: usize, cols: usize) -> (Vec<u32>, Vec<u32>) {
+        let k = if rows == 1 { VECTOR_SAMPLES } else { GRID };
+        (select_indices(rows, GRID), select_indices(cols, k))
+    }
+
     /// Sketches a `rows × cols` matrix given by a function of (row, column).
     pub fn from_fn(rows: usize, cols: usize, mut value: impl FnMut(usize, usize) -> f32) -> Self {
-        let k = if rows == 1 { VECTOR_SAMPLES } else { GRID };
-        let row_idx = select_indices(rows, GRID);
-        let col_idx = select_indices(cols, k);
+        let (row_idx, col_idx) = Self::grid_indices(rows, cols);
         let mut row_scale = Vec::with_capacity(row_idx.len());
         let mut values = Vec::with_capacity(row_idx.len() * col_idx.len());
         let mut row = Vec::with_capacity(col_idx.len());
