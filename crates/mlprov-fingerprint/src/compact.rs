@@ -84,7 +84,7 @@ fn to_planes(bytes: &[u8], width: usize) -> Vec<u8> {
 
 /// Inverse of [`to_planes`]; `None` unless the bytes are whole values.
 fn from_planes(planes: &[u8], width: usize) -> Option<Vec<u8>> {
-    if planes.len() % width != 0 {
+    if !planes.len().is_multiple_of(width) {
         return None;
     }
     let n = planes.len() / width;
@@ -117,7 +117,7 @@ fn decode_base64<E: serde::de::Error>(text: &str) -> Result<Vec<u8>, E> {
 }
 
 fn f32s_from_le<E: serde::de::Error>(bytes: &[u8], what: &str) -> Result<Vec<f32>, E> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(E::custom(format!("{what} is not whole f32 values")));
     }
     Ok(bytes
@@ -292,7 +292,7 @@ mod tests {
             assert_eq!(bits(&back.0), bits(&v));
         }
         // Values off the steps fall back to exact f32, and old arrays still read.
-        let odd = vec![0.1f32, 0.2, 0.30000001, -0.7];
+        let odd = vec![0.1f32, 0.2, 0.3, -0.7];
         let text = serde_json::to_string(&Cos(odd.clone())).unwrap();
         assert!(text.starts_with("\"f32:"));
         assert_eq!(

@@ -187,7 +187,8 @@ mod tests {
     #[test]
     fn a_stored_form_that_contradicts_its_shapes_is_refused() {
         let fp = fingerprint(Dtype::BF16).without_derivable();
-        let breakers: [(&str, fn(&mut ModelFingerprint)); 6] = [
+        type Breaker = fn(&mut ModelFingerprint);
+        let breakers: [(&str, Breaker); 6] = [
             ("sample", |f| {
                 f.tensors[1].sample.as_mut().unwrap().grid.pop();
             }),
