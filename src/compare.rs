@@ -15,7 +15,8 @@ use mlprov_fingerprint::thresholds::{
     OWN_CHANGES_MIN_SHARE_WITH_REFERENCES, SIGNIFICANT_LOG10_P, UNRELATED_LOG10_P,
 };
 use mlprov_fingerprint::{
-    compare_models, own_changes, Comparison, FingerprintOptions, ModelFingerprint, Verdict,
+    compare_models, own_changes, own_changes_registered, Comparison, FingerprintOptions,
+    ModelFingerprint, OwnChanges, Verdict,
 };
 use mlprov_formats::Model;
 use mlprov_hash::HashOptions;
@@ -181,6 +182,13 @@ pub fn compare_with_base_and_references(
     a.model().check_unchanged()?;
     b.model().check_unchanged()?;
     progress.done();
+    apply_own_changes(&mut result, own);
+    Ok(result)
+}
+
+/// Sets the verdict from the base-aware test's result (when it could test anything) and
+/// keeps that result in the comparison.
+fn apply_own_changes(result: &mut Comparison, own: OwnChanges) {
     if own.tested_any() && result.verdict != Verdict::Identical {
         // With references, what is left of A's change must also be a real part of it: a
         // sibling fine-tuned on A's own data keeps a few percent that no reference explains.
@@ -192,7 +200,6 @@ pub fn compare_with_base_and_references(
         }
     }
     result.own_changes = Some(own);
-    Ok(result)
 }
 
 /// A registered model as the lineage test reads it without its weights: the fingerprint
@@ -251,6 +258,64 @@ pub fn compare_registered(
     }
     b.model.check_unchanged()?;
     Ok(result)
+}
+
+/// [`compare_registered`] knowing A's registered base P, from what the registry stored:
+/// the base-aware test of [`compare_with_base`] with P's and A's values taken from their
+/// samples (32 × 32 cells of every matrix) and B's from its weights. A sibling of A or P
+/// itself reads `shares-base`; B holding A's own changes keeps its verdict.
+pub fn compare_registered_with_base(
+    a: &RegisteredModel,
+    b: &Comparable<'_>,
+    base: &RegisteredModel,
+    progress: &dyn Progress,
+) -> Result<Comparison> {
+    let mut result = compare_registered(a, b, progress)?;
+    if matches!(
+        result.verdict,
+        Verdict::Unrelated | Verdict::Inconclusive | Verdict::Identical
+    ) {
+        return Ok(result);
+    }
+    progress.stage("base-aware test against the registered base");
+    let base_to_a = mlprov_fingerprint::compare_fingerprints(&base.fingerprint, &a.fingerprint);
+    let base_to_b = compare_registered(base, b, progress)?;
+    let own = own_changes_registered(
+        &base.fingerprint,
+        &a.fingerprint,
+        &base_to_a,
+        b.model(),
+        &base_to_b,
+    );
+    b.model().check_unchanged()?;
+    progress.done();
+    apply_own_changes(&mut result, own);
+    Ok(result)
+}
+
+/// A's base as the registry holds it: the first `derived_from` entry of A's manifest whose
+/// Merkle root is a registered model with samples (`None` when there is none).
+pub fn registered_base(
+    store: &mut dyn Store,
+    a: &RegisteredModel,
+) -> Result<Option<RegisteredModel>> {
+    for entry in &a.manifest.lineage.derived_from {
+        let Some(root) = entry.merkle_root else {
+            continue;
+        };
+        for id in store.find_by_digest(&root)? {
+            if id == a.asset.id {
+                continue;
+            }
+            if let Some(base) = RegisteredModel::load(store, id)? {
+                let sampled = base.fingerprint.tensors.iter().any(|t| t.sample.is_some());
+                if base.asset.root == root && sampled {
+                    return Ok(Some(base));
+                }
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Whether B's files have exactly the sizes and digests a manifest records (sizes first:

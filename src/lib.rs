@@ -23,6 +23,7 @@
 //! | register a model in the registry | [`register`] (in the registry [`open_registry`] names) |
 //! | find registered models that may be related to a fingerprint | [`lookup`] |
 //! | the lineage test against a registered model, without its weights | [`compare_registered`] |
+//! | the same, base-aware, against its registered base | [`compare_registered_with_base`] |
 //! | scan a deployment (folders, archives, images) for registered models and derivatives | [`scan`] |
 //! | check and list the audit log | [`audit_verify`], [`audit_show`] |
 //! | a dataset's manifest (or one shard's) | [`dataset_fingerprint`] |
@@ -87,8 +88,8 @@ pub use check::{
     check, check_in, lineage_graph, lineage_graph_in, GraphEdge, GraphNode, LineageGraph,
 };
 pub use compare::{
-    compare, compare_prepared, compare_registered, compare_with_base,
-    compare_with_base_and_references, Comparable, RegisteredModel,
+    compare, compare_prepared, compare_registered, compare_registered_with_base, compare_with_base,
+    compare_with_base_and_references, registered_base, Comparable, RegisteredModel,
 };
 pub use convert::{convert, ConvertOptions, Converted};
 pub use dataset::{
@@ -120,7 +121,10 @@ pub use registry_ops::{
     registry_location, AuditVerification, Candidate, RegisterOptions, Registered, MIN_BAND_HITS,
     REGISTRY_ENV,
 };
-pub use scan::{scan, Finding, FindingClass, ScanOptions, ScanProblem, ScanReport, MAX_CANDIDATES};
+pub use scan::{
+    scan, Finding, FindingClass, FoundOwnChanges, ScanOptions, ScanProblem, ScanReport,
+    MAX_CANDIDATES,
+};
 pub use sign::{
     generate_key, public_key_path, sign, verify_signature, KeyAlgorithm, KeyFiles, SignFormat,
     SignatureCheck, Signed,

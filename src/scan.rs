@@ -26,7 +26,9 @@ use mlprov_registry::{AuditEvent, AuditKind, Store};
 use mlprov_walk::{Found, WalkOptions};
 use serde::Serialize;
 
-use crate::compare::{compare_registered, Comparable, RegisteredModel};
+use crate::compare::{
+    compare_registered, compare_registered_with_base, registered_base, Comparable, RegisteredModel,
+};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::registry_ops::{default_actor, lookup, lookup_by_invariants};
@@ -53,6 +55,9 @@ pub struct ScanOptions {
     /// invariants (reading every weight of its residual matrices, not samples) and looked
     /// up by its anchored kernels: finds rotated and permuted derivatives too.
     pub deep: bool,
+    /// Do not use registered bases: every relation to a registered model is reported,
+    /// even one that only shares that model's registered base (`--base none`).
+    pub ignore_bases: bool,
 }
 
 /// What kind of finding.
@@ -94,6 +99,21 @@ pub struct Finding {
     pub check: Option<String>,
     /// The pickle global that would run (code-execution findings).
     pub global: Option<String>,
+    /// The base-aware test, when the asset's base is registered: the share of the asset's
+    /// own changes from its base found in the model, and that test's log10 p.
+    pub own_changes: Option<FoundOwnChanges>,
+}
+
+/// What the base-aware test found of a registered asset's own changes (from its
+/// registered base) in a scanned model.
+#[derive(Debug, Clone, Serialize)]
+pub struct FoundOwnChanges {
+    /// The registered base's asset number.
+    pub base_asset: i64,
+    /// Share of the asset's changes from its base found in the model (0 to 1).
+    pub share: f64,
+    /// log10 p under "built from the base independently of the asset".
+    pub log10_p: f64,
 }
 
 impl Finding {
@@ -300,7 +320,24 @@ fn scan_model(
                 });
             }
         }
-        let result = compare_registered(&registered, &b, progress).map_err(|e| problem(&e))?;
+        let base = if options.ignore_bases {
+            None
+        } else {
+            registered_base(store, &registered).map_err(Outcome::Fatal)?
+        };
+        let result = match &base {
+            Some(base) => compare_registered_with_base(&registered, &b, base, progress),
+            None => compare_registered(&registered, &b, progress),
+        }
+        .map_err(|e| problem(&e))?;
+        let own_changes = base
+            .as_ref()
+            .zip(result.own_changes.as_ref())
+            .map(|(base, own)| FoundOwnChanges {
+                base_asset: base.asset.id.0,
+                share: own.share,
+                log10_p: own.log10_p,
+            });
         if matches!(
             result.verdict,
             Verdict::Unrelated | Verdict::Inconclusive | Verdict::SharesBase
@@ -337,6 +374,7 @@ fn scan_model(
             licensed: holds && allowed,
             check,
             global: None,
+            own_changes,
         });
     }
     Ok(findings)
@@ -356,6 +394,7 @@ fn code_execution(display: &str, global: &str) -> Finding {
         licensed: false,
         check: None,
         global: Some(global.to_string()),
+        own_changes: None,
     }
 }
 

@@ -10,29 +10,6 @@ use mlprov::fingerprint::{Comparison, Verdict};
 use mlprov::{Comparable, Quiet};
 use mlprov_testkit::{q4_round_trip, write_in, Dtype, Rng, Tensor as T};
 
-/// The size of a fine-tune's change, as a fraction of each tensor's scale.
-const CHANGE: f32 = 0.02;
-
-/// `m` plus independent Gaussian changes of `CHANGE` times each tensor's RMS (a fine-tune:
-/// every weight moves a little). Norm gains move too.
-fn tuned(m: &[T], seed: u64) -> Vec<T> {
-    // Seeded by the model too, so that fine-tunes of different bases differ.
-    let mut rng = Rng::new(seed ^ (m[0].values[0].to_bits() as u64) << 20);
-    m.iter()
-        .map(|t| {
-            let rms = (t.values.iter().map(|v| v * v).sum::<f32>() / t.values.len() as f32).sqrt();
-            T {
-                values: t
-                    .values
-                    .iter()
-                    .map(|v| v + rng.gauss() * CHANGE * rms)
-                    .collect(),
-                ..t.clone()
-            }
-        })
-        .collect()
-}
-
 /// Runs the base-aware comparison of B against A with base P, as users run it.
 fn run(p: &[T], a: &[T], b: &[T]) -> Comparison {
     let dir = mlprov_testkit::tempdir();

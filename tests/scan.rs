@@ -447,3 +447,115 @@ fn a_registration_without_samples_is_reported_as_stale() {
     assert_eq!(stale.len(), 1, "{:#?}", report.problems);
     assert!(stale[0].message.contains("register it again"));
 }
+
+#[test]
+fn a_scan_tells_the_children_of_a_registered_fine_tune_from_models_sharing_only_its_base() {
+    let dir = mlprov_testkit::tempdir();
+    let p = base_model(110);
+    let a = tuned(&p, 1);
+    let p_path = write_in(dir.path(), "p.safetensors", &p);
+    let a_path = write_in(dir.path(), "a.safetensors", &a);
+    let p_manifest = dir.path().join("p.manifest.json");
+    mlprov::write_manifest(
+        &mlprov::open(&p_path).unwrap(),
+        &p_manifest,
+        false,
+        &mlprov::Quiet,
+    )
+    .unwrap();
+    let mut store = registry(dir.path());
+    let p_id = register(store.as_mut(), &p_path, &[]);
+    let with_base = mlprov::RegisterOptions {
+        provenance: mlprov::ProvenanceOptions {
+            lineage: mlprov::LineageOptions {
+                bases: vec![(p_manifest, mlprov::manifest::Relation::Finetune)],
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let a_id = mlprov::register(store.as_mut(), &a_path, &with_base, &mlprov::Quiet)
+        .unwrap()
+        .asset
+        .0;
+
+    let deploy = dir.path().join("deploy");
+    std::fs::create_dir(&deploy).unwrap();
+    let child = tuned(&a, 3);
+    let bf16: Vec<T> = child
+        .iter()
+        .map(|t| t.clone().stored_as(Dtype::BF16))
+        .collect();
+    write_in(&deploy, "sibling.safetensors", &tuned(&p, 2));
+    write_in(&deploy, "other-sibling.safetensors", &tuned(&p, 4));
+    write_in(&deploy, "child.safetensors", &child);
+    write_in(&deploy, "child-bf16.safetensors", &bf16);
+    write_in(
+        &deploy,
+        "child-units-permuted.safetensors",
+        &mlp_units_permuted(&child, &permutation(H, 5)),
+    );
+    write_in(&deploy, "base-copy.safetensors", &p);
+
+    let of_a = |report: &ScanReport| {
+        let mut found: Vec<(String, String, Option<f64>)> = report
+            .findings
+            .iter()
+            .filter(|f| f.asset == Some(a_id))
+            .map(|f| {
+                let name = f.path.rsplit('/').next().unwrap().to_string();
+                let share = f.own_changes.as_ref().map(|o| o.share);
+                (name, f.verdict.clone().unwrap(), share)
+            })
+            .collect();
+        found.sort_by(|x, y| x.0.cmp(&y.0));
+        found
+    };
+    let report = scan(store.as_mut(), std::slice::from_ref(&deploy), None);
+    let found = of_a(&report);
+    let names: Vec<&str> = found.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "child-bf16.safetensors",
+            "child-units-permuted.safetensors",
+            "child.safetensors"
+        ],
+        "{found:?}"
+    );
+    for (name, verdict, share) in &found {
+        assert_eq!(verdict, "derived", "{name}");
+        let share = share.expect("the base-aware test ran");
+        assert!((share - 1.0).abs() < 0.2, "{name}: {share}");
+    }
+    // The base itself is still found, as the registered base it is.
+    assert!(report.findings.iter().any(|f| f.asset == Some(p_id)
+        && f.path.ends_with("base-copy.safetensors")
+        && f.verdict.as_deref() == Some("identical")));
+
+    // Without the base (`--base none`) every model built on P reads as derived from A.
+    let options = ScanOptions {
+        ignore_bases: true,
+        ..Default::default()
+    };
+    let plain = mlprov::scan(
+        store.as_mut(),
+        std::slice::from_ref(&deploy),
+        &options,
+        &mlprov::Quiet,
+    )
+    .unwrap();
+    let names: Vec<String> = of_a(&plain).into_iter().map(|f| f.0).collect();
+    for sibling in [
+        "sibling.safetensors",
+        "other-sibling.safetensors",
+        "base-copy.safetensors",
+    ] {
+        assert!(
+            names.iter().any(|n| n == sibling),
+            "{sibling} not in {names:?}"
+        );
+    }
+    assert!(of_a(&plain).iter().all(|f| f.2.is_none()));
+}

@@ -182,6 +182,11 @@ enum Command {
         /// their invariants and looked up by them: finds rotated and permuted derivatives.
         #[arg(long)]
         deep: bool,
+        /// `none`: do not use registered bases. By default, a registered model whose
+        /// manifest records a registered base is judged by the base-aware test, so a model
+        /// that only shares that base (a sibling, or the base) is not reported.
+        #[arg(long, value_name = "none", value_parser = ["none"])]
+        base: Option<String>,
     },
     /// The registry's hash-chained audit log: `verify` its chain or `show` it.
     Audit {
@@ -489,6 +494,7 @@ fn main() -> ExitCode {
             sarif,
             max_archive_depth,
             deep,
+            base,
         } => (|| {
             let intended_use = commands::check::intended_use(use_, territory, date, None)?;
             let options = mlprov::ScanOptions {
@@ -501,6 +507,7 @@ fn main() -> ExitCode {
                 open: commands::options(),
                 actor: None,
                 deep,
+                ignore_bases: base.is_some(),
             };
             let format = if sarif {
                 commands::scan::Format::Sarif

@@ -219,3 +219,26 @@ pub fn residual_permuted(m: &[T], perm: &[usize]) -> Vec<T> {
         })
         .collect()
 }
+
+/// The size of a fine-tune's change, as a fraction of each tensor's scale.
+pub const CHANGE: f32 = 0.02;
+
+/// `m` plus independent Gaussian changes of `CHANGE` times each tensor's RMS (a fine-tune:
+/// every weight moves a little). Norm gains move too.
+pub fn tuned(m: &[T], seed: u64) -> Vec<T> {
+    // Seeded by the model too, so that fine-tunes of different bases differ.
+    let mut rng = Rng::new(seed ^ (m[0].values[0].to_bits() as u64) << 20);
+    m.iter()
+        .map(|t| {
+            let rms = (t.values.iter().map(|v| v * v).sum::<f32>() / t.values.len() as f32).sqrt();
+            T {
+                values: t
+                    .values
+                    .iter()
+                    .map(|v| v + rng.gauss() * CHANGE * rms)
+                    .collect(),
+                ..t.clone()
+            }
+        })
+        .collect()
+}

@@ -67,6 +67,15 @@ fn table(report: &ScanReport) {
                 if !f.transforms.is_empty() {
                     say!("{:>34}{}", "", f.transforms.join(", "));
                 }
+                if let Some(own) = &f.own_changes {
+                    say!(
+                        "{:>34}its own changes from registered base {}: {:.1}% found (p 1e{:.0})",
+                        "",
+                        own.base_asset,
+                        100.0 * own.share,
+                        own.log10_p
+                    );
+                }
             }
             FindingClass::CodeExecution => say!(
                 "{:<13} {:>9} {:<9} {:<28} {}",

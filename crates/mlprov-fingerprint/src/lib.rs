@@ -44,9 +44,11 @@ mod values;
 
 pub use anchored::{AnchorSet, AnchoredKernel};
 pub use gram::GramSketch;
-pub use lineage::{compare_models, compare_registered};
+pub use lineage::{compare_fingerprints, compare_models, compare_registered};
 pub use model::{FingerprintOptions, LookupEntry, ModelFingerprint, TensorFingerprint, Unsketched};
-pub use own_changes::{own_changes, Alignment, OwnChangeTensor, OwnChanges, OWN_CHANGES_NULL};
+pub use own_changes::{
+    own_changes, own_changes_registered, Alignment, OwnChangeTensor, OwnChanges, OWN_CHANGES_NULL,
+};
 pub use report::{
     Channel, Comparison, PairKind, TensorPair, TensorRef, Transform, UnknownVerdict, Verdict,
 };

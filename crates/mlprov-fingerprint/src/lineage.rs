@@ -68,7 +68,7 @@ pub fn compare_models(
     b: &Model,
     fb: &ModelFingerprint,
 ) -> Comparison {
-    compare_sources(&|t| view(a, t), fa, b, fb)
+    compare_sources(&|t| view(a, t), fa, &|t| view(b, t), fb)
 }
 
 /// Compares B against a registered model known only by its fingerprint, taken with
@@ -78,20 +78,27 @@ pub fn compare_models(
 /// than every value of the tensor, so its p-value is less extreme. A tensor fingerprinted
 /// without a sample is compared on its sketch and invariants only.
 pub fn compare_registered(fa: &ModelFingerprint, b: &Model, fb: &ModelFingerprint) -> Comparison {
-    compare_sources(
-        &|t| t.sample.as_ref().map(|s| Source::Sample(&t.sketch, s)),
-        fa,
-        b,
-        fb,
-    )
+    compare_sources(&sampled, fa, &|t| view(b, t), fb)
 }
 
-/// The lineage test, reading A's values through `a_values`.
-fn compare_sources<'a>(
+/// Compares two registered models known only by their fingerprints (both taken with
+/// samples), as [`compare_registered`] does with B's weights: used to pair a registered
+/// model's tensors with its registered base's.
+pub fn compare_fingerprints(fa: &ModelFingerprint, fb: &ModelFingerprint) -> Comparison {
+    compare_sources(&sampled, fa, &sampled, fb)
+}
+
+/// A tensor's values as its stored sample holds them.
+fn sampled(t: &TensorFingerprint) -> Option<Source<'_>> {
+    t.sample.as_ref().map(|s| Source::Sample(&t.sketch, s))
+}
+
+/// The lineage test, reading A's values through `a_values` and B's through `b_values`.
+fn compare_sources<'a, 'b>(
     a_values: &(dyn Fn(&'a TensorFingerprint) -> Option<Source<'a>> + Sync),
     fa: &'a ModelFingerprint,
-    b: &Model,
-    fb: &ModelFingerprint,
+    b_values: &(dyn Fn(&'b TensorFingerprint) -> Option<Source<'b>> + Sync),
+    fb: &'b ModelFingerprint,
 ) -> Comparison {
     // Anchored kernels compare only over the same anchor tokens and residual width.
     let anchored = match (&fa.anchors, &fb.anchors) {
@@ -222,7 +229,7 @@ fn compare_sources<'a>(
                 .iter()
                 .map(|(_, h)| pair_log10_p(h, candidates[ib]))
                 .fold(0.0, f64::min);
-            let views = (a_values(ta), view(b, tb));
+            let views = (a_values(ta), b_values(tb));
             let check = match (&views, h.channel) {
                 ((Some(va), Some(vb)), Channel::Values) => {
                     exact_check(ta, va, tb, vb, h.transposed)

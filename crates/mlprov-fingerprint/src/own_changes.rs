@@ -36,6 +36,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::index_hash::select_indices;
+use crate::model::{ModelFingerprint, TensorFingerprint};
 use crate::report::{Comparison, TensorPair, TensorRef};
 use crate::sketch::{matrix_shape, permutation_z_cap};
 use crate::stats::{log10_normal_tail, stouffer_z};
@@ -142,19 +143,7 @@ pub fn own_changes(
     base_to_b: &Comparison,
     references: &[(&Model, &Comparison)],
 ) -> OwnChanges {
-    // A's tensor for each of P's: related, same shape, not transposed (A was tuned in place).
-    let triples: Vec<(&TensorPair, Option<&TensorPair>)> = base_to_a
-        .pairs
-        .iter()
-        .filter(|p| p.kind.related() && !p.transposed && p.a.shape == p.b.shape)
-        .map(|pa| {
-            let pb = base_to_b
-                .pairs
-                .iter()
-                .find(|pb| pb.kind.related() && pb.a == pa.a);
-            (pa, pb)
-        })
-        .collect();
+    let triples = triples(base_to_a, base_to_b);
     let tensors: Vec<OwnChangeTensor> = triples
         .par_iter()
         .filter_map(|&(pa, pb)| {
@@ -180,6 +169,73 @@ pub fn own_changes(
     let mut out = summarize(tensors);
     out.references = references.len();
     out
+}
+
+/// A's tensor for each of P's (related, same shape, not transposed: A was tuned in
+/// place) with B's for the same tensor of P, if B has one.
+fn triples<'c>(
+    base_to_a: &'c Comparison,
+    base_to_b: &'c Comparison,
+) -> Vec<(&'c TensorPair, Option<&'c TensorPair>)> {
+    base_to_a
+        .pairs
+        .iter()
+        .filter(|p| p.kind.related() && !p.transposed && p.a.shape == p.b.shape)
+        .map(|pa| {
+            let pb = base_to_b
+                .pairs
+                .iter()
+                .find(|pb| pb.kind.related() && pb.a == pa.a);
+            (pa, pb)
+        })
+        .collect()
+}
+
+/// [`own_changes`] from registered fingerprints (taken with samples): P's and A's values
+/// are their stored samples (the sketch's grid, 32 rows × 32 columns of every matrix)
+/// rather than 256 rows of their weights, B's are read from its weights and aligned to P
+/// as in [`own_changes`]. Fewer cells per tensor, so a smaller change needs more tensors
+/// to show; the null, the statistic and the share are the same. No references.
+pub fn own_changes_registered(
+    base: &ModelFingerprint,
+    a: &ModelFingerprint,
+    base_to_a: &Comparison,
+    b: &Model,
+    base_to_b: &Comparison,
+) -> OwnChanges {
+    fn find<'f>(fp: &'f ModelFingerprint, t: &TensorRef) -> Option<&'f TensorFingerprint> {
+        fp.tensors
+            .iter()
+            .find(|x| x.file == t.file && x.name == t.name)
+    }
+    let tensors: Vec<OwnChangeTensor> = triples(base_to_a, base_to_b)
+        .par_iter()
+        .filter_map(|&(pa, pb)| {
+            let (tp, ta) = (find(base, &pa.a)?, find(a, &pa.b)?);
+            let (sp, sa) = (tp.sample.as_ref()?, ta.sample.as_ref()?);
+            let (rows, cols) = matrix_shape(&pa.a.shape);
+            if rows < 3
+                || ta.sketch.row_idx != tp.sketch.row_idx
+                || ta.sketch.col_idx != tp.sketch.col_idx
+            {
+                return None;
+            }
+            let shape = (tp.sketch.row_idx.len(), tp.sketch.col_idx.len());
+            let grid = |s: &[f32]| {
+                Array2::from_shape_vec(shape, s.iter().map(|&v| v as f64).collect()).ok()
+            };
+            let grids = Grids {
+                rows: tp.sketch.row_idx.iter().map(|&i| i as usize).collect(),
+                cols: tp.sketch.col_idx.iter().map(|&i| i as usize).collect(),
+                p: grid(&sp.grid)?,
+                a: grid(&sa.grid)?,
+            };
+            debug_assert!(grids.rows.last().is_none_or(|&r| r < rows));
+            debug_assert!(grids.cols.last().is_none_or(|&c| c < cols));
+            test_grids(grids, Vec::new(), pa, b, pb)
+        })
+        .collect();
+    summarize(tensors)
 }
 
 fn summarize(tensors: Vec<OwnChangeTensor>) -> OwnChanges {
@@ -266,16 +322,6 @@ fn tensor_test(
         .collect();
     let p = read_grid(&vp, cols, &row_idx, &col_idx)?;
     let av = read_grid(&va, cols, &row_idx, &col_idx)?;
-    if !p.iter().chain(av.iter()).all(|v| v.is_finite()) {
-        return None; // NaN or infinite weights: no statistic is meaningful on them
-    }
-    let d_a = &av - &p;
-    let p_energy: f64 = p.iter().map(|v| v * v).sum();
-    let a_energy: f64 = d_a.iter().map(|v| v * v).sum();
-    if a_energy == 0.0 || p_energy == 0.0 {
-        return None; // A left this tensor as its base had it: nothing of A's own here
-    }
-    let change = (a_energy / p_energy).sqrt();
     // The references' changes at the same cells (unreadable or non-finite ones dropped).
     let ref_changes: Vec<Array2<f64>> = refs
         .iter()
@@ -284,6 +330,35 @@ fn tensor_test(
             g.iter().all(|v| v.is_finite()).then(|| &g - &p)
         })
         .collect();
+    let grids = Grids {
+        rows: row_idx,
+        cols: col_idx,
+        p,
+        a: av,
+    };
+    test_grids(grids, ref_changes, pa, b, pb)
+}
+
+/// The test of one tensor given P's and A's values at its grid (and the references'
+/// changes there): B's tensor is read from its weights and aligned to P's grid.
+fn test_grids(
+    grids: Grids,
+    ref_changes: Vec<Array2<f64>>,
+    pa: &TensorPair,
+    b: &Model,
+    pb: Option<&TensorPair>,
+) -> Option<OwnChangeTensor> {
+    let (p, av) = (&grids.p, &grids.a);
+    if !p.iter().chain(av.iter()).all(|v| v.is_finite()) {
+        return None; // NaN or infinite weights: no statistic is meaningful on them
+    }
+    let d_a = av - p;
+    let p_energy: f64 = p.iter().map(|v| v * v).sum();
+    let a_energy: f64 = d_a.iter().map(|v| v * v).sum();
+    if a_energy == 0.0 || p_energy == 0.0 {
+        return None; // A left this tensor as its base had it: nothing of A's own here
+    }
+    let change = (a_energy / p_energy).sqrt();
     let mut out = OwnChangeTensor {
         a: pa.b.clone(),
         b: pb.map(|pb| pb.b.clone()),
@@ -299,12 +374,6 @@ fn tensor_test(
     };
     let Some(vb) = values(b, &pb.b) else {
         return Some(out);
-    };
-    let grids = Grids {
-        rows: row_idx,
-        cols: col_idx,
-        p,
-        a: av,
     };
     if let Some(aligned) = align(&grids, &vb, pb) {
         let pick = |g: &Array2<f64>| {
