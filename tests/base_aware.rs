@@ -241,3 +241,49 @@ fn reference_fine_tunes_take_what_fine_tuning_commonly_does_out_of_a_s_own_chang
     assert!(share > 0.8 && log10_p < -20.0, "{share} {log10_p}");
     assert_eq!(with(&cc).own_changes.unwrap().references, 6);
 }
+
+#[test]
+fn a_sibling_sharing_a_fifth_of_a_s_change_is_cleared_by_the_share_floor_not_by_chance() {
+    // Fine-tunes of one base move the same way: here a shared change half the size of each
+    // fine-tune's own, so a sibling holds about a fifth of A's change, far from chance.
+    let p = base_model(140);
+    let mut rng = Rng::new(141);
+    let common: Vec<Vec<f32>> = p
+        .iter()
+        .map(|t| {
+            let rms = (t.values.iter().map(|v| v * v).sum::<f32>() / t.values.len() as f32).sqrt();
+            t.values
+                .iter()
+                .map(|_| rng.gauss() * 0.5 * CHANGE * rms)
+                .collect()
+        })
+        .collect();
+    let a = tuned_with(&p, &common, 142);
+    let sibling = tuned_with(&p, &common, 143);
+    let c = run(&p, &a, &sibling);
+    let (share, log10_p) = expect(&c, Verdict::SharesBase, "sibling sharing a common change");
+    assert!(
+        (0.1..0.3).contains(&share) && log10_p < -20.0,
+        "the floor, not the p-value, clears it: {share} at 1e{log10_p:.0}"
+    );
+    let floor = mlprov::fingerprint::thresholds::OWN_CHANGES_MIN_SHARE;
+    assert!(c.own_changes.unwrap().tested_share < floor);
+
+    // A child keeps its share, and so does a child with half its layers gone (the floor
+    // reads the tensors B has).
+    let child = tuned(&a, 144);
+    let (share, _) = expect(&run(&p, &a, &child), Verdict::Derived, "child");
+    assert!(share > 0.8, "{share}");
+    let subset: Vec<T> = child
+        .iter()
+        .filter(|t| !t.name.starts_with("layers.1.") && !t.name.starts_with("layers.3."))
+        .map(|t| T {
+            name: t.name.replace("layers.2.", "layers.1."),
+            ..t.clone()
+        })
+        .collect();
+    let c = run(&p, &a, &subset);
+    let (share, _) = expect(&c, Verdict::Derived, "child, layers dropped");
+    let tested = c.own_changes.unwrap().tested_share;
+    assert!(share < 0.8 && tested > 0.8, "{share} {tested}");
+}

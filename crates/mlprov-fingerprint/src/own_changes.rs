@@ -91,6 +91,9 @@ pub struct OwnChanges {
     /// Share of A's own changes found in B, over the tensors A changed that B's could be
     /// aligned for (0 to 1; tensors of A that B lacks count as not found).
     pub share: f64,
+    /// Share of A's own changes found in B over the tensors tested only (those B lacks or
+    /// that could not be aligned left out): what the verdict's share floor reads.
+    pub tested_share: f64,
     /// Size of A's change from its base: RMS of `A − P` over RMS of P, all tested tensors.
     pub change: f64,
     /// Tensors A changed from its base.
@@ -253,20 +256,24 @@ fn summarize(tensors: Vec<OwnChangeTensor>) -> OwnChanges {
     let counted = tensors
         .iter()
         .filter(|t| t.b.is_none() || t.alignment.is_some());
-    let (mut found, mut total, mut base_energy) = (0.0, 0.0, 0.0);
+    let (mut found, mut total, mut tested_total, mut base_energy) = (0.0, 0.0, 0.0, 0.0);
     for t in counted {
         let e = energy(t);
         total += e;
         base_energy += t.a.shape.iter().product::<usize>() as f64;
         if t.alignment.is_some() {
             found += e * t.share;
+            tested_total += e;
         }
     }
-    let share = if total > 0.0 {
-        (found / total).clamp(0.0, 1.0)
-    } else {
-        0.0
+    let ratio = |found: f64, total: f64| {
+        if total > 0.0 {
+            (found / total).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
     };
+    let (share, tested_share) = (ratio(found, total), ratio(found, tested_total));
     let change = if base_energy > 0.0 {
         (total / base_energy).sqrt()
     } else {
@@ -279,6 +286,7 @@ fn summarize(tensors: Vec<OwnChangeTensor>) -> OwnChanges {
     OwnChanges {
         log10_p,
         share,
+        tested_share,
         change,
         changed_tensors: tensors.len(),
         missing_in_b,

@@ -203,6 +203,15 @@ pub const OWN_CHANGES_RESCALED: f64 = 0.1;
 /// A merge holding less than a quarter of A reads `shares-base` with references: the
 /// price of clearing same-data siblings, stated in the docs.
 pub const OWN_CHANGES_MIN_SHARE_WITH_REFERENCES: f64 = 0.25;
+/// Without references, B carries A's own work only if it holds at least this share of A's
+/// change where B could be located (tensors B lacks are not counted, so a layer subset of
+/// a child keeps its share); below it, `shares-base`. Real fine-tunes of one base move the
+/// same way, so a sibling's share is far from chance yet partial. Chosen on the trained set
+/// (`docs/lineage.md`, "Limits"): siblings fine-tuned on other text hold 19.1–19.3% of A's
+/// change at p about 1e-290, A's children 72%, an even merge 50%. The price: a child that
+/// keeps under a third of A's change (A's change tiny next to the child's own and B's
+/// rounding) reads `shares-base`; `benches/own_changes.sh` measures where that starts.
+pub const OWN_CHANGES_MIN_SHARE: f64 = 0.35;
 
 #[cfg(test)]
 mod tests {
