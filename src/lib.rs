@@ -119,11 +119,11 @@ pub use provenance::{read_terms, split_suffix, LicenceOptions, LineageOptions, P
 pub use registry_ops::{
     audit_show, audit_verify, default_actor, lookup, lookup_by_invariants, open_registry, register,
     registry_location, AuditVerification, Candidate, RegisterOptions, Registered, MIN_BAND_HITS,
-    REGISTRY_ENV,
+    RECORD_KEYS, REGISTRY_ENV,
 };
 pub use scan::{
-    scan, Finding, FindingClass, FoundOwnChanges, ScanOptions, ScanProblem, ScanReport,
-    MAX_CANDIDATES,
+    scan, DatasetOverlap, Finding, FindingClass, FoundOwnChanges, ScanOptions, ScanProblem,
+    ScanReport, MAX_CANDIDATES,
 };
 pub use sign::{
     generate_key, public_key_path, sign, verify_signature, KeyAlgorithm, KeyFiles, SignFormat,

@@ -265,7 +265,7 @@ fn store_dataset(
         manifest: manifest.to_canonical_json(),
         root: manifest.merkle_root,
         file_digests: manifest.files.iter().map(|f| f.digest).collect(),
-        tensor_digests: Vec::new(),
+        tensor_digests: record_keys(&manifest),
         fingerprint: None,
         licence,
         licensees: options.licensees.clone(),
@@ -284,6 +284,28 @@ fn store_dataset(
         signed: !registration.signature.is_empty(),
     })
 }
+
+/// The record digests a dataset is looked up by: the smallest [`RECORD_KEYS`] of its
+/// bottom-k sketch (none for a keyed dataset: a scan's unkeyed digests cannot match them).
+fn record_keys(manifest: &mlprov_manifest::Manifest) -> Vec<mlprov_hash::Digest> {
+    let Some(dataset) = &manifest.dataset else {
+        return Vec::new();
+    };
+    if dataset.reader.keyed {
+        return Vec::new();
+    }
+    dataset
+        .bottom_k
+        .digests
+        .iter()
+        .take(RECORD_KEYS)
+        .filter_map(|hex| mlprov_hash::Digest::from_hex(hex))
+        .collect()
+}
+
+/// Record digests a registered dataset is indexed by. A copy of a share `s` of its records
+/// holds about `s · RECORD_KEYS` of them among its own smallest digests.
+pub const RECORD_KEYS: usize = 256;
 
 /// The licence section as the registry stores it: its JSON, or empty without one.
 fn licence_text(manifest: &mlprov_manifest::Manifest) -> String {

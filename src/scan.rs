@@ -17,20 +17,27 @@
 //! Whatever happens to one model (unreadable, truncated or rewritten while read, damaged)
 //! is reported as a problem of that model, and the scan goes on.
 
+use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use mlprov_data::readers::ReadOptions;
 use mlprov_fingerprint::Verdict;
 use mlprov_formats::OpenOptions;
-use mlprov_registry::{AuditEvent, AuditKind, Store};
+use mlprov_hash::Digest;
+use mlprov_manifest::Manifest;
+use mlprov_registry::{Asset, AssetId, AssetKind, AuditEvent, AuditKind, Store};
 use mlprov_walk::{Found, WalkOptions};
 use serde::Serialize;
 
 use crate::compare::{
     compare_registered, compare_registered_with_base, registered_base, Comparable, RegisteredModel,
 };
+use crate::dataset::DatasetOptions;
+use crate::dataset_compare::dataset_compare;
+use crate::dataset_exact::dataset_identity;
 use crate::error::{Error, Result};
-use crate::progress::Progress;
+use crate::progress::{Progress, Quiet};
 use crate::registry_ops::{default_actor, lookup, lookup_by_invariants};
 
 /// At most this many registry candidates (most shared LSH bands first) are judged by the
@@ -58,6 +65,8 @@ pub struct ScanOptions {
     /// Do not use registered bases: every relation to a registered model is reported,
     /// even one that only shares that model's registered base (`--base none`).
     pub ignore_bases: bool,
+    /// Do not look at data files (registered datasets are then not looked for).
+    pub skip_datasets: bool,
 }
 
 /// What kind of finding.
@@ -69,6 +78,8 @@ pub enum FindingClass {
     /// A model file that would run code when loaded (a pickle global outside the
     /// state-dict allow-list).
     CodeExecution,
+    /// A data file holding records of a registered dataset.
+    Dataset,
 }
 
 /// One finding.
@@ -102,6 +113,28 @@ pub struct Finding {
     /// The base-aware test, when the asset's base is registered: the share of the asset's
     /// own changes from its base found in the model, and that test's log10 p.
     pub own_changes: Option<FoundOwnChanges>,
+    /// What of a registered dataset a data file holds (dataset findings).
+    pub dataset: Option<DatasetOverlap>,
+}
+
+/// What of a registered dataset A a data file B holds, as `dataset compare` estimates it
+/// from A's registered manifest and B's records. Shares are in 0..=1, intervals 95%.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetOverlap {
+    /// Same records as A (in any order, any serialization).
+    pub identical: bool,
+    /// Share of A's distinct records found exactly in B, and its interval.
+    pub exact_containment_a_in_b: f64,
+    /// Its interval.
+    pub exact_containment_a_in_b_interval: [f64; 2],
+    /// Share of B's distinct records that are A's.
+    pub exact_containment_b_in_a: f64,
+    /// Its interval.
+    pub exact_containment_b_in_a_interval: [f64; 2],
+    /// Share of A's records with a near duplicate in B (light edits), when estimable.
+    pub near_containment_a_in_b: Option<f64>,
+    /// Its interval.
+    pub near_containment_a_in_b_interval: Option<[f64; 2]>,
 }
 
 /// What the base-aware test found of a registered asset's own changes (from its
@@ -145,6 +178,8 @@ pub struct ScanReport {
     pub problems: Vec<ScanProblem>,
     /// Models found and fingerprinted.
     pub models: u64,
+    /// Data files read.
+    pub data_files: u64,
     /// Files looked at.
     pub files: u64,
     /// Bytes of the files looked at.
@@ -162,7 +197,8 @@ impl ScanReport {
     }
 }
 
-/// Scans `roots` (files or folders) for registered models and their derivatives.
+/// Scans `roots` (files or folders) for registered models and their derivatives, and for
+/// data files holding records of registered datasets.
 /// Fails when a root does not exist or the registry cannot be read; everything about the
 /// deployment's own files is reported in the result.
 pub fn scan(
@@ -179,12 +215,14 @@ pub fn scan(
         findings: Vec::new(),
         problems: Vec::new(),
         models: 0,
+        data_files: 0,
         files: 0,
         bytes: 0,
         archives: 0,
         audit_seq: 0,
     };
     let mut walk = options.walk.clone();
+    walk.data_files = !options.skip_datasets;
     let counters = walk.progress.get_or_insert_with(Default::default).clone();
     let mut failure: Option<Error> = None;
     let mut stale: Vec<ScanProblem> = Vec::new();
@@ -195,6 +233,19 @@ pub fn scan(
                 kind: p.kind.name().to_string(),
                 message: p.message,
             }),
+            Found::Data(data) => {
+                report.data_files += 1;
+                progress.stage(&data.display);
+                match scan_dataset(store, &data.local, &data.display, options, progress) {
+                    Ok(mut findings) => report.findings.append(&mut findings),
+                    Err(Outcome::Problem(p)) => report.problems.push(p),
+                    Err(Outcome::Fatal(e)) => {
+                        failure = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                }
+                progress.done();
+            }
             Found::Unit(unit) => {
                 report.models += 1;
                 progress.stage(&unit.display);
@@ -344,23 +395,7 @@ fn scan_model(
         ) {
             continue;
         }
-        let licensees = store
-            .licensees(c.asset)
-            .map_err(|e| Outcome::Fatal(e.into()))?;
-        let holds = options
-            .licensee
-            .as_ref()
-            .is_some_and(|me| licensees.iter().any(|l| l == me));
-        let check = match &options.intended_use {
-            Some(query) => Some(
-                check_registered(store, &registered, query)
-                    .map_err(|e| problem(&e))?
-                    .name()
-                    .to_string(),
-            ),
-            None => None,
-        };
-        let allowed = check.as_deref().is_none_or(|c| c == "allow");
+        let (licensed, check) = licence(store, &registered.asset, options, display)?;
         findings.push(Finding {
             path: display.to_string(),
             class: FindingClass::Lineage,
@@ -371,10 +406,11 @@ fn scan_model(
             log10_p: Some(result.log10_p),
             explained_share: Some(result.explained_share),
             transforms: result.transforms.iter().map(ToString::to_string).collect(),
-            licensed: holds && allowed,
+            licensed,
             check,
             global: None,
             own_changes,
+            dataset: None,
         });
     }
     Ok(findings)
@@ -395,22 +431,175 @@ fn code_execution(display: &str, global: &str) -> Finding {
         check: None,
         global: Some(global.to_string()),
         own_changes: None,
+        dataset: None,
     }
+}
+
+/// `check`'s overall answer for a registered asset: its manifest is checked along the
+/// lineage the registry holds (bases and datasets registered with the same roots).
+/// Whether the scanning party holds a licence for a registered asset (it is among the
+/// asset's licensees and, with an intended use, `check` allows it), and `check`'s answer.
+fn licence(
+    store: &mut dyn Store,
+    asset: &Asset,
+    options: &ScanOptions,
+    display: &str,
+) -> std::result::Result<(bool, Option<String>), Outcome> {
+    let licensees = store
+        .licensees(asset.id)
+        .map_err(|e| Outcome::Fatal(e.into()))?;
+    let holds = options
+        .licensee
+        .as_ref()
+        .is_some_and(|me| licensees.iter().any(|l| l == me));
+    let check = match &options.intended_use {
+        Some(query) => Some(
+            check_registered(store, asset, query)
+                .map_err(|e| {
+                    Outcome::Problem(ScanProblem {
+                        path: display.to_string(),
+                        kind: "check".into(),
+                        message: e.to_string(),
+                    })
+                })?
+                .name()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let allowed = check.as_deref().is_none_or(|c| c == "allow");
+    Ok((holds && allowed, check))
 }
 
 /// `check`'s overall answer for a registered asset: its manifest is checked along the
 /// lineage the registry holds (bases and datasets registered with the same roots).
 fn check_registered(
     store: &mut dyn Store,
-    registered: &RegisteredModel,
+    asset: &Asset,
     query: &mlprov_terms::Query,
 ) -> Result<mlprov_terms::Decision> {
     let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), "cannot use", e))?;
     let path = dir.path().join("registered.manifest.json");
-    std::fs::write(&path, &registered.asset.manifest)
-        .map_err(|e| Error::io(&path, "cannot write", e))?;
+    std::fs::write(&path, &asset.manifest).map_err(|e| Error::io(&path, "cannot write", e))?;
     let report = crate::check::check_in(&path, &[], Some(store), query)?;
     Ok(report.decision)
+}
+
+/// Looks for registered datasets in one data file: candidates are the registered datasets
+/// holding its order-independent root, its file digest, or some of its smallest record
+/// digests ([`crate::RECORD_KEYS`]); each is compared with `dataset compare` from its
+/// registered manifest, B read as A was (the same field and case folding).
+fn scan_dataset(
+    store: &mut dyn Store,
+    local: &Path,
+    display: &str,
+    options: &ScanOptions,
+    progress: &dyn Progress,
+) -> std::result::Result<Vec<Finding>, Outcome> {
+    let problem = |e: &Error| {
+        Outcome::Problem(ScanProblem {
+            path: display.to_string(),
+            kind: "dataset".into(),
+            message: e.to_string(),
+        })
+    };
+    let fatal = |e: mlprov_registry::Error| Outcome::Fatal(e.into());
+    let identity = dataset_identity(local, None, false, &DatasetOptions::default(), &Quiet)
+        .map_err(|e| problem(&e))?;
+    let keys = std::iter::once(identity.root)
+        .chain(identity.files.iter().map(|f| f.digest))
+        .chain(
+            identity
+                .bottom_k
+                .digests
+                .iter()
+                .take(crate::RECORD_KEYS)
+                .filter_map(|h| Digest::from_hex(h)),
+        );
+    let mut hits: BTreeMap<AssetId, u32> = BTreeMap::new();
+    for key in keys {
+        for id in store.find_by_digest(&key).map_err(fatal)? {
+            *hits.entry(id).or_default() += 1;
+        }
+    }
+    let mut ranked: Vec<(AssetId, u32)> = hits.into_iter().collect();
+    ranked.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+    let mut findings = Vec::new();
+    let mut judged = 0;
+    for (id, _) in ranked {
+        if judged == MAX_CANDIDATES {
+            break;
+        }
+        let Some(asset) = store.asset(id).map_err(fatal)? else {
+            continue;
+        };
+        if asset.kind != AssetKind::Dataset {
+            continue;
+        }
+        let manifest: Manifest = serde_json::from_str(&asset.manifest).map_err(|e| {
+            fatal(mlprov_registry::Error::Corrupt(format!(
+                "asset {id}: manifest: {e}"
+            )))
+        })?;
+        let Some(section) = &manifest.dataset else {
+            continue;
+        };
+        if section.reader.keyed {
+            continue; // its record digests are keyed: only its key holder can compare
+        }
+        judged += 1;
+        let dir = tempfile::tempdir()
+            .map_err(|e| problem(&Error::io(std::env::temp_dir(), "cannot use", e)))?;
+        let a_path = dir.path().join("registered.manifest.json");
+        std::fs::write(&a_path, &asset.manifest)
+            .map_err(|e| problem(&Error::io(&a_path, "cannot write", e)))?;
+        let read_as_a = DatasetOptions {
+            read: ReadOptions {
+                field: section.reader.field.clone(),
+                ..Default::default()
+            },
+            case_fold: section.reader.case_fold,
+            ..Default::default()
+        };
+        let found =
+            dataset_compare(&a_path, local, &read_as_a, progress).map_err(|e| problem(&e))?;
+        if !found.identical && !found.overlap_found {
+            continue;
+        }
+        let (licensed, check) = licence(store, &asset, options, display)?;
+        findings.push(Finding {
+            path: display.to_string(),
+            class: FindingClass::Dataset,
+            asset: Some(id.0),
+            asset_name: Some(asset.name.clone()),
+            asset_root: Some(asset.root.to_string()),
+            verdict: Some(
+                if found.identical {
+                    "identical"
+                } else {
+                    "overlaps"
+                }
+                .into(),
+            ),
+            log10_p: None,
+            explained_share: None,
+            transforms: Vec::new(),
+            licensed,
+            check,
+            global: None,
+            own_changes: None,
+            dataset: Some(DatasetOverlap {
+                identical: found.identical,
+                exact_containment_a_in_b: found.exact_containment_a_in_b,
+                exact_containment_a_in_b_interval: found.exact_containment_a_in_b_interval,
+                exact_containment_b_in_a: found.exact_containment_b_in_a,
+                exact_containment_b_in_a_interval: found.exact_containment_b_in_a_interval,
+                near_containment_a_in_b: found.near_containment_a_in_b,
+                near_containment_a_in_b_interval: found.near_containment_a_in_b_interval,
+            }),
+        });
+    }
+    Ok(findings)
 }
 
 /// The audit entry's payload: where, what was found (not the problems' messages).
@@ -431,6 +620,7 @@ fn audit_payload(roots: &[PathBuf], report: &ScanReport) -> serde_json::Value {
     serde_json::json!({
         "roots": roots.iter().map(|r| r.to_string_lossy()).collect::<Vec<_>>(),
         "models": report.models,
+        "data_files": report.data_files,
         "problems": report.problems.len(),
         "findings": findings,
     })

@@ -559,3 +559,114 @@ fn a_scan_tells_the_children_of_a_registered_fine_tune_from_models_sharing_only_
     }
     assert!(of_a(&plain).iter().all(|f| f.2.is_none()));
 }
+
+/// `n` JSON Lines records numbered from `first`, keys in the given order.
+fn records(first: usize, n: usize, text_first: bool) -> Vec<String> {
+    (first..first + n)
+        .map(|i| {
+            let text = format!("record {i}: the licensed corpus says {}", i * 7919 % 1009);
+            if text_first {
+                format!("{{\"text\": \"{text}\", \"id\": {i}}}")
+            } else {
+                format!("{{\"id\": {i}, \"text\": \"{text}\"}}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_scan_finds_registered_datasets_in_data_files_however_reserialized() {
+    let dir = mlprov_testkit::tempdir();
+    let corpus = dir.path().join("corpus.jsonl");
+    std::fs::write(&corpus, records(0, 300, false).join("\n") + "\n").unwrap();
+    let mut store = registry(dir.path());
+    let options = mlprov::RegisterOptions {
+        licensees: vec!["Initech".into()],
+        ..Default::default()
+    };
+    let id = mlprov::register(store.as_mut(), &corpus, &options, &mlprov::Quiet)
+        .unwrap()
+        .asset
+        .0;
+
+    let deploy = dir.path().join("deploy");
+    std::fs::create_dir(&deploy).unwrap();
+    // Shuffled, keys reordered: the same records.
+    let mut copy = records(0, 300, true);
+    copy.reverse();
+    std::fs::write(deploy.join("copy.ndjson"), copy.join("\n") + "\n").unwrap();
+    // A third of the corpus among as many other records, gzipped.
+    let mut mix = records(0, 100, false);
+    mix.extend(records(5000, 100, false));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all((mix.join("\n") + "\n").as_bytes()).unwrap();
+    std::fs::write(deploy.join("mix.jsonl.gz"), gz.finish().unwrap()).unwrap();
+    // Unrelated records, and a data file that does not parse.
+    std::fs::write(
+        deploy.join("other.jsonl"),
+        records(9000, 50, false).join("\n"),
+    )
+    .unwrap();
+    std::fs::write(deploy.join("broken.jsonl"), "{\"id\": 1}\n{not json\n").unwrap();
+
+    let report = scan(store.as_mut(), std::slice::from_ref(&deploy), None);
+    assert_eq!(report.data_files, 4);
+    let mut found: Vec<(String, String, f64, f64)> = report
+        .findings
+        .iter()
+        .map(|f| {
+            assert_eq!(f.class, FindingClass::Dataset);
+            assert_eq!(f.asset, Some(id));
+            assert!(!f.licensed && f.is_violation());
+            let d = f.dataset.as_ref().unwrap();
+            let name = f.path.rsplit('/').next().unwrap().to_string();
+            let verdict = f.verdict.clone().unwrap();
+            (
+                name,
+                verdict,
+                d.exact_containment_a_in_b,
+                d.exact_containment_b_in_a,
+            )
+        })
+        .collect();
+    found.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        found,
+        [
+            ("copy.ndjson".to_string(), "identical".to_string(), 1.0, 1.0),
+            (
+                "mix.jsonl.gz".to_string(),
+                "overlaps".to_string(),
+                1.0 / 3.0,
+                0.5
+            ),
+        ]
+    );
+    let broken: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.kind == "dataset")
+        .collect();
+    assert_eq!(broken.len(), 1, "{:?}", report.problems);
+    assert!(broken[0].path.ends_with("broken.jsonl") && broken[0].message.contains("broken.jsonl"));
+
+    // The licensee holds it; `skip_datasets` leaves data files alone.
+    let licensed = scan(
+        store.as_mut(),
+        std::slice::from_ref(&deploy),
+        Some("Initech"),
+    );
+    assert!(licensed.findings.iter().all(|f| f.licensed) && !licensed.has_violations());
+    let options = ScanOptions {
+        skip_datasets: true,
+        ..Default::default()
+    };
+    let skipped = mlprov::scan(
+        store.as_mut(),
+        std::slice::from_ref(&deploy),
+        &options,
+        &mlprov::Quiet,
+    )
+    .unwrap();
+    assert!(skipped.findings.is_empty() && skipped.data_files == 0);
+}

@@ -187,6 +187,10 @@ enum Command {
         /// that only shares that base (a sibling, or the base) is not reported.
         #[arg(long, value_name = "none", value_parser = ["none"])]
         base: Option<String>,
+        /// Do not read data files (`.jsonl`, `.csv`, `.tsv`, `.parquet`, also `.gz`/`.zst`):
+        /// registered datasets are then not looked for.
+        #[arg(long)]
+        no_datasets: bool,
     },
     /// The registry's hash-chained audit log: `verify` its chain or `show` it.
     Audit {
@@ -495,6 +499,7 @@ fn main() -> ExitCode {
             max_archive_depth,
             deep,
             base,
+            no_datasets,
         } => (|| {
             let intended_use = commands::check::intended_use(use_, territory, date, None)?;
             let options = mlprov::ScanOptions {
@@ -508,6 +513,7 @@ fn main() -> ExitCode {
                 actor: None,
                 deep,
                 ignore_bases: base.is_some(),
+                skip_datasets: no_datasets,
             };
             let format = if sarif {
                 commands::scan::Format::Sarif

@@ -72,8 +72,13 @@ fn the_main_job_finds_every_copy_and_derivative_in_the_deployment() {
         .map(|f| {
             let path = f["path"].as_str().unwrap();
             let rel = path.split("deployment/deploy/").nth(1).unwrap().to_string();
-            assert_eq!(f["asset"], 1, "{path}: the model, not the dataset");
-            assert_eq!(f["asset_name"], "acme-chat.safetensors");
+            let (asset, name) = if rel.ends_with(".jsonl") {
+                (2, "acme-corpus.jsonl")
+            } else {
+                (1, "acme-chat.safetensors")
+            };
+            assert_eq!(f["asset"], asset, "{path}");
+            assert_eq!(f["asset_name"], name);
             (
                 rel,
                 f["verdict"].as_str().unwrap().to_string(),
@@ -87,6 +92,7 @@ fn the_main_job_finds_every_copy_and_derivative_in_the_deployment() {
             "releases/bundle-1.2.zip!/weights/model.safetensors",
             "same-weights",
         ),
+        ("srv/data/train-mix.jsonl", "overlaps"),
         ("srv/finetunes/support-bot/model.safetensors", "derived"),
         ("srv/models/chat-q8_0.gguf", "re-encoded"),
         ("srv/models/chat-v2.bin", "identical"),
@@ -96,15 +102,26 @@ fn the_main_job_finds_every_copy_and_derivative_in_the_deployment() {
     .map(|(p, v)| (p.to_string(), v.to_string(), false))
     .collect();
     assert_eq!(got, want);
+    // The training mix holds 40 of the corpus's 64 records among 40 others (exact: the
+    // sketch holds every record of so small a dataset).
+    let mix = findings
+        .iter()
+        .find(|f| f["class"] == "dataset")
+        .expect("the dataset finding");
+    let overlap = &mix["dataset"];
+    assert_eq!(overlap["identical"], false);
+    assert_eq!(overlap["exact_containment_a_in_b"], 40.0 / 64.0);
+    assert_eq!(overlap["exact_containment_b_in_a"], 0.5);
     // The unrelated models were looked at and not reported.
     assert_eq!(report["models"], 7);
+    assert_eq!(report["data_files"], 1);
     assert_eq!(report["archives"], 1);
     assert_eq!(report["problems"].as_array().unwrap().len(), 0);
 
     // The licensee the model is licensed to: the same findings, licensed, exit 0.
     let report = scan_json(&reg, "Initech", 0);
     let findings = report["findings"].as_array().unwrap();
-    assert_eq!(findings.len(), 5);
+    assert_eq!(findings.len(), 6);
     assert!(findings.iter().all(|f| f["licensed"] == true));
 
     // With an intended use, `check` of the registered terms decides too.
@@ -145,7 +162,7 @@ fn the_main_job_finds_every_copy_and_derivative_in_the_deployment() {
         assert!(line.starts_with(verdict.as_str()), "{line}");
     }
     assert!(
-        table.contains("7 models: 5 findings, 5 unlicensed or unsafe"),
+        table.contains("7 models, 1 data files: 6 findings, 6 unlicensed or unsafe"),
         "{table}"
     );
     let out = mlprov()

@@ -85,6 +85,23 @@ fn table(report: &ScanReport) {
                 format!("runs `{}`", f.global.as_deref().unwrap_or("?")),
                 f.path
             ),
+            FindingClass::Dataset => {
+                say!(
+                    "{:<13} {:>9} {:<9} {:<28} {}",
+                    f.verdict.as_deref().unwrap_or(""),
+                    "",
+                    licensed_word(f),
+                    format!(
+                        "{} {}",
+                        f.asset.unwrap_or_default(),
+                        f.asset_name.as_deref().unwrap_or("")
+                    ),
+                    f.path
+                );
+                if let Some(d) = &f.dataset {
+                    say!("{:>34}{}", "", dataset_summary(d));
+                }
+            }
         }
     }
     for p in &report.problems {
@@ -92,11 +109,12 @@ fn table(report: &ScanReport) {
     }
     let violations = report.findings.iter().filter(|f| f.is_violation()).count();
     say!(
-        "{} files ({}), {} archives, {} models: {} findings, {} unlicensed or unsafe, {} not scanned; audit entry {} in {}",
+        "{} files ({}), {} archives, {} models, {} data files: {} findings, {} unlicensed or unsafe, {} not scanned; audit entry {} in {}",
         report.files,
         human_bytes(report.bytes),
         report.archives,
         report.models,
+        report.data_files,
         report.findings.len(),
         violations,
         report.problems.len(),
@@ -111,6 +129,37 @@ fn licensed_word(f: &Finding) -> String {
         (None, true) => "yes".into(),
         (None, false) => "no".into(),
     }
+}
+
+/// "holds 31% (28–34%) of the dataset's records; 50% of its own records are the
+/// dataset's; near duplicates of 40% (36–44%)" (an interval only where it is not exact).
+fn dataset_summary(d: &mlprov::DatasetOverlap) -> String {
+    let share = |x: f64, [lo, hi]: [f64; 2]| {
+        let pct = |v: f64| format!("{:.0}%", 100.0 * v);
+        if pct(lo) == pct(hi) {
+            pct(x)
+        } else {
+            format!("{} ({}–{})", pct(x), pct(lo), pct(hi))
+        }
+    };
+    let mut text = format!(
+        "holds {} of the dataset's records; {} of its own records are the dataset's",
+        share(
+            d.exact_containment_a_in_b,
+            d.exact_containment_a_in_b_interval
+        ),
+        share(
+            d.exact_containment_b_in_a,
+            d.exact_containment_b_in_a_interval
+        )
+    );
+    if let (Some(n), Some(i)) = (
+        d.near_containment_a_in_b,
+        d.near_containment_a_in_b_interval,
+    ) {
+        text.push_str(&format!("; near duplicates of {}", share(n, i)));
+    }
+    text
 }
 
 /// SARIF 2.1.0: one rule per finding class, one result per finding, problems as
@@ -133,6 +182,24 @@ fn sarif(report: &ScanReport) -> serde_json::Value {
                         f.asset.unwrap_or_default(),
                         f.asset_name.as_deref().unwrap_or(""),
                         f.log10_p.unwrap_or(0.0),
+                        if f.licensed {
+                            "; licensed"
+                        } else {
+                            "; not licensed"
+                        }
+                    ),
+                ),
+                FindingClass::Dataset => (
+                    if f.licensed {
+                        "mlprov/licensed-dataset"
+                    } else {
+                        "mlprov/unlicensed-dataset"
+                    },
+                    format!(
+                        "records of registered dataset {} ({}): {}{}",
+                        f.asset.unwrap_or_default(),
+                        f.asset_name.as_deref().unwrap_or(""),
+                        f.dataset.as_ref().map(dataset_summary).unwrap_or_default(),
                         if f.licensed {
                             "; licensed"
                         } else {
@@ -187,6 +254,8 @@ fn sarif(report: &ScanReport) -> serde_json::Value {
                     rule("mlprov/unlicensed-derivative", "A copy or derivative of a registered model the scanning party holds no licence for"),
                     rule("mlprov/licensed-derivative", "A copy or derivative of a registered model the scanning party is licensed for"),
                     rule("mlprov/code-execution", "A model file that would run code when loaded"),
+                    rule("mlprov/unlicensed-dataset", "A data file holding records of a registered dataset the scanning party holds no licence for"),
+                    rule("mlprov/licensed-dataset", "A data file holding records of a registered dataset the scanning party is licensed for"),
                 ],
             }},
             "invocations": [{

@@ -25,6 +25,13 @@ impl Digest {
     pub fn hex(&self) -> String {
         hex::encode(self.0)
     }
+
+    /// Parses [`Digest::hex`]: 64 hex digits, no prefix.
+    pub fn from_hex(s: &str) -> Option<Digest> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(Digest(out))
+    }
 }
 
 impl From<blake3::Hash> for Digest {

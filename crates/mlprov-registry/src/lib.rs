@@ -87,7 +87,8 @@ pub struct Registration {
     pub root: Digest,
     /// Every file's digest.
     pub file_digests: Vec<Digest>,
-    /// Every tensor's (or record's) content digest.
+    /// Content digests: every tensor's (models; role `tensor`), or the smallest record
+    /// digests of the bottom-k sketch (datasets; role `record`), which a scan looks up.
     pub tensor_digests: Vec<Digest>,
     /// The fingerprint with invariants (models), enough to run the lineage test without
     /// the weights; its largest tensors' SimHashes enter the LSH index.
@@ -100,6 +101,16 @@ pub struct Registration {
     pub actor: String,
     /// A signature over the manifest (a DSSE envelope, JSON), or empty.
     pub signature: String,
+}
+
+impl Registration {
+    /// The role its content digests are stored under.
+    pub fn content_role(&self) -> &'static str {
+        match self.kind {
+            AssetKind::Dataset => "record",
+            _ => "tensor",
+        }
+    }
 }
 
 /// A registered asset as stored (without its fingerprint: see [`Store::fingerprint`]).

@@ -181,7 +181,7 @@ impl Store for PgStore {
         for (role, list) in [
             ("root", std::slice::from_ref(&reg.root)),
             ("file", reg.file_digests.as_slice()),
-            ("tensor", reg.tensor_digests.as_slice()),
+            (reg.content_role(), reg.tensor_digests.as_slice()),
         ] {
             for d in list {
                 digests.push(d.as_bytes().to_vec());

@@ -207,7 +207,7 @@ impl Store for SqliteStore {
             let roles = [("root", std::slice::from_ref(&reg.root))]
                 .into_iter()
                 .chain([("file", reg.file_digests.as_slice())])
-                .chain([("tensor", reg.tensor_digests.as_slice())]);
+                .chain([(reg.content_role(), reg.tensor_digests.as_slice())]);
             for (role, digests) in roles {
                 for d in digests {
                     digest

@@ -13,6 +13,35 @@ pub enum Found {
     Unit(Unit),
     /// Something that could not be looked at, and why.
     Problem(Problem),
+    /// A data file (with [`crate::WalkOptions::data_files`]): JSON Lines, CSV, TSV or
+    /// Parquet by its name, possibly `.gz` or `.zst`, outside archives.
+    Data(DataFile),
+}
+
+/// A data file a dataset may have been copied into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataFile {
+    /// The path, as a report shows it.
+    pub display: String,
+    /// Where it is on disk.
+    pub local: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// Extensions of data files (text formats have no magic bytes, so the name decides).
+const DATA_EXTENSIONS: [&str; 5] = ["jsonl", "ndjson", "csv", "tsv", "parquet"];
+
+/// Whether a file name is a data file's: one of [`DATA_EXTENSIONS`], optionally followed
+/// by `.gz` or `.zst` (case ignored).
+pub fn is_data_file_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let name = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".zst"))
+        .unwrap_or(&name);
+    name.rsplit_once('.')
+        .is_some_and(|(stem, ext)| !stem.is_empty() && DATA_EXTENSIONS.contains(&ext))
 }
 
 /// One model: a weight file, or the index and shards of a sharded safetensors checkpoint.

@@ -14,6 +14,10 @@
 //! tarballs are merged layer by layer, whiteouts respected, and only the weight files that
 //! survive are reported (see the `image` module's rules).
 //!
+//! With [`WalkOptions::data_files`], files outside archives whose names are a data
+//! format's (`.jsonl`, `.ndjson`, `.csv`, `.tsv`, `.parquet`, each possibly `.gz` or `.zst`:
+//! text formats have no magic bytes) are reported as [`Found::Data`], for dataset lookups.
+//!
 //! Folders: every regular file is looked at (dot files too); `.git` folders are not
 //! entered (git-lfs keeps a second copy of each weight file there). Symbolic links are
 //! never followed: one resolving inside a walked root is skipped (its target is walked
@@ -66,7 +70,9 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 pub use error::Error;
-pub use found::{Found, Problem, ProblemKind, Progress, Unit, UnitFile, WalkSummary};
+pub use found::{
+    is_data_file_name, DataFile, Found, Problem, ProblemKind, Progress, Unit, UnitFile, WalkSummary,
+};
 pub use options::{
     WalkOptions, DEFAULT_MAX_DEPTH_ARCHIVES, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_EXTRACT_BYTES,
     DEFAULT_MAX_TOTAL_EXTRACT_BYTES,

@@ -32,6 +32,8 @@ pub struct WalkOptions {
     pub temp_dir: Option<PathBuf>,
     /// Counters updated as the walk goes, for a progress display.
     pub progress: Option<Arc<Progress>>,
+    /// Also report data files ([`crate::Found::Data`]) found outside archives.
+    pub data_files: bool,
 }
 
 impl Default for WalkOptions {
@@ -43,6 +45,7 @@ impl Default for WalkOptions {
             max_entries: DEFAULT_MAX_ENTRIES,
             temp_dir: None,
             progress: None,
+            data_files: false,
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::classify::{classify_stream, Class};
 use crate::content::onnx_locations;
 use crate::error::Error;
 use crate::extract::{Slot, TempSpace};
-use crate::found::{Counter, Found, Problem, ProblemKind, Progress, Unit, UnitFile};
+use crate::found::{Counter, DataFile, Found, Problem, ProblemKind, Progress, Unit, UnitFile};
 use crate::names::safe_relative;
 use crate::options::WalkOptions;
 use crate::plan::{Job, Member};
@@ -195,6 +195,17 @@ impl<'v> Walker<'v> {
                 ProblemKind::DamagedArchive,
                 format!("damaged or truncated {} stream", c.name()),
             ),
+            Class::Other if depth == 0 && self.options.data_files => {
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if !crate::found::is_data_file_name(name) {
+                    return Ok(());
+                }
+                self.emit(Found::Data(DataFile {
+                    display,
+                    local: path.to_path_buf(),
+                    bytes: len,
+                }))
+            }
             Class::Other => Ok(()),
         }
     }

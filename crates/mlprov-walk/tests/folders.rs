@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use mlprov_formats::Sniffed;
-use mlprov_walk::ProblemKind;
+use mlprov_walk::{ProblemKind, WalkOptions};
 
 #[test]
 fn files_are_recognized_by_their_bytes_not_their_names() {
@@ -43,6 +43,51 @@ fn files_are_recognized_by_their_bytes_not_their_names() {
     assert!(problems(&recs).is_empty(), "{recs:#?}");
     assert_eq!(summary.files, 4);
     assert_eq!(summary.units, 2);
+}
+
+#[test]
+fn data_files_are_reported_by_their_names_when_asked_and_only_outside_archives() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("deploy");
+    fs::create_dir_all(root.join("data")).unwrap();
+    for name in [
+        "data/train.jsonl",
+        "data/rows.CSV",
+        "data/part-0.parquet",
+        "data/more.tsv.gz",
+        "data/config.json",
+        "data/notes.txt",
+        "data/.jsonl",
+    ] {
+        fs::write(root.join(name), b"{\"text\": \"a record\"}\n").unwrap();
+    }
+    // A weight file named like data stays a weight file.
+    fs::write(
+        root.join("data/w.jsonl"),
+        fixture("safetensors/tiny-model.safetensors"),
+    )
+    .unwrap();
+    fs::write(root.join("pack.tar"), tar_of(&[("inner.jsonl", b"{}\n")])).unwrap();
+    let (recs, _) = run(std::slice::from_ref(&root), &Default::default());
+    assert!(data_files(&recs).is_empty(), "{recs:#?}");
+    let options = WalkOptions {
+        data_files: true,
+        ..Default::default()
+    };
+    let (recs, _) = run(std::slice::from_ref(&root), &options);
+    let mut found = shown(&data_files(&recs), &root);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "data/more.tsv.gz",
+            "data/part-0.parquet",
+            "data/rows.CSV",
+            "data/train.jsonl"
+        ]
+    );
+    assert_eq!(shown(&units(&recs), &root), ["data/w.jsonl"]);
+    assert!(problems(&recs).is_empty(), "{recs:#?}");
 }
 
 #[test]

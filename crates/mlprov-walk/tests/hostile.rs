@@ -226,6 +226,7 @@ fn escaping_member_names_are_written_only_inside_the_temp_folder() {
                 assert_eq!(p.kind, ProblemKind::UnsafeName, "{p:?}");
                 recs.push(format!("problem {}", p.display));
             }
+            mlprov_walk::Found::Data(d) => panic!("no data files asked for: {d:?}"),
         }
         std::ops::ControlFlow::Continue(())
     })

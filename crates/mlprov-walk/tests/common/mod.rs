@@ -76,6 +76,16 @@ fn record(f: Found) -> Rec {
                 message: String::new(),
             }
         }
+        Found::Data(d) => Rec {
+            display: d.display,
+            format: None,
+            files: Vec::new(),
+            local: d.local,
+            within: false,
+            opened: Err("data".into()),
+            kind: None,
+            message: String::new(),
+        },
         Found::Problem(p) => Rec {
             display: p.display,
             format: None,
@@ -94,7 +104,14 @@ pub fn units(recs: &[Rec]) -> Vec<&Rec> {
 }
 
 pub fn problems(recs: &[Rec]) -> Vec<&Rec> {
-    recs.iter().filter(|r| !r.is_unit()).collect()
+    recs.iter().filter(|r| r.kind.is_some()).collect()
+}
+
+/// Data files (`Found::Data`).
+pub fn data_files(recs: &[Rec]) -> Vec<&Rec> {
+    recs.iter()
+        .filter(|r| !r.is_unit() && r.kind.is_none())
+        .collect()
 }
 
 /// Displays relative to `base` (a temp dir prefix removed).
