@@ -165,6 +165,26 @@ fn the_main_job_finds_every_copy_and_derivative_in_the_deployment() {
         table.contains("7 models, 1 data files: 6 findings, 6 unlicensed or unsafe"),
         "{table}"
     );
+    // `--no-datasets` leaves the data file alone; `--base none` changes nothing here (no
+    // registered base); other values of `--base` are usage errors.
+    let out = mlprov()
+        .args(["--json", "scan"])
+        .arg(fixture("deployment/deploy"))
+        .args(["--registry", &reg, "--no-datasets", "--base", "none"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["data_files"], 0);
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 5);
+    assert!(findings.iter().all(|f| f["class"] == "lineage"));
+    mlprov()
+        .arg("scan")
+        .arg(fixture("deployment/deploy"))
+        .args(["--registry", &reg, "--base", "p.safetensors"])
+        .assert()
+        .code(2);
     let out = mlprov()
         .args(["--json", "audit", "show", "--registry", &reg])
         .output()
@@ -176,7 +196,7 @@ fn the_main_job_finds_every_copy_and_derivative_in_the_deployment() {
         .iter()
         .filter(|e| e["kind"] == "scan")
         .count();
-    assert_eq!(scans, 4);
+    assert_eq!(scans, 5);
     mlprov()
         .args(["audit", "verify", "--registry", &reg])
         .assert()
@@ -194,6 +214,11 @@ fn sarif_output_is_valid_sarif_2_1_0() {
     std::fs::copy(
         fixture("deployment/deploy/srv/models/chat-v2.bin"),
         evil.join("copy.bin"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixture("deployment/deploy/srv/data/train-mix.jsonl"),
+        evil.join("mix.jsonl"),
     )
     .unwrap();
     let out = mlprov()
@@ -230,6 +255,10 @@ fn sarif_output_is_valid_sarif_2_1_0() {
     assert_eq!(
         rule_of("copy.bin").as_deref(),
         Some("mlprov/unlicensed-derivative")
+    );
+    assert_eq!(
+        rule_of("mix.jsonl").as_deref(),
+        Some("mlprov/unlicensed-dataset")
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains(&global));
 }
