@@ -123,7 +123,7 @@ pub use registry_ops::{
 };
 pub use scan::{
     scan, DatasetOverlap, Finding, FindingClass, FoundOwnChanges, ScanOptions, ScanProblem,
-    ScanReport, MAX_CANDIDATES,
+    ScanReport, MAX_CANDIDATES, PUBLIC_LICENSEE,
 };
 pub use sign::{
     generate_key, public_key_path, sign, verify_signature, KeyAlgorithm, KeyFiles, SignFormat,

@@ -44,6 +44,10 @@ use crate::registry_ops::{default_actor, lookup, lookup_by_invariants};
 /// lineage test per model found.
 pub const MAX_CANDIDATES: usize = 8;
 
+/// The licensee that stands for everyone: an asset registered with `--licensee '*'` (a
+/// public base, registered so the base-aware test can use it) is licensed to any scanner.
+pub const PUBLIC_LICENSEE: &str = "*";
+
 /// What a scan looks for, and on whose behalf.
 #[derive(Debug, Clone, Default)]
 pub struct ScanOptions {
@@ -448,10 +452,13 @@ fn licence(
     let licensees = store
         .licensees(asset.id)
         .map_err(|e| Outcome::Fatal(e.into()))?;
-    let holds = options
-        .licensee
-        .as_ref()
-        .is_some_and(|me| licensees.iter().any(|l| l == me));
+    // `*` among the licensees: a public model (a base registered for the base-aware test),
+    // licensed to anyone who scans.
+    let holds = licensees.iter().any(|l| l == PUBLIC_LICENSEE)
+        || options
+            .licensee
+            .as_ref()
+            .is_some_and(|me| licensees.iter().any(|l| l == me));
     let check = match &options.intended_use {
         Some(query) => Some(
             check_registered(store, asset, query)

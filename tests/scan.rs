@@ -464,7 +464,8 @@ fn a_scan_tells_the_children_of_a_registered_fine_tune_from_models_sharing_only_
     )
     .unwrap();
     let mut store = registry(dir.path());
-    let p_id = register(store.as_mut(), &p_path, &[]);
+    // The public base, licensed to anyone (`--licensee '*'`).
+    let p_id = register(store.as_mut(), &p_path, &[mlprov::PUBLIC_LICENSEE]);
     let with_base = mlprov::RegisterOptions {
         provenance: mlprov::ProvenanceOptions {
             lineage: mlprov::LineageOptions {
@@ -529,10 +530,14 @@ fn a_scan_tells_the_children_of_a_registered_fine_tune_from_models_sharing_only_
         let share = share.expect("the base-aware test ran");
         assert!((share - 1.0).abs() < 0.2, "{name}: {share}");
     }
-    // The base itself is still found, as the registered base it is.
+    // The base itself is still found, as the registered base it is; every finding against
+    // the public base is licensed, every one against A is not.
     assert!(report.findings.iter().any(|f| f.asset == Some(p_id)
         && f.path.ends_with("base-copy.safetensors")
         && f.verdict.as_deref() == Some("identical")));
+    for f in &report.findings {
+        assert_eq!(f.licensed, f.asset == Some(p_id), "{f:?}");
+    }
 
     // Without the base (`--base none`) every model built on P reads as derived from A.
     let options = ScanOptions {
