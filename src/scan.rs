@@ -240,15 +240,12 @@ pub fn scan(
             Found::Data(data) => {
                 report.data_files += 1;
                 progress.stage(&data.display);
-                match scan_dataset(store, &data.local, &data.display, options, progress) {
-                    Ok(mut findings) => report.findings.append(&mut findings),
-                    Err(Outcome::Problem(p)) => report.problems.push(p),
-                    Err(Outcome::Fatal(e)) => {
-                        failure = Some(e);
-                        return ControlFlow::Break(());
-                    }
-                }
+                let scanned = scan_dataset(store, &data.local, &data.display, options, progress);
                 progress.done();
+                if let Err(e) = absorb(&mut report, scanned) {
+                    failure = Some(e);
+                    return ControlFlow::Break(());
+                }
             }
             Found::Unit(unit) => {
                 report.models += 1;
@@ -261,15 +258,11 @@ pub fn scan(
                     progress,
                     &mut stale,
                 );
-                match scanned {
-                    Ok(mut findings) => report.findings.append(&mut findings),
-                    Err(Outcome::Problem(p)) => report.problems.push(p),
-                    Err(Outcome::Fatal(e)) => {
-                        failure = Some(e);
-                        return ControlFlow::Break(());
-                    }
-                }
                 progress.done();
+                if let Err(e) = absorb(&mut report, scanned) {
+                    failure = Some(e);
+                    return ControlFlow::Break(());
+                }
             }
         }
         let seen = counters.snapshot();
@@ -418,6 +411,20 @@ fn scan_model(
         });
     }
     Ok(findings)
+}
+
+/// Adds what scanning one model or data file gave to the report; a fatal error (the
+/// registry failing) is handed back to stop the scan.
+fn absorb(
+    report: &mut ScanReport,
+    scanned: std::result::Result<Vec<Finding>, Outcome>,
+) -> std::result::Result<(), Error> {
+    match scanned {
+        Ok(mut findings) => report.findings.append(&mut findings),
+        Err(Outcome::Problem(p)) => report.problems.push(p),
+        Err(Outcome::Fatal(e)) => return Err(e),
+    }
+    Ok(())
 }
 
 fn code_execution(display: &str, global: &str) -> Finding {

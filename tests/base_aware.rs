@@ -80,14 +80,7 @@ fn a_child_stays_a_child_through_quantization_permutation_and_cuts() {
     );
 
     // Layers 1 and 3 dropped, the rest renumbered.
-    let subset: Vec<T> = child
-        .iter()
-        .filter(|t| !t.name.starts_with("layers.1.") && !t.name.starts_with("layers.3."))
-        .map(|t| T {
-            name: t.name.replace("layers.2.", "layers.1."),
-            ..t.clone()
-        })
-        .collect();
+    let subset = layer_subset(&child);
     let (share, _) = expect(
         &run(&p, &a, &subset),
         Verdict::Derived,
@@ -184,22 +177,27 @@ fn tuned_with(m: &[T], common: &[Vec<f32>], seed: u64) -> Vec<T> {
         .collect()
 }
 
+/// A change every fine-tune of `p` on the same data makes: Gaussian, `times` the size of a
+/// fine-tune's own change (`CHANGE` of each tensor's RMS).
+fn common_change(p: &[T], seed: u64, times: f32) -> Vec<Vec<f32>> {
+    let mut rng = Rng::new(seed);
+    p.iter()
+        .map(|t| {
+            let rms = (t.values.iter().map(|v| v * v).sum::<f32>() / t.values.len() as f32).sqrt();
+            t.values
+                .iter()
+                .map(|_| rng.gauss() * times * CHANGE * rms)
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
 fn reference_fine_tunes_take_what_fine_tuning_commonly_does_out_of_a_s_own_changes() {
     let p = base_model(120);
     // What any fine-tune of P on the same public data does: a shared change four times the
     // size of each fine-tune's own.
-    let mut rng = Rng::new(121);
-    let common: Vec<Vec<f32>> = p
-        .iter()
-        .map(|t| {
-            let rms = (t.values.iter().map(|v| v * v).sum::<f32>() / t.values.len() as f32).sqrt();
-            t.values
-                .iter()
-                .map(|_| rng.gauss() * 4.0 * CHANGE * rms)
-                .collect()
-        })
-        .collect();
+    let common = common_change(&p, 121, 4.0);
     let a = tuned_with(&p, &common, 122);
     let sibling = tuned_with(&p, &common, 123);
     let references: Vec<Vec<T>> = (130..136).map(|s| tuned_with(&p, &common, s)).collect();
@@ -247,17 +245,7 @@ fn a_sibling_sharing_a_fifth_of_a_s_change_is_cleared_by_the_share_floor_not_by_
     // Fine-tunes of one base move the same way: here a shared change half the size of each
     // fine-tune's own, so a sibling holds about a fifth of A's change, far from chance.
     let p = base_model(140);
-    let mut rng = Rng::new(141);
-    let common: Vec<Vec<f32>> = p
-        .iter()
-        .map(|t| {
-            let rms = (t.values.iter().map(|v| v * v).sum::<f32>() / t.values.len() as f32).sqrt();
-            t.values
-                .iter()
-                .map(|_| rng.gauss() * 0.5 * CHANGE * rms)
-                .collect()
-        })
-        .collect();
+    let common = common_change(&p, 141, 0.5);
     let a = tuned_with(&p, &common, 142);
     let sibling = tuned_with(&p, &common, 143);
     let c = run(&p, &a, &sibling);
@@ -274,14 +262,7 @@ fn a_sibling_sharing_a_fifth_of_a_s_change_is_cleared_by_the_share_floor_not_by_
     let child = tuned(&a, 144);
     let (share, _) = expect(&run(&p, &a, &child), Verdict::Derived, "child");
     assert!(share > 0.8, "{share}");
-    let subset: Vec<T> = child
-        .iter()
-        .filter(|t| !t.name.starts_with("layers.1.") && !t.name.starts_with("layers.3."))
-        .map(|t| T {
-            name: t.name.replace("layers.2.", "layers.1."),
-            ..t.clone()
-        })
-        .collect();
+    let subset = layer_subset(&child);
     let c = run(&p, &a, &subset);
     let (share, _) = expect(&c, Verdict::Derived, "child, layers dropped");
     let tested = c.own_changes.unwrap().tested_share;

@@ -59,14 +59,7 @@ fn pair(transform: &str) -> (Vec<T>, Vec<T>) {
         "rotated, gains folded" => gains_folded_and_rotated(&a, &orthogonal(D, 44)),
         "hidden units permuted" => mlp_units_permuted(&a, &permutation(H, 45)),
         "residual permuted" => residual_permuted(&a, &permutation(D, 46)),
-        "layer subset" => a
-            .iter()
-            .filter(|t| !t.name.starts_with("layers.1.") && !t.name.starts_with("layers.3."))
-            .map(|t| T {
-                name: t.name.replace("layers.2.", "layers.1."),
-                ..t.clone()
-            })
-            .collect(),
+        "layer subset" => layer_subset(&a),
         "independent model" => with_gains(&base_model(47), 48),
         other => unreachable!("no transform {other}"),
     };

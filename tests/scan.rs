@@ -42,16 +42,6 @@ fn fine_tuned(a: &[T], seed: u64, level: f32) -> Vec<T> {
         .collect()
 }
 
-fn layer_subset(a: &[T]) -> Vec<T> {
-    a.iter()
-        .filter(|t| !t.name.starts_with("layers.1.") && !t.name.starts_with("layers.3."))
-        .map(|t| T {
-            name: t.name.replace("layers.2.", "layers.1."),
-            ..t.clone()
-        })
-        .collect()
-}
-
 /// Every transform of the suites, as (name, B).
 fn transforms(a: &[T]) -> Vec<(&'static str, Vec<T>)> {
     vec![

@@ -201,14 +201,7 @@ fn rescaled_pruned_and_layer_subset_models_are_derived() {
     assert!(c.transforms.iter().any(|t| t == "rows truncated"));
 
     // Every other layer dropped and the rest renumbered (distilgpt2-style initialization).
-    let b: Vec<T> = a
-        .iter()
-        .filter(|t| !t.name.starts_with("layers.1.") && !t.name.starts_with("layers.3."))
-        .map(|t| T {
-            name: t.name.replace("layers.2.", "layers.1."),
-            ..t.clone()
-        })
-        .collect();
+    let b = layer_subset(&a);
     let c = run(&a, &b);
     assert_verdict(&c, &[Verdict::Derived], "every other layer");
     assert_eq!(c.layer_map, vec![(0, 0), (1, 2)]);

@@ -242,3 +242,14 @@ pub fn tuned(m: &[T], seed: u64) -> Vec<T> {
         })
         .collect()
 }
+
+/// Layers 1 and 3 dropped and layer 2 renumbered as 1 (a layer subset).
+pub fn layer_subset(m: &[T]) -> Vec<T> {
+    m.iter()
+        .filter(|t| !t.name.starts_with("layers.1.") && !t.name.starts_with("layers.3."))
+        .map(|t| T {
+            name: t.name.replace("layers.2.", "layers.1."),
+            ..t.clone()
+        })
+        .collect()
+}

@@ -52,18 +52,7 @@ fn table(report: &ScanReport) {
     for f in &report.findings {
         match f.class {
             FindingClass::Lineage => {
-                say!(
-                    "{:<13} {:>9.1} {:<9} {:<28} {}",
-                    f.verdict.as_deref().unwrap_or(""),
-                    f.log10_p.unwrap_or(0.0),
-                    licensed_word(f),
-                    format!(
-                        "{} {}",
-                        f.asset.unwrap_or_default(),
-                        f.asset_name.as_deref().unwrap_or("")
-                    ),
-                    f.path
-                );
+                asset_row(f, &format!("{:.1}", f.log10_p.unwrap_or(0.0)));
                 if !f.transforms.is_empty() {
                     say!("{:>34}{}", "", f.transforms.join(", "));
                 }
@@ -86,18 +75,7 @@ fn table(report: &ScanReport) {
                 f.path
             ),
             FindingClass::Dataset => {
-                say!(
-                    "{:<13} {:>9} {:<9} {:<28} {}",
-                    f.verdict.as_deref().unwrap_or(""),
-                    "",
-                    licensed_word(f),
-                    format!(
-                        "{} {}",
-                        f.asset.unwrap_or_default(),
-                        f.asset_name.as_deref().unwrap_or("")
-                    ),
-                    f.path
-                );
+                asset_row(f, "");
                 if let Some(d) = &f.dataset {
                     say!("{:>34}{}", "", dataset_summary(d));
                 }
@@ -129,6 +107,22 @@ fn licensed_word(f: &Finding) -> String {
         (None, true) => "yes".into(),
         (None, false) => "no".into(),
     }
+}
+
+/// A finding's row: verdict, log10 p (as given), licensed, asset, path.
+fn asset_row(f: &Finding, log10_p: &str) {
+    say!(
+        "{:<13} {:>9} {:<9} {:<28} {}",
+        f.verdict.as_deref().unwrap_or(""),
+        log10_p,
+        licensed_word(f),
+        format!(
+            "{} {}",
+            f.asset.unwrap_or_default(),
+            f.asset_name.as_deref().unwrap_or("")
+        ),
+        f.path
+    );
 }
 
 /// "holds 31% (28–34%) of the dataset's records; 50% of its own records are the
