@@ -11,10 +11,7 @@
 
 use std::sync::OnceLock;
 
-use mlprov_fingerprint::thresholds::{
-    OWN_CHANGES_MIN_SHARE, OWN_CHANGES_MIN_SHARE_WITH_REFERENCES, SIGNIFICANT_LOG10_P,
-    UNRELATED_LOG10_P,
-};
+use mlprov_fingerprint::thresholds::{SIGNIFICANT_LOG10_P, UNRELATED_LOG10_P};
 use mlprov_fingerprint::{
     compare_models, own_changes, own_changes_registered, Comparison, FingerprintOptions,
     ModelFingerprint, OwnChanges, Verdict,
@@ -26,6 +23,12 @@ use mlprov_registry::{Asset, AssetId, Store};
 
 use crate::error::Result;
 use crate::progress::Progress;
+use crate::scan::PUBLIC_LICENSEE;
+
+/// At most this many registered fine-tunes of A's base serve as references in one
+/// base-aware test from the registry: each takes a direction out of every 32-cell sampled
+/// row, so many would leave little of A's change to look for.
+pub const MAX_REGISTERED_REFERENCES: usize = 8;
 
 /// A model ready to be compared, whose fingerprints are computed once, when first needed:
 /// compare one reference against many suspects without fingerprinting it again.
@@ -149,7 +152,7 @@ pub fn compare_with_base_and_references(
     a: &Comparable<'_>,
     b: &Comparable<'_>,
     base: &Comparable<'_>,
-    references: &[Comparable<'_>],
+    references: &[&Comparable<'_>],
     progress: &dyn Progress,
 ) -> Result<Comparison> {
     let mut result = compare_prepared(a, b, progress)?;
@@ -165,7 +168,7 @@ pub fn compare_with_base_and_references(
         .collect::<Result<_>>()?;
     let refs: Vec<(&Model, &Comparison)> = references
         .iter()
-        .map(Comparable::model)
+        .map(|r| r.model())
         .zip(&base_to_refs)
         .collect();
     let own = own_changes(
@@ -192,15 +195,10 @@ pub fn compare_with_base_and_references(
 fn apply_own_changes(result: &mut Comparison, own: OwnChanges) {
     if own.tested_any() && result.verdict != Verdict::Identical {
         // What B holds of A's change must also be a real part of it: fine-tunes of one base
-        // move the same way, so a sibling's share is far from chance yet partial (19% for
-        // siblings trained on other text; with references, the few percent they leave).
-        let floor = if own.references > 0 {
-            OWN_CHANGES_MIN_SHARE_WITH_REFERENCES
-        } else {
-            OWN_CHANGES_MIN_SHARE
-        };
-        let below_margin = own.tested_share < floor;
-        if own.log10_p > UNRELATED_LOG10_P || below_margin {
+        // move the same way, so a sibling's share is far from chance yet partial
+        // (`mlprov_fingerprint::share_floor`).
+        let below_floor = own.tested_share < own.share_floor;
+        if own.log10_p > UNRELATED_LOG10_P || below_floor {
             result.verdict = Verdict::SharesBase;
         } else if own.log10_p >= SIGNIFICANT_LOG10_P {
             result.verdict = Verdict::Inconclusive;
@@ -267,14 +265,62 @@ pub fn compare_registered(
     Ok(result)
 }
 
+/// A registered model's base as the registry holds it, with the public fine-tunes of that
+/// base that serve as references, each compared against the base once: what the
+/// base-aware test from the registry reads besides B ([`compare_registered_with_base`]).
+/// A scan prepares it once per registered model and judges every model found with it.
+#[derive(Debug, Clone)]
+pub struct RegisteredBase {
+    /// The base P.
+    pub base: RegisteredModel,
+    /// Registered public fine-tunes of P ([`registered_references`]).
+    pub references: Vec<RegisteredModel>,
+    base_to_a: Comparison,
+    base_to_refs: Vec<Comparison>,
+}
+
+impl RegisteredBase {
+    /// A's base and references, compared against the base.
+    pub fn new(
+        a: &RegisteredModel,
+        base: RegisteredModel,
+        references: Vec<RegisteredModel>,
+    ) -> Self {
+        let compare = |r: &RegisteredModel| {
+            mlprov_fingerprint::compare_fingerprints(&base.fingerprint, &r.fingerprint)
+        };
+        let base_to_a = compare(a);
+        let base_to_refs = references.iter().map(compare).collect();
+        RegisteredBase {
+            base,
+            references,
+            base_to_a,
+            base_to_refs,
+        }
+    }
+
+    /// A's registered base ([`registered_base`]) and references
+    /// ([`registered_references`]); `None` when A's base is not registered.
+    pub fn load(store: &mut dyn Store, a: &RegisteredModel) -> Result<Option<Self>> {
+        let Some(base) = registered_base(store, a)? else {
+            return Ok(None);
+        };
+        let references = registered_references(store, a, &base)?;
+        Ok(Some(Self::new(a, base, references)))
+    }
+}
+
 /// [`compare_registered`] knowing A's registered base P, from what the registry stored:
 /// the base-aware test of [`compare_with_base`] with P's and A's values taken from their
 /// samples (32 × 32 cells of every matrix) and B's from its weights. A sibling of A or P
-/// itself reads `shares-base`; B holding A's own changes keeps its verdict.
+/// itself reads `shares-base`; B holding A's own changes keeps its verdict. The base's
+/// references (registered public fine-tunes of P) play the part of
+/// [`compare_with_base_and_references`]'s: what their changes have in common with A's is
+/// not counted as A's own.
 pub fn compare_registered_with_base(
     a: &RegisteredModel,
     b: &Comparable<'_>,
-    base: &RegisteredModel,
+    base: &RegisteredBase,
     progress: &dyn Progress,
 ) -> Result<Comparison> {
     let mut result = compare_registered(a, b, progress)?;
@@ -285,14 +331,20 @@ pub fn compare_registered_with_base(
         return Ok(result);
     }
     progress.stage("base-aware test against the registered base");
-    let base_to_a = mlprov_fingerprint::compare_fingerprints(&base.fingerprint, &a.fingerprint);
-    let base_to_b = compare_registered(base, b, progress)?;
+    let base_to_b = compare_registered(&base.base, b, progress)?;
+    let refs: Vec<(&ModelFingerprint, &Comparison)> = base
+        .references
+        .iter()
+        .map(|r| &r.fingerprint)
+        .zip(&base.base_to_refs)
+        .collect();
     let own = own_changes_registered(
-        &base.fingerprint,
+        &base.base.fingerprint,
         &a.fingerprint,
-        &base_to_a,
+        &base.base_to_a,
         b.model(),
         &base_to_b,
+        &refs,
     );
     b.model().check_unchanged()?;
     progress.done();
@@ -323,6 +375,46 @@ pub fn registered_base(
         }
     }
     Ok(None)
+}
+
+/// Registered fine-tunes of A's base that serve as references for the base-aware test
+/// against A: public assets (licensed to [`PUBLIC_LICENSEE`], so anyone can obtain them)
+/// registered as derived from `base`, with samples, other than A (at most
+/// [`MAX_REGISTERED_REFERENCES`], the first registered first). Only public ones: a
+/// licensor's other private fine-tunes may share A's private data, and a sibling trained
+/// on that data must stay a finding.
+pub fn registered_references(
+    store: &mut dyn Store,
+    a: &RegisteredModel,
+    base: &RegisteredModel,
+) -> Result<Vec<RegisteredModel>> {
+    let mut out = Vec::new();
+    for id in store.derived_from(&base.asset.root)? {
+        if out.len() == MAX_REGISTERED_REFERENCES {
+            break;
+        }
+        if id == a.asset.id || id == base.asset.id {
+            continue;
+        }
+        if !store.licensees(id)?.iter().any(|l| l == PUBLIC_LICENSEE) {
+            continue;
+        }
+        let Some(r) = RegisteredModel::load(store, id)? else {
+            continue;
+        };
+        // The manifest, not only the index, must name the base; a copy of A is no reference.
+        let names_base = r
+            .manifest
+            .lineage
+            .derived_from
+            .iter()
+            .any(|d| d.merkle_root == Some(base.asset.root));
+        let sampled = r.fingerprint.tensors.iter().any(|t| t.sample.is_some());
+        if names_base && sampled && r.asset.root != a.asset.root {
+            out.push(r);
+        }
+    }
+    Ok(out)
 }
 
 /// Whether B's files have exactly the sizes and digests a manifest records (sizes first:

@@ -3,7 +3,8 @@
 //! A line may name A's base in a fourth column, or give A as its manifest (whose recorded
 //! base is used when its weights are beside that base's manifest): the pair then runs the
 //! base-aware test ([`compare_with_base`]) and its score is that test's p-value (B carries
-//! A's own changes).
+//! A's own changes). A fifth column lists reference fine-tunes of that base, separated by
+//! commas ([`compare_with_base_and_references`]).
 //!
 //! Scores: a pair's score is `-log10 p` (evidence against independence). Pairs expected
 //! `unrelated` or `shares-base` are the negatives; pairs expected `inconclusive` are neither (they are
@@ -18,7 +19,7 @@ use mlprov_fingerprint::Verdict;
 use mlprov_formats::OpenOptions;
 use serde::Serialize;
 
-use crate::compare::{compare_prepared, compare_with_base, Comparable};
+use crate::compare::{compare_prepared, compare_with_base_and_references, Comparable};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
@@ -33,6 +34,8 @@ pub struct EvalCase {
     pub expected: Verdict,
     /// A's base, for the base-aware test.
     pub base: Option<PathBuf>,
+    /// Reference fine-tunes of that base (only with a base).
+    pub references: Vec<PathBuf>,
 }
 
 /// One pair's outcome.
@@ -48,6 +51,21 @@ pub struct EvalRow {
     pub verdict: Verdict,
     /// log10 of the reported p-value.
     pub log10_p_value: f64,
+    /// With a base: the share of A's own change found in B (over the tensors tested) and
+    /// the share it had to reach (absent without a base, or when nothing was tested).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub own_changes: Option<EvalShare>,
+}
+
+/// What the base-aware test found of A's change in B, against what it needed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalShare {
+    /// Share of A's change found in B, over the tensors tested.
+    pub tested_share: f64,
+    /// The share B had to hold to carry A's own work.
+    pub share_floor: f64,
+    /// Reference fine-tunes given.
+    pub references: usize,
 }
 
 /// Rates at one p-value threshold.
@@ -117,8 +135,9 @@ impl EvalReport {
     }
 }
 
-/// Reads a pairs list: tab-separated `A`, `B`, expected verdict per line; `#` starts a
-/// comment line. Paths are relative to `root`.
+/// Reads a pairs list: tab-separated `A`, `B`, expected verdict, optionally A's base and
+/// then its reference fine-tunes (comma-separated), per line; `#` starts a comment line.
+/// Paths are relative to `root`.
 pub fn read_pairs(list: &Path, root: &Path) -> Result<Vec<EvalCase>> {
     // Non-blocking, regular files only: a FIFO given as the list must not hang the run.
     let bytes = mlprov_formats::read_regular_file(list, crate::MAX_MANIFEST_BYTES)?;
@@ -131,13 +150,21 @@ pub fn read_pairs(list: &Path, root: &Path) -> Result<Vec<EvalCase>> {
         }
         let at_line = || format!("{}:{}", list.display(), n + 1);
         let cols: Vec<&str> = line.split('\t').collect();
-        let (a, b, expected, base) = match cols.as_slice() {
-            [a, b, e] => (a, b, e, None),
-            [a, b, e, base] => (a, b, e, Some(root.join(base))),
+        let (a, b, expected, base, references) = match cols.as_slice() {
+            [a, b, e] => (a, b, e, None, Vec::new()),
+            [a, b, e, base] => (a, b, e, Some(root.join(base)), Vec::new()),
+            [a, b, e, base, refs] => {
+                let refs: Vec<PathBuf> = refs
+                    .split(',')
+                    .filter(|r| !r.is_empty())
+                    .map(|r| root.join(r))
+                    .collect();
+                (a, b, e, Some(root.join(base)), refs)
+            }
             _ => {
                 return Err(Error::input(
                     at_line(),
-                    "expected three or four tab-separated columns: A, B, verdict[, A's base]",
+                    "expected three to five tab-separated columns: A, B, verdict[, A's base[, references]]",
                 ))
             }
         };
@@ -152,6 +179,7 @@ pub fn read_pairs(list: &Path, root: &Path) -> Result<Vec<EvalCase>> {
             b: root.join(b),
             expected,
             base,
+            references,
         });
     }
     Ok(cases)
@@ -189,7 +217,8 @@ pub fn eval(
         if base.is_none() {
             base = recorded.get(&case.a).cloned().flatten();
         }
-        for path in [Some(&case.b), base.as_ref()].into_iter().flatten() {
+        let wanted = [Some(&case.b), base.as_ref()].into_iter().flatten();
+        for path in wanted.chain(&case.references) {
             if !models.contains_key(path) {
                 models.insert(
                     path.clone(),
@@ -198,20 +227,27 @@ pub fn eval(
             }
         }
         let (a, b) = (&models[&case.a], &models[&case.b]);
+        let references: Vec<&Comparable<'static>> =
+            case.references.iter().map(|r| &models[r]).collect();
         let result = match &base {
-            Some(base) => compare_with_base(a, b, &models[base], progress)?,
+            Some(base) => {
+                compare_with_base_and_references(a, b, &models[base], &references, progress)?
+            }
             None => compare_prepared(a, b, progress)?,
         };
-        let log10_p_value = match &result.own_changes {
-            Some(own) if own.tested_any() => own.log10_p,
-            _ => result.log10_p,
-        };
+        let own = result.own_changes.as_ref().filter(|o| o.tested_any());
+        let log10_p_value = own.map_or(result.log10_p, |o| o.log10_p);
         let row = EvalRow {
             a: case.a.clone(),
             b: case.b.clone(),
             expected: case.expected,
             verdict: result.verdict,
             log10_p_value,
+            own_changes: own.map(|o| EvalShare {
+                tested_share: o.tested_share,
+                share_floor: o.share_floor,
+                references: o.references,
+            }),
         };
         on_row(&row);
         rows.push(row);
@@ -308,6 +344,7 @@ mod tests {
             expected,
             verdict,
             log10_p_value: log10_p,
+            own_changes: None,
         }
     }
 

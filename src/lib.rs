@@ -89,7 +89,8 @@ pub use check::{
 };
 pub use compare::{
     compare, compare_prepared, compare_registered, compare_registered_with_base, compare_with_base,
-    compare_with_base_and_references, registered_base, Comparable, RegisteredModel,
+    compare_with_base_and_references, registered_base, registered_references, Comparable,
+    RegisteredBase, RegisteredModel, MAX_REGISTERED_REFERENCES,
 };
 pub use convert::{convert, ConvertOptions, Converted};
 pub use dataset::{
@@ -101,7 +102,9 @@ pub use dataset_compare::{
 };
 pub use dataset_exact::{dataset_identity, DatasetIdentity};
 pub use error::{Error, Result, SecurityFinding};
-pub use eval::{eval, read_pairs, score, EvalCase, EvalReport, EvalRow, EvalSummary, RatesAt};
+pub use eval::{
+    eval, read_pairs, score, EvalCase, EvalReport, EvalRow, EvalShare, EvalSummary, RatesAt,
+};
 pub use export::{export, ExportFormat};
 pub use graph::{graph, GraphFormat};
 pub use import::{import, read_draft, Draft, DraftFile, DRAFT_ID};

@@ -184,6 +184,12 @@ pub fn register(
         root: digests.root,
         file_digests: digests.files.iter().map(|f| f.digest).collect(),
         tensor_digests: manifest.tensors.iter().map(|t| t.digest).collect(),
+        base_roots: manifest
+            .lineage
+            .derived_from
+            .iter()
+            .filter_map(|d| d.merkle_root)
+            .collect(),
         fingerprint: Some(fingerprint),
         licence,
         licensees: options.licensees.clone(),
@@ -266,6 +272,7 @@ fn store_dataset(
         root: manifest.merkle_root,
         file_digests: manifest.files.iter().map(|f| f.digest).collect(),
         tensor_digests: record_keys(&manifest),
+        base_roots: Vec::new(),
         fingerprint: None,
         licence,
         licensees: options.licensees.clone(),

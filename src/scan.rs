@@ -17,9 +17,10 @@
 //! Whatever happens to one model (unreadable, truncated or rewritten while read, damaged)
 //! is reported as a problem of that model, and the scan goes on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use mlprov_data::readers::ReadOptions;
 use mlprov_fingerprint::Verdict;
@@ -31,7 +32,7 @@ use mlprov_walk::{Found, WalkOptions};
 use serde::Serialize;
 
 use crate::compare::{
-    compare_registered, compare_registered_with_base, registered_base, Comparable, RegisteredModel,
+    compare_registered, compare_registered_with_base, Comparable, RegisteredBase, RegisteredModel,
 };
 use crate::dataset::DatasetOptions;
 use crate::dataset_compare::dataset_compare;
@@ -151,6 +152,13 @@ pub struct FoundOwnChanges {
     pub share: f64,
     /// log10 p under "built from the base independently of the asset".
     pub log10_p: f64,
+    /// Registered public fine-tunes of the base used as references (their common changes
+    /// with the asset's are not counted as the asset's own).
+    pub references: usize,
+    /// The share the model had to hold to carry the asset's own work
+    /// (`mlprov_fingerprint::share_floor`: higher when the references themselves hold
+    /// much of the asset's change).
+    pub share_floor: f64,
 }
 
 impl Finding {
@@ -230,6 +238,7 @@ pub fn scan(
     let counters = walk.progress.get_or_insert_with(Default::default).clone();
     let mut failure: Option<Error> = None;
     let mut stale: Vec<ScanProblem> = Vec::new();
+    let mut loaded = Loaded::default();
     let mut visit = |found: Found| -> ControlFlow<()> {
         match found {
             Found::Problem(p) => report.problems.push(ScanProblem {
@@ -256,7 +265,10 @@ pub fn scan(
                     &unit.display,
                     options,
                     progress,
-                    &mut stale,
+                    &mut Judging {
+                        stale: &mut stale,
+                        loaded: &mut loaded,
+                    },
                 );
                 progress.done();
                 if let Err(e) = absorb(&mut report, scanned) {
@@ -304,6 +316,49 @@ enum Outcome {
     Fatal(Error),
 }
 
+/// A registered model as a scan judges models against it: with its registered base and
+/// references, prepared once (`None`: not a model with a fingerprint).
+type Judge = Option<Rc<(RegisteredModel, Option<RegisteredBase>)>>;
+
+/// Registered models loaded during one scan, each loaded and prepared once.
+#[derive(Default)]
+struct Loaded(HashMap<AssetId, Judge>);
+
+/// At most this many prepared registered models are kept (each holds a few fingerprints).
+const MAX_LOADED: usize = 64;
+
+impl Loaded {
+    fn get(&mut self, store: &mut dyn Store, id: AssetId, bases: bool) -> Result<Judge> {
+        if let Some(judge) = self.0.get(&id) {
+            return Ok(judge.clone());
+        }
+        let judge = match RegisteredModel::load(store, id)? {
+            None => None,
+            Some(a) => {
+                let base = if bases {
+                    RegisteredBase::load(store, &a)?
+                } else {
+                    None
+                };
+                Some(Rc::new((a, base)))
+            }
+        };
+        if self.0.len() == MAX_LOADED {
+            self.0.clear();
+        }
+        self.0.insert(id, judge.clone());
+        Ok(judge)
+    }
+}
+
+/// What judging models carries from one model to the next.
+struct Judging<'s> {
+    /// Stale registrations seen (said once per asset).
+    stale: &'s mut Vec<ScanProblem>,
+    /// Registered models loaded.
+    loaded: &'s mut Loaded,
+}
+
 /// Fingerprints one model, looks it up and judges its candidates.
 fn scan_model(
     store: &mut dyn Store,
@@ -311,7 +366,7 @@ fn scan_model(
     display: &str,
     options: &ScanOptions,
     progress: &dyn Progress,
-    stale: &mut Vec<ScanProblem>,
+    judging: &mut Judging<'_>,
 ) -> std::result::Result<Vec<Finding>, Outcome> {
     let problem = |e: &Error| {
         Outcome::Problem(ScanProblem {
@@ -343,10 +398,14 @@ fn scan_model(
     }
     let mut findings = Vec::new();
     for c in candidates.iter().take(MAX_CANDIDATES) {
-        let Some(registered) = RegisteredModel::load(store, c.asset).map_err(Outcome::Fatal)?
-        else {
+        let judge = judging
+            .loaded
+            .get(store, c.asset, !options.ignore_bases)
+            .map_err(Outcome::Fatal)?;
+        let Some(judge) = judge else {
             continue;
         };
+        let (registered, base) = &*judge;
         if registered
             .fingerprint
             .tensors
@@ -356,8 +415,8 @@ fn scan_model(
             // Registered by an older mlprov: no exact-value samples, so a copy of it reads
             // as a modification. Said once per asset and scan.
             let path = format!("registry asset {}", c.asset);
-            if !stale.iter().any(|p| p.path == path) {
-                stale.push(ScanProblem {
+            if !judging.stale.iter().any(|p| p.path == path) {
+                judging.stale.push(ScanProblem {
                     path,
                     kind: "stale-registration".into(),
                     message: format!(
@@ -368,23 +427,20 @@ fn scan_model(
                 });
             }
         }
-        let base = if options.ignore_bases {
-            None
-        } else {
-            registered_base(store, &registered).map_err(Outcome::Fatal)?
-        };
-        let result = match &base {
-            Some(base) => compare_registered_with_base(&registered, &b, base, progress),
-            None => compare_registered(&registered, &b, progress),
+        let result = match base {
+            Some(base) => compare_registered_with_base(registered, &b, base, progress),
+            None => compare_registered(registered, &b, progress),
         }
         .map_err(|e| problem(&e))?;
         let own_changes = base
             .as_ref()
             .zip(result.own_changes.as_ref())
             .map(|(base, own)| FoundOwnChanges {
-                base_asset: base.asset.id.0,
+                base_asset: base.base.asset.id.0,
                 share: own.share,
                 log10_p: own.log10_p,
+                references: own.references,
+                share_floor: own.share_floor,
             });
         if matches!(
             result.verdict,

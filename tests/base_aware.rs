@@ -8,7 +8,7 @@ use common::generated::*;
 
 use mlprov::fingerprint::{Comparison, Verdict};
 use mlprov::{Comparable, Quiet};
-use mlprov_testkit::{q4_round_trip, write_in, Dtype, Rng, Tensor as T};
+use mlprov_testkit::{q4_round_trip, write_in, Dtype, Tensor as T};
 
 /// Runs the base-aware comparison of B against A with base P, as users run it.
 fn run(p: &[T], a: &[T], b: &[T]) -> Comparison {
@@ -164,34 +164,6 @@ fn the_test_is_calibrated_over_independent_siblings() {
     );
 }
 
-/// `m` plus `common` (a change every fine-tune on the same public data makes) plus its own
-/// independent change.
-fn tuned_with(m: &[T], common: &[Vec<f32>], seed: u64) -> Vec<T> {
-    tuned(m, seed)
-        .into_iter()
-        .zip(common)
-        .map(|(t, c)| T {
-            values: t.values.iter().zip(c).map(|(v, d)| v + d).collect(),
-            ..t
-        })
-        .collect()
-}
-
-/// A change every fine-tune of `p` on the same data makes: Gaussian, `times` the size of a
-/// fine-tune's own change (`CHANGE` of each tensor's RMS).
-fn common_change(p: &[T], seed: u64, times: f32) -> Vec<Vec<f32>> {
-    let mut rng = Rng::new(seed);
-    p.iter()
-        .map(|t| {
-            let rms = (t.values.iter().map(|v| v * v).sum::<f32>() / t.values.len() as f32).sqrt();
-            t.values
-                .iter()
-                .map(|_| rng.gauss() * times * CHANGE * rms)
-                .collect()
-        })
-        .collect()
-}
-
 #[test]
 fn reference_fine_tunes_take_what_fine_tuning_commonly_does_out_of_a_s_own_changes() {
     let p = base_model(120);
@@ -231,7 +203,14 @@ fn reference_fine_tunes_take_what_fine_tuning_commonly_does_out_of_a_s_own_chang
     // cannot pin down of the common change: about 1/(1 + 6·16) of its energy, 14% of the
     // share here), while the child still carries nearly all of what is A's own.
     let with = |b: &Comparable<'_>| {
-        mlprov::compare_with_base_and_references(&ca, b, &cp, &refs, &Quiet).unwrap()
+        mlprov::compare_with_base_and_references(
+            &ca,
+            b,
+            &cp,
+            &refs.iter().collect::<Vec<_>>(),
+            &Quiet,
+        )
+        .unwrap()
     };
     let (share, _) = expect(&with(&cs), Verdict::SharesBase, "sibling, with references");
     assert!(share < 0.2, "sibling with references: {share}");
@@ -267,4 +246,49 @@ fn a_sibling_sharing_a_fifth_of_a_s_change_is_cleared_by_the_share_floor_not_by_
     let (share, _) = expect(&c, Verdict::Derived, "child, layers dropped");
     let tested = c.own_changes.unwrap().tested_share;
     assert!(share < 0.8 && tested > 0.8, "{share} {tested}");
+}
+
+#[test]
+fn the_references_own_shares_set_the_floor_when_few_references_leave_much_of_the_common_change() {
+    // Two references cannot pin down a common change four times a fine-tune's own: the
+    // sibling keeps a large part of A's change after the projection, more than the fixed
+    // floor for references. The references hold as much when each is tested with the other
+    // projected out, so their shares raise the floor above the sibling's.
+    let p = base_model(180);
+    let common = common_change(&p, 181, 4.0);
+    let a = tuned_with(&p, &common, 182);
+    let sibling = tuned_with(&p, &common, 183);
+    let child = tuned(&a, 184);
+    let references: Vec<Vec<T>> = (185..187).map(|s| tuned_with(&p, &common, s)).collect();
+
+    let dir = mlprov_testkit::tempdir();
+    let open = |name: &str, m: &[T]| {
+        Comparable::new(mlprov::open(&write_in(dir.path(), name, m)).unwrap())
+    };
+    let (cp, ca) = (open("p.safetensors", &p), open("a.safetensors", &a));
+    let refs: Vec<Comparable<'static>> = references
+        .iter()
+        .enumerate()
+        .map(|(i, r)| open(&format!("r{i}.safetensors"), r))
+        .collect();
+    let refs: Vec<&Comparable<'_>> = refs.iter().collect();
+    let with = |b: &Comparable<'_>| {
+        mlprov::compare_with_base_and_references(&ca, b, &cp, &refs, &Quiet).unwrap()
+    };
+
+    let fixed = mlprov::fingerprint::thresholds::OWN_CHANGES_MIN_SHARE_WITH_REFERENCES;
+    let c = with(&open("s.safetensors", &sibling));
+    let own = c.own_changes.clone().unwrap();
+    assert_eq!(own.reference_shares.len(), 2);
+    let margin = mlprov::fingerprint::thresholds::OWN_CHANGES_REFERENCE_MARGIN;
+    let highest = own.reference_shares.iter().copied().fold(0.0, f64::max);
+    assert_eq!(own.share_floor, fixed.max(highest + margin));
+    assert!(own.tested_share > fixed, "above the fixed floor: {own:?}");
+    assert!(own.share_floor > own.tested_share, "{own:?}");
+    assert_eq!(c.verdict, Verdict::SharesBase);
+
+    let c = with(&open("c.safetensors", &child));
+    let own = c.own_changes.clone().unwrap();
+    assert_eq!(c.verdict, Verdict::Derived, "{own:?}");
+    assert!(own.tested_share > 0.9, "{own:?}");
 }

@@ -417,6 +417,7 @@ fn a_registration_without_samples_is_reported_as_stale() {
             root: digests.root,
             file_digests: digests.files.iter().map(|f| f.digest).collect(),
             tensor_digests: Vec::new(),
+            base_roots: Vec::new(),
             fingerprint: Some(fp),
             licence: String::new(),
             licensees: Vec::new(),
@@ -553,6 +554,111 @@ fn a_scan_tells_the_children_of_a_registered_fine_tune_from_models_sharing_only_
         );
     }
     assert!(of_a(&plain).iter().all(|f| f.2.is_none()));
+}
+
+#[test]
+fn a_scan_takes_registered_public_fine_tunes_of_the_base_as_references() {
+    // Every fine-tune of P on the same public data makes a shared change four times its
+    // own: a sibling of A trained on that data holds most of A's change.
+    let dir = mlprov_testkit::tempdir();
+    let p = base_model(150);
+    let common = common_change(&p, 151, 4.0);
+    let a = tuned_with(&p, &common, 152);
+    let p_path = write_in(dir.path(), "p.safetensors", &p);
+    let p_manifest = dir.path().join("p.manifest.json");
+    mlprov::write_manifest(
+        &mlprov::open(&p_path).unwrap(),
+        &p_manifest,
+        false,
+        &mlprov::Quiet,
+    )
+    .unwrap();
+    let mut store = registry(dir.path());
+    register(store.as_mut(), &p_path, &[mlprov::PUBLIC_LICENSEE]);
+    // Registers `m` as a fine-tune of P (its manifest names P's).
+    let register_tune = |store: &mut dyn Store, name: &str, m: &[T], licensee: &str| {
+        let options = mlprov::RegisterOptions {
+            licensees: vec![licensee.to_string()],
+            provenance: mlprov::ProvenanceOptions {
+                lineage: mlprov::LineageOptions {
+                    bases: vec![(p_manifest.clone(), mlprov::manifest::Relation::Finetune)],
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let path = write_in(dir.path(), name, m);
+        mlprov::register(store, &path, &options, &mlprov::Quiet)
+            .unwrap()
+            .asset
+            .0
+    };
+    let a_id = register_tune(store.as_mut(), "a.safetensors", &a, "Acme");
+    // The licensor's own other fine-tunes on the data: private, so never references.
+    for s in 0..3 {
+        let m = tuned_with(&p, &common, 160 + s);
+        register_tune(
+            store.as_mut(),
+            &format!("private-{s}.safetensors"),
+            &m,
+            "Acme",
+        );
+    }
+
+    let deploy = dir.path().join("deploy");
+    std::fs::create_dir(&deploy).unwrap();
+    write_in(
+        &deploy,
+        "sibling.safetensors",
+        &tuned_with(&p, &common, 153),
+    );
+    write_in(&deploy, "child.safetensors", &tuned(&a, 154));
+    let against_a = |store: &mut dyn Store| {
+        let report = scan(store, std::slice::from_ref(&deploy), None);
+        let mut found: Vec<(String, String, f64, usize)> = report
+            .findings
+            .iter()
+            .filter(|f| f.asset == Some(a_id))
+            .map(|f| {
+                let own = f.own_changes.clone().expect("the base-aware test ran");
+                let name = f.path.rsplit('/').next().unwrap().to_string();
+                (name, f.verdict.clone().unwrap(), own.share, own.references)
+            })
+            .collect();
+        found.sort_by(|x, y| x.0.cmp(&y.0));
+        found
+    };
+
+    // Without public references, the sibling reads as carrying A's work.
+    let before = against_a(store.as_mut());
+    let names: Vec<&str> = before.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(
+        names,
+        ["child.safetensors", "sibling.safetensors"],
+        "{before:?}"
+    );
+    assert!(
+        before.iter().all(|f| f.1 == "derived" && f.3 == 0),
+        "{before:?}"
+    );
+    assert!(before[1].2 > 0.8, "{before:?}");
+
+    // Public fine-tunes of P on the same data, registered as such: the sibling is cleared,
+    // the child still carries A's own change.
+    for s in 0..6 {
+        let m = tuned_with(&p, &common, 170 + s);
+        let name = format!("public-{s}.safetensors");
+        register_tune(store.as_mut(), &name, &m, mlprov::PUBLIC_LICENSEE);
+    }
+    let after = against_a(store.as_mut());
+    assert_eq!(after.len(), 1, "{after:?}");
+    let (name, verdict, share, references) = &after[0];
+    assert_eq!(
+        (name.as_str(), verdict.as_str(), *references),
+        ("child.safetensors", "derived", 6)
+    );
+    assert!(*share > 0.8, "{after:?}");
 }
 
 /// `n` JSON Lines records numbered from `first`, keys in the given order.

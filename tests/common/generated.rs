@@ -253,3 +253,31 @@ pub fn layer_subset(m: &[T]) -> Vec<T> {
         })
         .collect()
 }
+
+/// `m` plus `common` (a change every fine-tune on the same public data makes) plus its own
+/// independent change.
+pub fn tuned_with(m: &[T], common: &[Vec<f32>], seed: u64) -> Vec<T> {
+    tuned(m, seed)
+        .into_iter()
+        .zip(common)
+        .map(|(t, c)| T {
+            values: t.values.iter().zip(c).map(|(v, d)| v + d).collect(),
+            ..t
+        })
+        .collect()
+}
+
+/// A change every fine-tune of `p` on the same data makes: Gaussian, `times` the size of a
+/// fine-tune's own change (`CHANGE` of each tensor's RMS).
+pub fn common_change(p: &[T], seed: u64, times: f32) -> Vec<Vec<f32>> {
+    let mut rng = Rng::new(seed);
+    p.iter()
+        .map(|t| {
+            let rms = (t.values.iter().map(|v| v * v).sum::<f32>() / t.values.len() as f32).sqrt();
+            t.values
+                .iter()
+                .map(|_| rng.gauss() * times * CHANGE * rms)
+                .collect()
+        })
+        .collect()
+}

@@ -55,7 +55,7 @@ pub fn run(args: Args<'_>, json: bool) -> Result<Outcome> {
                 &ma,
                 &mb,
                 &Comparable::new(super::open(p)?),
-                &references,
+                &references.iter().collect::<Vec<_>>(),
                 &Terminal::default(),
             )?
         }

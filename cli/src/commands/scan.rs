@@ -57,12 +57,19 @@ fn table(report: &ScanReport) {
                     say!("{:>34}{}", "", f.transforms.join(", "));
                 }
                 if let Some(own) = &f.own_changes {
+                    let refs = match own.references {
+                        0 => String::new(),
+                        n => format!(", {n} public fine-tunes of it as references"),
+                    };
                     say!(
-                        "{:>34}its own changes from registered base {}: {:.1}% found (p 1e{:.0})",
+                        "{:>34}its own changes from registered base {}: {:.1}% found (p 1e{:.0}; \
+                         needed {:.0}%{})",
                         "",
                         own.base_asset,
                         100.0 * own.share,
-                        own.log10_p
+                        own.log10_p,
+                        100.0 * own.share_floor,
+                        refs
                     );
                 }
             }

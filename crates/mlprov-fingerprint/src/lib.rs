@@ -47,7 +47,8 @@ pub use gram::GramSketch;
 pub use lineage::{compare_fingerprints, compare_models, compare_registered};
 pub use model::{FingerprintOptions, LookupEntry, ModelFingerprint, TensorFingerprint, Unsketched};
 pub use own_changes::{
-    own_changes, own_changes_registered, Alignment, OwnChangeTensor, OwnChanges, OWN_CHANGES_NULL,
+    own_changes, own_changes_registered, share_floor, Alignment, OwnChangeTensor, OwnChanges,
+    OWN_CHANGES_NULL,
 };
 pub use report::{
     Channel, Comparison, PairKind, TensorPair, TensorRef, Transform, UnknownVerdict, Verdict,

@@ -42,6 +42,7 @@ use crate::sketch::{matrix_shape, permutation_z_cap};
 use crate::stats::{log10_normal_tail, stouffer_z};
 use crate::thresholds::{
     OWN_CHANGES_ALIGN_MAX_ERROR, OWN_CHANGES_COLUMNS, OWN_CHANGES_MATCH_COLUMNS,
+    OWN_CHANGES_MIN_SHARE, OWN_CHANGES_MIN_SHARE_WITH_REFERENCES, OWN_CHANGES_REFERENCE_MARGIN,
     OWN_CHANGES_RESCALED, OWN_CHANGES_ROWS,
 };
 use crate::values::Values;
@@ -81,6 +82,10 @@ pub struct OwnChangeTensor {
     pub cells: usize,
     /// Reference fine-tunes whose changes were projected out of this tensor's.
     pub references: usize,
+    /// Each reference's share of A's change here, the other references projected out
+    /// (empty with fewer than two references, or when a reference lacks the tensor).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reference_shares: Vec<f64>,
 }
 
 /// The result of the base-aware test.
@@ -111,6 +116,14 @@ pub struct OwnChanges {
     pub tensors: Vec<OwnChangeTensor>,
     /// Reference fine-tunes of the base given (their changes are projected out).
     pub references: usize,
+    /// Each reference's share of A's change over the tested tensors, with the *other*
+    /// references projected out (leave one out): what fine-tunes of the base independent
+    /// of A hold of A's change after the projection, an empirical null of `tested_share`.
+    /// Empty with fewer than two references.
+    pub reference_shares: Vec<f64>,
+    /// The share of A's change B must hold to carry A's own work
+    /// ([`share_floor`]); below it, `shares-base`.
+    pub share_floor: f64,
     /// The null hypothesis.
     pub null_hypothesis: &'static str,
 }
@@ -120,6 +133,26 @@ impl OwnChanges {
     pub fn tested_any(&self) -> bool {
         self.tested > 0
     }
+}
+
+/// The share of A's change B must hold to carry A's own work: fine-tunes of one base move
+/// the same way, so an innocent sibling's share is far from chance yet partial.
+///
+/// * No references: [`OWN_CHANGES_MIN_SHARE`].
+/// * References: [`OWN_CHANGES_MIN_SHARE_WITH_REFERENCES`], raised to the largest
+///   leave-one-out share of the references plus [`OWN_CHANGES_REFERENCE_MARGIN`]: the
+///   references are fine-tunes of P independent of A, so what they hold of A's change
+///   after the projection is what an innocent sibling holds (more with fewer cells or
+///   references, as in the registry's 32-column samples).
+pub fn share_floor(references: usize, reference_shares: &[f64]) -> f64 {
+    if references == 0 {
+        return OWN_CHANGES_MIN_SHARE;
+    }
+    let observed = reference_shares
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    OWN_CHANGES_MIN_SHARE_WITH_REFERENCES.max(observed + OWN_CHANGES_REFERENCE_MARGIN)
 }
 
 fn values<'m>(model: &'m Model, t: &TensorRef) -> Option<Values<'m>> {
@@ -153,25 +186,12 @@ pub fn own_changes(
             // Each reference's tensor for this one of P's: same shape, in place.
             let refs: Vec<(&Model, &TensorPair)> = references
                 .iter()
-                .filter_map(|&(model, base_to_r)| {
-                    base_to_r
-                        .pairs
-                        .iter()
-                        .find(|pr| {
-                            pr.kind.related()
-                                && pr.a == pa.a
-                                && !pr.transposed
-                                && pr.b.shape == pa.a.shape
-                        })
-                        .map(|pr| (model, pr))
-                })
+                .filter_map(|&(model, base_to_r)| Some((model, in_place(base_to_r, pa)?)))
                 .collect();
             tensor_test(base, a, pa, b, pb, &refs)
         })
         .collect();
-    let mut out = summarize(tensors);
-    out.references = references.len();
-    out
+    summarize(tensors, references.len())
 }
 
 /// A's tensor for each of P's (related, same shape, not transposed: A was tuned in
@@ -198,50 +218,79 @@ fn triples<'c>(
 /// are their stored samples (the sketch's grid, 32 rows × 32 columns of every matrix)
 /// rather than 256 rows of their weights, B's are read from its weights and aligned to P
 /// as in [`own_changes`]. Fewer cells per tensor, so a smaller change needs more tensors
-/// to show; the null, the statistic and the share are the same. No references.
+/// to show; the null, the statistic and the share are the same. `references` are
+/// registered fine-tunes of P with their comparison against P
+/// ([`compare_fingerprints`](crate::compare_fingerprints)), read at the same grid.
 pub fn own_changes_registered(
     base: &ModelFingerprint,
     a: &ModelFingerprint,
     base_to_a: &Comparison,
     b: &Model,
     base_to_b: &Comparison,
+    references: &[(&ModelFingerprint, &Comparison)],
 ) -> OwnChanges {
     fn find<'f>(fp: &'f ModelFingerprint, t: &TensorRef) -> Option<&'f TensorFingerprint> {
         fp.tensors
             .iter()
             .find(|x| x.file == t.file && x.name == t.name)
     }
+    // The same grid as P's: same shape (so the same sampled indices), stored with samples.
+    fn on_grid<'f>(
+        fp: &'f ModelFingerprint,
+        t: &TensorRef,
+        like: &TensorFingerprint,
+    ) -> Option<&'f [f32]> {
+        let x = find(fp, t)?;
+        let same =
+            x.sketch.row_idx == like.sketch.row_idx && x.sketch.col_idx == like.sketch.col_idx;
+        same.then_some(())?;
+        x.sample.as_ref().map(|s| s.grid.as_slice())
+    }
     let tensors: Vec<OwnChangeTensor> = triples(base_to_a, base_to_b)
         .par_iter()
         .filter_map(|&(pa, pb)| {
-            let (tp, ta) = (find(base, &pa.a)?, find(a, &pa.b)?);
-            let (sp, sa) = (tp.sample.as_ref()?, ta.sample.as_ref()?);
-            let (rows, cols) = matrix_shape(&pa.a.shape);
-            if rows < 3
-                || ta.sketch.row_idx != tp.sketch.row_idx
-                || ta.sketch.col_idx != tp.sketch.col_idx
-            {
+            let tp = find(base, &pa.a)?;
+            let (rows, _) = matrix_shape(&pa.a.shape);
+            let (sp, sa) = (tp.sample.as_ref()?, on_grid(a, &pa.b, tp)?);
+            if rows < 3 {
                 return None;
             }
             let shape = (tp.sketch.row_idx.len(), tp.sketch.col_idx.len());
             let grid = |s: &[f32]| {
                 Array2::from_shape_vec(shape, s.iter().map(|&v| v as f64).collect()).ok()
             };
+            let p = grid(&sp.grid)?;
+            // Each reference's change at this grid (its tensor for P's, in place).
+            let ref_changes: Vec<Array2<f64>> = references
+                .iter()
+                .filter_map(|&(fr, base_to_r)| {
+                    let pr = in_place(base_to_r, pa)?;
+                    let g = grid(on_grid(fr, &pr.b, tp)?)?;
+                    g.iter().all(|v| v.is_finite()).then(|| &g - &p)
+                })
+                .collect();
             let grids = Grids {
                 rows: tp.sketch.row_idx.iter().map(|&i| i as usize).collect(),
                 cols: tp.sketch.col_idx.iter().map(|&i| i as usize).collect(),
-                p: grid(&sp.grid)?,
-                a: grid(&sa.grid)?,
+                p,
+                a: grid(sa)?,
             };
-            debug_assert!(grids.rows.last().is_none_or(|&r| r < rows));
-            debug_assert!(grids.cols.last().is_none_or(|&c| c < cols));
-            test_grids(grids, Vec::new(), pa, b, pb)
+            test_grids(grids, ref_changes, pa, b, pb)
         })
         .collect();
-    summarize(tensors)
+    summarize(tensors, references.len())
 }
 
-fn summarize(tensors: Vec<OwnChangeTensor>) -> OwnChanges {
+/// A reference's tensor for the tensor of P in `pa`: related, not transposed, same shape
+/// (a fine-tune changes a tensor in place).
+fn in_place<'c>(base_to_r: &'c Comparison, pa: &TensorPair) -> Option<&'c TensorPair> {
+    base_to_r
+        .pairs
+        .iter()
+        .find(|pr| pr.kind.related() && pr.a == pa.a && !pr.transposed && pr.b.shape == pa.a.shape)
+}
+
+fn summarize(tensors: Vec<OwnChangeTensor>, references: usize) -> OwnChanges {
     let tested: Vec<&OwnChangeTensor> = tensors.iter().filter(|t| t.alignment.is_some()).collect();
     let missing_in_b = tensors.iter().filter(|t| t.b.is_none()).count();
     let not_aligned = tensors
@@ -279,6 +328,24 @@ fn summarize(tensors: Vec<OwnChangeTensor>) -> OwnChanges {
     } else {
         0.0
     };
+    // Each reference's share, weighted as `tested_share` is, over the tensors every
+    // reference has.
+    let full: Vec<&OwnChangeTensor> = tested
+        .iter()
+        .copied()
+        .filter(|t| t.reference_shares.len() == references && references >= 2)
+        .collect();
+    let full_energy: f64 = full.iter().map(|t| energy(t)).sum();
+    let reference_shares: Vec<f64> = if full.is_empty() || full_energy <= 0.0 {
+        Vec::new()
+    } else {
+        (0..references)
+            .map(|i| {
+                let found: f64 = full.iter().map(|t| energy(t) * t.reference_shares[i]).sum();
+                found / full_energy
+            })
+            .collect()
+    };
     // Stouffer alone (no min-p term): uniform under the null, which the calibration asks
     // for; a few strong tensors among many weak ones are diluted, not lost.
     let log10_p = stouffer_z(tested.iter().map(|t| ((t.cells as f64).sqrt(), t.log10_p)))
@@ -294,7 +361,9 @@ fn summarize(tensors: Vec<OwnChangeTensor>) -> OwnChanges {
         tested: tested.len(),
         cells: tested.iter().map(|t| t.cells).sum(),
         tensors,
-        references: 0,
+        references,
+        share_floor: share_floor(references, &reference_shares),
+        reference_shares,
         null_hypothesis: OWN_CHANGES_NULL,
     }
 }
@@ -376,6 +445,7 @@ fn test_grids(
         log10_p: 0.0,
         cells: 0,
         references: ref_changes.len(),
+        reference_shares: Vec::new(),
     };
     let Some(pb) = pb else {
         return Some(out);
@@ -394,6 +464,7 @@ fn test_grids(
         project_out(&mut d_a, &basis);
         project_out(&mut d_b, &basis);
         let (z, share) = permutation_test(&d_a, &d_b);
+        out.reference_shares = reference_shares(&(av - p), &ref_changes);
         out.alignment = Some(aligned.how);
         out.share = share;
         out.log10_p = log10_normal_tail(z);
@@ -638,6 +709,34 @@ fn project_out(d: &mut Array2<f64>, basis: &[Array2<f64>]) {
             row.scaled_add(-c, u);
         }
     }
+}
+
+/// Each reference's share of A's change with the other references projected out: what a
+/// fine-tune of P independent of A holds of A's change after the projection (empty with
+/// fewer than two references).
+fn reference_shares(d_a: &Array2<f64>, refs: &[Array2<f64>]) -> Vec<f64> {
+    if refs.len() < 2 {
+        return Vec::new();
+    }
+    (0..refs.len())
+        .map(|i| {
+            let others: Vec<Array2<f64>> = refs
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(_, r)| r.clone())
+                .collect();
+            let (mut da, mut dr) = (d_a.clone(), refs[i].clone());
+            project_out(&mut da, &others);
+            project_out(&mut dr, &others);
+            let aa: f64 = da.iter().map(|v| v * v).sum();
+            if aa > 0.0 {
+                da.iter().zip(dr.iter()).map(|(x, y)| x * y).sum::<f64>() / aa
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 /// The permutation test of `T = Σ_r ⟨d_A[r], d_B[r]⟩` over the pairings of rows, as a z

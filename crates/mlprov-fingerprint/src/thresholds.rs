@@ -203,6 +203,12 @@ pub const OWN_CHANGES_RESCALED: f64 = 0.1;
 /// A merge holding less than a quarter of A reads `shares-base` with references: the
 /// price of clearing same-data siblings, stated in the docs.
 pub const OWN_CHANGES_MIN_SHARE_WITH_REFERENCES: f64 = 0.25;
+/// With two or more references, B carries A's own work only if its share also exceeds
+/// every reference's leave-one-out share (each reference tested as B, the others
+/// projected out) by this much: the references are innocent fine-tunes of the base, so
+/// their shares show what an innocent sibling holds where the projection leaves more
+/// (the registry's 32-column samples). Chosen on the trained set (`docs/lineage.md`).
+pub const OWN_CHANGES_REFERENCE_MARGIN: f64 = 0.15;
 /// Without references, B carries A's own work only if it holds at least this share of A's
 /// change where B could be located (tensors B lacks are not counted, so a layer subset of
 /// a child keeps its share); below it, `shares-base`. Real fine-tunes of one base move the

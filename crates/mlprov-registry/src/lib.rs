@@ -90,6 +90,9 @@ pub struct Registration {
     /// Content digests: every tensor's (models; role `tensor`), or the smallest record
     /// digests of the bottom-k sketch (datasets; role `record`), which a scan looks up.
     pub tensor_digests: Vec<Digest>,
+    /// Roots of the models it was derived from (its manifest's `derived_from`; role
+    /// `base`): [`Store::derived_from`] lists a base's fine-tunes by them.
+    pub base_roots: Vec<Digest>,
     /// The fingerprint with invariants (models), enough to run the lineage test without
     /// the weights; its largest tensors' SimHashes enter the LSH index.
     pub fingerprint: Option<ModelFingerprint>,
@@ -197,8 +200,12 @@ pub trait Store: Send {
     fn register(&mut self, registration: &Registration) -> Result<AssetId>;
     /// The asset with this number, if any.
     fn asset(&mut self, id: AssetId) -> Result<Option<Asset>>;
-    /// The assets holding this digest as a file digest, a tensor digest or their root.
+    /// The assets holding this digest as a file digest, a content digest or their root
+    /// (not as a base's root).
     fn find_by_digest(&mut self, digest: &Digest) -> Result<Vec<AssetId>>;
+    /// The assets registered as derived from the model with this root
+    /// ([`Registration::base_roots`]), lowest number first.
+    fn derived_from(&mut self, base_root: &Digest) -> Result<Vec<AssetId>>;
     /// Assets sharing at least `min_band_hits` of these LSH band keys ([`band_keys`],
     /// [`kernel_band_keys`]), most hits first (then lowest number).
     fn candidates(&mut self, bands: &[i64], min_band_hits: u32) -> Result<Vec<(AssetId, u32)>>;
@@ -241,6 +248,11 @@ pub fn default_location() -> Result<PathBuf> {
     };
     Ok(base.join("mlprov").join("registry.sqlite"))
 }
+
+/// The role under which a model's bases' roots are stored: looked up only by
+/// [`Store::derived_from`], never by [`Store::find_by_digest`] (a base's root must not make
+/// its fine-tunes candidates for a copy of the base).
+pub(crate) const BASE_ROLE: &str = "base";
 
 /// Now as RFC 3339 UTC with milliseconds.
 pub(crate) fn now() -> String {

@@ -14,7 +14,7 @@ use crate::lsh::index_keys;
 use crate::sqlite::{rank, register_event};
 use crate::{
     digest_from, now, schema, Asset, AssetId, AssetKind, Digest, Error, Registration, Result,
-    Store, SCHEMA_VERSION,
+    Store, BASE_ROLE, SCHEMA_VERSION,
 };
 
 /// Key of the advisory lock migrations hold ("mlprov" in ASCII).
@@ -43,6 +43,13 @@ impl PgStore {
         let mut store = PgStore { client, location };
         store.migrate(version)?;
         Ok(store)
+    }
+
+    /// The assets a one-parameter query on `digests` returns (`$1`: the digest).
+    fn assets_by_digest(&mut self, query: &str, digest: &Digest) -> Result<Vec<AssetId>> {
+        let d = digest.as_bytes().to_vec();
+        let rows = self.client.query(query, &[&d]).map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(|r| AssetId(r.get(0))).collect())
     }
 
     fn err(&self, source: postgres::Error) -> Error {
@@ -182,6 +189,7 @@ impl Store for PgStore {
             ("root", std::slice::from_ref(&reg.root)),
             ("file", reg.file_digests.as_slice()),
             (reg.content_role(), reg.tensor_digests.as_slice()),
+            (BASE_ROLE, reg.base_roots.as_slice()),
         ] {
             for d in list {
                 digests.push(d.as_bytes().to_vec());
@@ -243,15 +251,18 @@ impl Store for PgStore {
     }
 
     fn find_by_digest(&mut self, digest: &Digest) -> Result<Vec<AssetId>> {
-        let d = digest.as_bytes().to_vec();
-        let rows = self
-            .client
-            .query(
-                "SELECT DISTINCT asset FROM digests WHERE digest = $1 ORDER BY asset",
-                &[&d],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(rows.iter().map(|r| AssetId(r.get(0))).collect())
+        self.assets_by_digest(
+            "SELECT DISTINCT asset FROM digests WHERE digest = $1 AND role <> 'base' \
+             ORDER BY asset",
+            digest,
+        )
+    }
+
+    fn derived_from(&mut self, base_root: &Digest) -> Result<Vec<AssetId>> {
+        self.assets_by_digest(
+            "SELECT asset FROM digests WHERE digest = $1 AND role = 'base' ORDER BY asset",
+            base_root,
+        )
     }
 
     fn candidates(&mut self, bands: &[i64], min_band_hits: u32) -> Result<Vec<(AssetId, u32)>> {

@@ -14,7 +14,7 @@ use crate::codec::{decode_fingerprint, encode_fingerprint};
 use crate::lsh::index_keys;
 use crate::{
     digest_from, now, schema, Asset, AssetId, AssetKind, Digest, Error, Registration, Result,
-    Store, SCHEMA_VERSION,
+    Store, BASE_ROLE, SCHEMA_VERSION,
 };
 
 /// How long a writer waits for another process's write transaction.
@@ -65,6 +65,19 @@ impl SqliteStore {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// The assets a one-parameter query on `digests` returns (`?1`: the digest).
+    fn assets_by_digest(&mut self, query: &str, digest: &Digest) -> Result<Vec<AssetId>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(query)
+            .map_err(|e| sql_err(&self.path, e))?;
+        let ids = stmt
+            .query_map([digest.as_bytes().as_slice()], |r| r.get(0).map(AssetId))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| sql_err(&self.path, e))?;
+        Ok(ids)
     }
 
     fn err(&self, e: rusqlite::Error) -> Error {
@@ -207,7 +220,8 @@ impl Store for SqliteStore {
             let roles = [("root", std::slice::from_ref(&reg.root))]
                 .into_iter()
                 .chain([("file", reg.file_digests.as_slice())])
-                .chain([(reg.content_role(), reg.tensor_digests.as_slice())]);
+                .chain([(reg.content_role(), reg.tensor_digests.as_slice())])
+                .chain([(BASE_ROLE, reg.base_roots.as_slice())]);
             for (role, digests) in roles {
                 for d in digests {
                     digest
@@ -278,15 +292,18 @@ impl Store for SqliteStore {
     }
 
     fn find_by_digest(&mut self, digest: &Digest) -> Result<Vec<AssetId>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT DISTINCT asset FROM digests WHERE digest = ?1 ORDER BY asset")
-            .map_err(|e| sql_err(&self.path, e))?;
-        let ids = stmt
-            .query_map([digest.as_bytes().as_slice()], |r| r.get(0).map(AssetId))
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| sql_err(&self.path, e))?;
-        Ok(ids)
+        self.assets_by_digest(
+            "SELECT DISTINCT asset FROM digests WHERE digest = ?1 AND role <> 'base' \
+             ORDER BY asset",
+            digest,
+        )
+    }
+
+    fn derived_from(&mut self, base_root: &Digest) -> Result<Vec<AssetId>> {
+        self.assets_by_digest(
+            "SELECT asset FROM digests WHERE digest = ?1 AND role = 'base' ORDER BY asset",
+            base_root,
+        )
     }
 
     fn candidates(&mut self, bands: &[i64], min_band_hits: u32) -> Result<Vec<(AssetId, u32)>> {

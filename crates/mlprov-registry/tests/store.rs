@@ -54,6 +54,7 @@ fn registration(seed: u64, licensees: &[&str]) -> Registration {
             .iter()
             .flat_map(|f| f.tensors.iter().map(|t| t.digest))
             .collect(),
+        base_roots: Vec::new(),
         fingerprint: Some(fp),
         licence: "LicenseRef-test".into(),
         licensees: licensees.iter().map(|s| s.to_string()).collect(),
@@ -85,7 +86,8 @@ fn suite(make: &mut dyn FnMut() -> Fresh, concurrent: &dyn Fn() -> Box<dyn Store
 
 fn registers_and_finds(store: &mut dyn Store) {
     let a = registration(1, &["Zeta Corp", "Acme"]);
-    let b = registration(2, &[]);
+    let mut b = registration(2, &[]);
+    b.base_roots = vec![a.root]; // B was fine-tuned from A
     let ia = store.register(&a).unwrap();
     let ib = store.register(&b).unwrap();
     assert_ne!(ia, ib);
@@ -106,8 +108,11 @@ fn registers_and_finds(store: &mut dyn Store) {
         .unwrap()
         .is_none());
 
-    // Exact lookup by root, file and tensor digest.
+    // Exact lookup by root, file and tensor digest; not by a base's root, which lists the
+    // base's fine-tunes instead.
     assert_eq!(store.find_by_digest(&a.root).unwrap(), vec![ia]);
+    assert_eq!(store.derived_from(&a.root).unwrap(), vec![ib]);
+    assert!(store.derived_from(&b.root).unwrap().is_empty());
     assert_eq!(store.find_by_digest(&a.file_digests[0]).unwrap(), vec![ia]);
     assert_eq!(
         store.find_by_digest(&b.tensor_digests[3]).unwrap(),
