@@ -9,6 +9,8 @@
 //!    A's own changes from P or only what it shares with P ([`own_changes`]):
 //!    `shares-base` when it carries none of them.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use mlprov_fingerprint::thresholds::{SIGNIFICANT_LOG10_P, UNRELATED_LOG10_P};
@@ -323,6 +325,19 @@ pub fn compare_registered_with_base(
     base: &RegisteredBase,
     progress: &dyn Progress,
 ) -> Result<Comparison> {
+    compare_registered_with_base_in(a, b, base, &mut HashMap::new(), progress)
+}
+
+/// [`compare_registered_with_base`] keeping B's comparison against each registered base
+/// in `base_to_b` (by the base's asset number): a scan judges one model against several
+/// fine-tunes of the same base.
+pub(crate) fn compare_registered_with_base_in(
+    a: &RegisteredModel,
+    b: &Comparable<'_>,
+    base: &RegisteredBase,
+    base_to_b: &mut HashMap<AssetId, Comparison>,
+    progress: &dyn Progress,
+) -> Result<Comparison> {
     let mut result = compare_registered(a, b, progress)?;
     if matches!(
         result.verdict,
@@ -331,7 +346,11 @@ pub fn compare_registered_with_base(
         return Ok(result);
     }
     progress.stage("base-aware test against the registered base");
-    let base_to_b = compare_registered(&base.base, b, progress)?;
+    let base_id = base.base.asset.id;
+    let base_to_b = match base_to_b.entry(base_id) {
+        Entry::Occupied(known) => known.into_mut(),
+        Entry::Vacant(slot) => slot.insert(compare_registered(&base.base, b, progress)?),
+    };
     let refs: Vec<(&ModelFingerprint, &Comparison)> = base
         .references
         .iter()
@@ -343,7 +362,7 @@ pub fn compare_registered_with_base(
         &a.fingerprint,
         &base.base_to_a,
         b.model(),
-        &base_to_b,
+        base_to_b,
         &refs,
     );
     b.model().check_unchanged()?;

@@ -32,7 +32,8 @@ use mlprov_walk::{Found, WalkOptions};
 use serde::Serialize;
 
 use crate::compare::{
-    compare_registered, compare_registered_with_base, Comparable, RegisteredBase, RegisteredModel,
+    compare_registered, compare_registered_with_base_in, Comparable, RegisteredBase,
+    RegisteredModel,
 };
 use crate::dataset::DatasetOptions;
 use crate::dataset_compare::dataset_compare;
@@ -397,6 +398,7 @@ fn scan_model(
         candidates = lookup_by_invariants(store, full).map_err(Outcome::Fatal)?;
     }
     let mut findings = Vec::new();
+    let mut base_to_b = HashMap::new();
     for c in candidates.iter().take(MAX_CANDIDATES) {
         let judge = judging
             .loaded
@@ -428,7 +430,9 @@ fn scan_model(
             }
         }
         let result = match base {
-            Some(base) => compare_registered_with_base(registered, &b, base, progress),
+            Some(base) => {
+                compare_registered_with_base_in(registered, &b, base, &mut base_to_b, progress)
+            }
             None => compare_registered(registered, &b, progress),
         }
         .map_err(|e| problem(&e))?;
