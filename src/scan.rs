@@ -317,6 +317,17 @@ enum Outcome {
     Fatal(Error),
 }
 
+impl Outcome {
+    /// `error` as a problem of the file or model at `display`, of this kind.
+    fn problem(display: &str, kind: &str, error: &Error) -> Self {
+        Outcome::Problem(ScanProblem {
+            path: display.to_string(),
+            kind: kind.into(),
+            message: error.to_string(),
+        })
+    }
+}
+
 /// A registered model as a scan judges models against it: with its registered base and
 /// references, prepared once (`None`: not a model with a fingerprint).
 type Judge = Option<Rc<(RegisteredModel, Option<RegisteredBase>)>>;
@@ -369,13 +380,7 @@ fn scan_model(
     progress: &dyn Progress,
     judging: &mut Judging<'_>,
 ) -> std::result::Result<Vec<Finding>, Outcome> {
-    let problem = |e: &Error| {
-        Outcome::Problem(ScanProblem {
-            path: display.to_string(),
-            kind: "model".into(),
-            message: e.to_string(),
-        })
-    };
+    let problem = |e: &Error| Outcome::problem(display, "model", e);
     let model = match crate::open_with(local, options.open) {
         Ok(m) => m,
         Err(e) => {
@@ -529,13 +534,7 @@ fn licence(
     let check = match &options.intended_use {
         Some(query) => Some(
             check_registered(store, asset, query)
-                .map_err(|e| {
-                    Outcome::Problem(ScanProblem {
-                        path: display.to_string(),
-                        kind: "check".into(),
-                        message: e.to_string(),
-                    })
-                })?
+                .map_err(|e| Outcome::problem(display, "check", &e))?
                 .name()
                 .to_string(),
         ),
@@ -570,13 +569,7 @@ fn scan_dataset(
     options: &ScanOptions,
     progress: &dyn Progress,
 ) -> std::result::Result<Vec<Finding>, Outcome> {
-    let problem = |e: &Error| {
-        Outcome::Problem(ScanProblem {
-            path: display.to_string(),
-            kind: "dataset".into(),
-            message: e.to_string(),
-        })
-    };
+    let problem = |e: &Error| Outcome::problem(display, "dataset", e);
     let fatal = |e: mlprov_registry::Error| Outcome::Fatal(e.into());
     let identity = dataset_identity(local, None, false, &DatasetOptions::default(), &Quiet)
         .map_err(|e| problem(&e))?;
