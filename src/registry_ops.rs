@@ -114,6 +114,11 @@ pub struct Registered {
     pub registry: String,
     /// Whether the manifest was signed (`key`, `$MLPROV_SIGNING_KEY`).
     pub signed: bool,
+    /// A model registered with no base that looks derived from (or related to) a model
+    /// already registered: that model, so the registration can be made again with it as
+    /// `--base` (then `scan` tells the model's siblings apart from its children).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_hint: Option<crate::RegisteredBaseHint>,
 }
 
 /// The actor recorded in audit entries when none is given.
@@ -177,6 +182,11 @@ pub fn register(
         }
     };
     let licence = licence_text(&manifest);
+    let base_hint = if manifest.lineage.derived_from.is_empty() {
+        base_hint(store, &fingerprint, &digests.root)?
+    } else {
+        None
+    };
     let registration = Registration {
         kind: AssetKind::Model,
         name: manifest.subject.name.clone(),
@@ -207,7 +217,30 @@ pub fn register(
         fingerprint_bytes,
         registry: store.location(),
         signed: !registration.signature.is_empty(),
+        base_hint,
     })
+}
+
+/// The registered model (not this one, `root`) whose fingerprint shares the most LSH band
+/// keys with `fingerprint`, if any: what a model registered without a base may derive from.
+fn base_hint(
+    store: &mut dyn Store,
+    fingerprint: &ModelFingerprint,
+    root: &Digest,
+) -> Result<Option<crate::RegisteredBaseHint>> {
+    for candidate in lookup(store, fingerprint)? {
+        let Some(asset) = store.asset(candidate.asset)? else {
+            continue;
+        };
+        if asset.kind == AssetKind::Model && asset.root != *root {
+            return Ok(Some(crate::RegisteredBaseHint {
+                asset: asset.id.0,
+                name: asset.name,
+                band_hits: candidate.band_hits,
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// Whether a path that is not a model is a dataset: a folder, or a file whose name is a
@@ -289,6 +322,7 @@ fn store_dataset(
         fingerprint_bytes: 0,
         registry: store.location(),
         signed: !registration.signature.is_empty(),
+        base_hint: None,
     })
 }
 

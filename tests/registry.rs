@@ -187,3 +187,50 @@ fn the_stored_fingerprint_runs_the_lineage_test_without_the_weights() {
         unrelated.log10_p
     );
 }
+
+#[test]
+fn registering_a_fine_tune_without_its_base_names_the_registered_model_it_derives_from() {
+    let dir = mlprov_testkit::tempdir();
+    let mut store = SqliteStore::open(&dir.path().join("registry.sqlite")).unwrap();
+    let quiet = &mlprov::Quiet;
+    let base = model(30);
+    let base_path = write_in(dir.path(), "base.safetensors", &base);
+    let other = write_in(dir.path(), "other.safetensors", &model(31));
+    let first = register(&mut store, &base_path, &RegisterOptions::default(), quiet).unwrap();
+    assert_eq!(first.base_hint, None, "nothing registered before it");
+    let unrelated = register(&mut store, &other, &RegisterOptions::default(), quiet).unwrap();
+    assert_eq!(unrelated.base_hint, None, "unrelated to the base");
+
+    // A fine-tune of the base: every weight moved by 0.001 (1% of the matrices' spread).
+    let mut rng = Rng::new(32);
+    let tuned: Vec<T> = base
+        .iter()
+        .map(|t| T {
+            values: t.values.iter().map(|v| v + 0.001 * rng.gauss()).collect(),
+            ..t.clone()
+        })
+        .collect();
+    let tuned_path = write_in(dir.path(), "tuned.safetensors", &tuned);
+    let r = register(&mut store, &tuned_path, &RegisterOptions::default(), quiet).unwrap();
+    let hint = r.base_hint.expect("the base is named");
+    assert_eq!(
+        (hint.asset, hint.name.as_str()),
+        (first.asset.0, "base.safetensors")
+    );
+
+    // Registered with its base recorded, there is nothing to hint.
+    let manifest = dir.path().join("base.manifest.json");
+    mlprov::write_manifest(&mlprov::open(&base_path).unwrap(), &manifest, false, quiet).unwrap();
+    let with_base = RegisterOptions {
+        provenance: mlprov::ProvenanceOptions {
+            lineage: mlprov::LineageOptions {
+                bases: vec![(manifest, mlprov::manifest::Relation::Finetune)],
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let r = register(&mut store, &tuned_path, &with_base, quiet).unwrap();
+    assert_eq!(r.base_hint, None);
+}

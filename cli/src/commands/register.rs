@@ -40,6 +40,15 @@ pub fn run(
                 r.registry
             ),
         }
+        if let Some(hint) = &r.base_hint {
+            say!(
+                "note: it records no base, and looks derived from registered asset {} ({}); \
+                 if that is its base, register it again with `--base` and that model's manifest, \
+                 so scans can tell its siblings from its children",
+                hint.asset,
+                mlprov::printable(&hint.name)
+            );
+        }
     }
     Ok(Outcome::Fine)
 }
