@@ -10,12 +10,24 @@ use mlprov::fingerprint::{Comparison, Verdict};
 use mlprov::{Comparable, Quiet};
 use mlprov_testkit::{q4_round_trip, write_in, Dtype, Tensor as T};
 
+/// `m` written as `dir/name` and opened for comparing.
+fn opened(dir: &std::path::Path, name: &str, m: &[T]) -> Comparable<'static> {
+    Comparable::new(mlprov::open(&write_in(dir, name, m)).unwrap())
+}
+
+/// Reference fine-tunes written as `dir/r<i>.safetensors` and opened.
+fn references_in(dir: &std::path::Path, references: &[Vec<T>]) -> Vec<Comparable<'static>> {
+    references
+        .iter()
+        .enumerate()
+        .map(|(i, r)| opened(dir, &format!("r{i}.safetensors"), r))
+        .collect()
+}
+
 /// Runs the base-aware comparison of B against A with base P, as users run it.
 fn run(p: &[T], a: &[T], b: &[T]) -> Comparison {
     let dir = mlprov_testkit::tempdir();
-    let open = |name: &str, m: &[T]| {
-        Comparable::new(mlprov::open(&write_in(dir.path(), name, m)).unwrap())
-    };
+    let open = |name: &str, m: &[T]| opened(dir.path(), name, m);
     let (p, a, b) = (
         open("p.safetensors", p),
         open("a.safetensors", a),
@@ -176,15 +188,9 @@ fn reference_fine_tunes_take_what_fine_tuning_commonly_does_out_of_a_s_own_chang
     let child = tuned(&a, 128);
 
     let dir = mlprov_testkit::tempdir();
-    let open = |name: &str, m: &[T]| {
-        Comparable::new(mlprov::open(&write_in(dir.path(), name, m)).unwrap())
-    };
+    let open = |name: &str, m: &[T]| opened(dir.path(), name, m);
     let (cp, ca) = (open("p.safetensors", &p), open("a.safetensors", &a));
-    let refs: Vec<Comparable<'static>> = references
-        .iter()
-        .enumerate()
-        .map(|(i, r)| open(&format!("r{i}.safetensors"), r))
-        .collect();
+    let refs = references_in(dir.path(), &references);
     let (cs, cc) = (
         open("s.safetensors", &sibling),
         open("c.safetensors", &child),
@@ -262,15 +268,9 @@ fn the_references_own_shares_set_the_floor_when_few_references_leave_much_of_the
     let references: Vec<Vec<T>> = (185..187).map(|s| tuned_with(&p, &common, s)).collect();
 
     let dir = mlprov_testkit::tempdir();
-    let open = |name: &str, m: &[T]| {
-        Comparable::new(mlprov::open(&write_in(dir.path(), name, m)).unwrap())
-    };
+    let open = |name: &str, m: &[T]| opened(dir.path(), name, m);
     let (cp, ca) = (open("p.safetensors", &p), open("a.safetensors", &a));
-    let refs: Vec<Comparable<'static>> = references
-        .iter()
-        .enumerate()
-        .map(|(i, r)| open(&format!("r{i}.safetensors"), r))
-        .collect();
+    let refs = references_in(dir.path(), &references);
     let refs: Vec<&Comparable<'_>> = refs.iter().collect();
     let with = |b: &Comparable<'_>| {
         mlprov::compare_with_base_and_references(&ca, b, &cp, &refs, &Quiet).unwrap()

@@ -32,6 +32,33 @@ fn register(store: &mut dyn Store, path: &Path, licensees: &[&str]) -> i64 {
         .0
 }
 
+/// Writes the manifest of the model at `path` beside it (`NAME.manifest.json`).
+fn manifest_beside(path: &Path) -> PathBuf {
+    let manifest = path.with_extension("manifest.json");
+    let model = mlprov::open(path).unwrap();
+    mlprov::write_manifest(&model, &manifest, false, &mlprov::Quiet).unwrap();
+    manifest
+}
+
+/// Registration options recording the model as a fine-tune of the base whose manifest
+/// this is, licensed to `licensees`.
+fn fine_tune_of(base_manifest: &Path, licensees: &[&str]) -> mlprov::RegisterOptions {
+    mlprov::RegisterOptions {
+        licensees: licensees.iter().map(|s| s.to_string()).collect(),
+        provenance: mlprov::ProvenanceOptions {
+            lineage: mlprov::LineageOptions {
+                bases: vec![(
+                    base_manifest.to_path_buf(),
+                    mlprov::manifest::Relation::Finetune,
+                )],
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
 fn fine_tuned(a: &[T], seed: u64, level: f32) -> Vec<T> {
     let mut rng = Rng::new(seed);
     a.iter()
@@ -446,27 +473,11 @@ fn a_scan_tells_the_children_of_a_registered_fine_tune_from_models_sharing_only_
     let a = tuned(&p, 1);
     let p_path = write_in(dir.path(), "p.safetensors", &p);
     let a_path = write_in(dir.path(), "a.safetensors", &a);
-    let p_manifest = dir.path().join("p.manifest.json");
-    mlprov::write_manifest(
-        &mlprov::open(&p_path).unwrap(),
-        &p_manifest,
-        false,
-        &mlprov::Quiet,
-    )
-    .unwrap();
+    let p_manifest = manifest_beside(&p_path);
     let mut store = registry(dir.path());
     // The public base, licensed to anyone (`--licensee '*'`).
     let p_id = register(store.as_mut(), &p_path, &[mlprov::PUBLIC_LICENSEE]);
-    let with_base = mlprov::RegisterOptions {
-        provenance: mlprov::ProvenanceOptions {
-            lineage: mlprov::LineageOptions {
-                bases: vec![(p_manifest, mlprov::manifest::Relation::Finetune)],
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let with_base = fine_tune_of(&p_manifest, &[]);
     let a_id = mlprov::register(store.as_mut(), &a_path, &with_base, &mlprov::Quiet)
         .unwrap()
         .asset
@@ -565,29 +576,12 @@ fn a_scan_takes_registered_public_fine_tunes_of_the_base_as_references() {
     let common = common_change(&p, 151, 4.0);
     let a = tuned_with(&p, &common, 152);
     let p_path = write_in(dir.path(), "p.safetensors", &p);
-    let p_manifest = dir.path().join("p.manifest.json");
-    mlprov::write_manifest(
-        &mlprov::open(&p_path).unwrap(),
-        &p_manifest,
-        false,
-        &mlprov::Quiet,
-    )
-    .unwrap();
+    let p_manifest = manifest_beside(&p_path);
     let mut store = registry(dir.path());
     register(store.as_mut(), &p_path, &[mlprov::PUBLIC_LICENSEE]);
     // Registers `m` as a fine-tune of P (its manifest names P's).
     let register_tune = |store: &mut dyn Store, name: &str, m: &[T], licensee: &str| {
-        let options = mlprov::RegisterOptions {
-            licensees: vec![licensee.to_string()],
-            provenance: mlprov::ProvenanceOptions {
-                lineage: mlprov::LineageOptions {
-                    bases: vec![(p_manifest.clone(), mlprov::manifest::Relation::Finetune)],
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-            ..Default::default()
-        };
+        let options = fine_tune_of(&p_manifest, &[licensee]);
         let path = write_in(dir.path(), name, m);
         mlprov::register(store, &path, &options, &mlprov::Quiet)
             .unwrap()
