@@ -2,6 +2,7 @@
 //! order-independent digest, a Merkle root over the sorted record digests (so a shuffled
 //! copy has the same root). The tree is `mlprov-hash`'s (RFC 9162 shape, BLAKE3).
 
+use mlprov_blake3_many::ManyHasher;
 use mlprov_hash::{Digest, MerkleTree};
 
 /// Domain context of an unkeyed record digest.
@@ -20,6 +21,16 @@ pub enum ContentKind {
     Bytes,
 }
 
+impl ContentKind {
+    /// The byte hashed in front of the canonical bytes.
+    fn tag(self) -> &'static [u8] {
+        match self {
+            ContentKind::Text => b"t",
+            ContentKind::Bytes => b"b",
+        }
+    }
+}
+
 /// Computes record digests, unkeyed or keyed.
 #[derive(Clone)]
 pub struct RecordHasher {
@@ -27,6 +38,8 @@ pub struct RecordHasher {
     /// A hasher with the key or the derived context already set up: cloned per record, so
     /// the context string is not hashed again for every record.
     base: blake3::Hasher,
+    /// The same mode, for many records at once (sixteen side by side where the CPU can).
+    many: ManyHasher,
 }
 
 impl std::fmt::Debug for RecordHasher {
@@ -44,6 +57,7 @@ impl RecordHasher {
         RecordHasher {
             key: None,
             base: blake3::Hasher::new_derive_key(CTX_RECORD),
+            many: ManyHasher::new_derive_key(CTX_RECORD),
         }
     }
 
@@ -54,6 +68,7 @@ impl RecordHasher {
         RecordHasher {
             key: Some(key),
             base: blake3::Hasher::new_keyed(&key),
+            many: ManyHasher::new_keyed(&key),
         }
     }
 
@@ -72,12 +87,17 @@ impl RecordHasher {
     /// The digest of one record's canonical bytes.
     pub fn digest(&self, kind: ContentKind, canonical: &[u8]) -> Digest {
         let mut h = self.base.clone();
-        h.update(match kind {
-            ContentKind::Text => b"t",
-            ContentKind::Bytes => b"b",
-        });
+        h.update(kind.tag());
         h.update(canonical);
         h.finalize().into()
+    }
+
+    /// Appends the digests of many records' canonical bytes (all of one kind) to `out`,
+    /// in order: each equals [`RecordHasher::digest`], computed sixteen at a time.
+    pub fn digest_many(&self, kind: ContentKind, canonical: &[&[u8]], out: &mut Vec<Digest>) {
+        let mut raw = Vec::with_capacity(canonical.len());
+        self.many.hash_many(kind.tag(), canonical, &mut raw);
+        out.extend(raw.into_iter().map(Digest));
     }
 }
 

@@ -12,8 +12,30 @@ pub(crate) const CTX_MERKLE_NODE: &str = "mlprov 2026-11-28 merkle node v1";
 pub(crate) const CTX_MERKLE_EMPTY: &str = "mlprov 2026-11-28 merkle empty v1";
 
 /// A 32-byte BLAKE3 output, shown as `blake3:<64 hex digits>`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Digest(pub [u8; 32]);
+
+/// Byte order (what a sorted digest list means), compared eight bytes at a time: datasets
+/// sort millions of digests, and a byte-wise compare was a tenth of their identity's cost.
+impl Ord for Digest {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let word = |d: &Digest, i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&d.0[8 * i..8 * i + 8]);
+            u64::from_be_bytes(w)
+        };
+        (0..4)
+            .map(|i| word(self, i).cmp(&word(other, i)))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    }
+}
+
+impl PartialOrd for Digest {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl Digest {
     /// The raw bytes.
@@ -134,6 +156,18 @@ pub fn file_digest(file_len: u64, segments: &[Segment]) -> Digest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn order_is_byte_order(a in any::<[u8; 32]>(), b in any::<[u8; 32]>(), shared in 0usize..32) {
+            // Often equal in a long prefix, so every word of the compare is reached.
+            let mut b = b;
+            b[..shared].copy_from_slice(&a[..shared]);
+            prop_assert_eq!(Digest(a).cmp(&Digest(b)), a.cmp(&b));
+            prop_assert_eq!(Digest(a).cmp(&Digest(a)), std::cmp::Ordering::Equal);
+        }
+    }
 
     #[test]
     fn display_parse_round_trip() {

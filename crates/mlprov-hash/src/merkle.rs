@@ -6,6 +6,8 @@
 
 use std::sync::LazyLock;
 
+use mlprov_blake3_many::ManyHasher;
+
 use crate::digest::{Digest, CTX_MERKLE_EMPTY, CTX_MERKLE_LEAF, CTX_MERKLE_NODE};
 
 /// A model's tensor digests, sorted, as Merkle leaves.
@@ -33,6 +35,9 @@ static LEAF: LazyLock<blake3::Hasher> =
     LazyLock::new(|| blake3::Hasher::new_derive_key(CTX_MERKLE_LEAF));
 static NODE: LazyLock<blake3::Hasher> =
     LazyLock::new(|| blake3::Hasher::new_derive_key(CTX_MERKLE_NODE));
+/// The same two, for a whole level of a tree at once (sixteen hashes side by side).
+static LEAVES: LazyLock<ManyHasher> = LazyLock::new(|| ManyHasher::new_derive_key(CTX_MERKLE_LEAF));
+static NODES: LazyLock<ManyHasher> = LazyLock::new(|| ManyHasher::new_derive_key(CTX_MERKLE_NODE));
 
 fn leaf_hash(d: &Digest) -> Digest {
     LEAF.clone().update(d.as_bytes()).finalize().into()
@@ -59,11 +64,29 @@ pub fn subtree_root(leaves: &[Digest]) -> Digest {
             .finalize()
             .into(),
         1 => leaf_hash(&leaves[0]),
+        n if n.is_power_of_two() => perfect_root(leaves),
         n => {
             let k = split(n);
             node_hash(&subtree_root(&leaves[..k]), &subtree_root(&leaves[k..]))
         }
     }
+}
+
+/// The root of a complete tree (a power-of-two number of leaves, at least two), level by
+/// level: every leaf, then every pair of each level, is one message of a many-message
+/// hash. Splitting a complete tree at its half is pairing its levels, so this is the
+/// same root as the recursion.
+fn perfect_root(leaves: &[Digest]) -> Digest {
+    let messages: Vec<&[u8]> = leaves.iter().map(|d| &d.0[..]).collect();
+    let mut level: Vec<[u8; 32]> = Vec::with_capacity(leaves.len());
+    LEAVES.hash_many(b"", &messages, &mut level);
+    while level.len() > 1 {
+        let pairs: Vec<&[u8]> = level.as_flattened().chunks_exact(64).collect();
+        let mut next = Vec::with_capacity(pairs.len());
+        NODES.hash_many(b"", &pairs, &mut next);
+        level = next;
+    }
+    Digest(level[0])
 }
 
 fn audit_path(m: usize, leaves: &[Digest], out: &mut Vec<Digest>) {
@@ -229,6 +252,25 @@ mod tests {
         (0..n as u32)
             .map(|i| blake3::hash(&i.to_le_bytes()).into())
             .collect()
+    }
+
+    /// The recursion of RFC 9162, one hash at a time, as the reference.
+    fn recursive_root(leaves: &[Digest]) -> Digest {
+        match leaves.len() {
+            1 => leaf_hash(&leaves[0]),
+            n => {
+                let k = split(n);
+                node_hash(&recursive_root(&leaves[..k]), &recursive_root(&leaves[k..]))
+            }
+        }
+    }
+
+    #[test]
+    fn level_by_level_root_equals_the_recursion() {
+        for n in (1..=70).chain([127, 128, 129, 1000, 1024, 4096, 4097]) {
+            let d = digests(n);
+            assert_eq!(subtree_root(&d), recursive_root(&d), "{n} leaves");
+        }
     }
 
     #[test]
