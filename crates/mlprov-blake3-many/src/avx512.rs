@@ -68,31 +68,43 @@ fn batch(
     }
     // SAFETY: the mask selects the first `p` bytes, all inside `prefix` (p < 64).
     let prefix_block = unsafe { _mm512_maskz_loadu_epi8(low_bits(p), prefix.as_ptr().cast()) };
+    // Where position 0 of each lane's `prefix ‖ message` would be: `p` bytes before the
+    // message (never read there: the prefix's bytes are masked off and taken from
+    // `prefix_block`).
+    let origin: [*const u8; LANES] = core::array::from_fn(|l| base[l].wrapping_sub(p));
     let mut cv: [__m512i; 8] = core::array::from_fn(|i| splat(h.key[i]));
     for b in 0..blocks {
         let lo = b * BLOCK_LEN;
-        let rows: [__m512i; LANES] = core::array::from_fn(|l| {
-            // Bytes lo..lo+64 of `prefix ‖ message`: the message's part is loaded, bytes
-            // outside it are masked off (neither read nor faulted on) and read as zero.
-            let from = lo.max(p);
-            let to = (lo + BLOCK_LEN).min(total[l]);
-            let mask = if to > from {
-                low_bits(to - lo) & !low_bits(from - lo)
-            } else {
-                0
-            };
-            // Position `lo` of the virtual message; may point before the message on the
-            // first block, where the mask excludes the prefix's bytes.
-            let at = base[l].wrapping_add(lo).wrapping_sub(p);
-            // SAFETY: the mask selects only bytes `from - p .. to - p` of the message,
-            // which lie inside it; masked-off bytes are not accessed.
-            let row = unsafe { _mm512_maskz_loadu_epi8(mask, at.cast()) };
-            if b == 0 {
-                _mm512_or_si512(row, prefix_block)
-            } else {
-                row
-            }
-        });
+        let rows: [__m512i; LANES] = if b == 0 || b + 1 == blocks {
+            core::array::from_fn(|l| {
+                // Bytes lo..lo+64 of `prefix ‖ message`: the message's part is loaded,
+                // bytes outside it are masked off (neither read nor faulted on) and read
+                // as zero.
+                let from = lo.max(p);
+                let to = (lo + BLOCK_LEN).min(total[l]);
+                let mask = if to > from {
+                    low_bits(to - lo) & !low_bits(from - lo)
+                } else {
+                    0
+                };
+                let at = origin[l].wrapping_add(lo);
+                // SAFETY: the mask selects only bytes `from - p .. to - p` of the message,
+                // which lie inside it; masked-off bytes are not accessed.
+                let row = unsafe { _mm512_maskz_loadu_epi8(mask, at.cast()) };
+                if b == 0 {
+                    _mm512_or_si512(row, prefix_block)
+                } else {
+                    row
+                }
+            })
+        } else {
+            core::array::from_fn(|l| {
+                // SAFETY: a block between the first and the last is whole: bytes
+                // lo - p .. lo - p + 64 of the message, inside it (lo >= 64 > p, and the
+                // last block, after this one, still holds at least one byte).
+                unsafe { _mm512_loadu_si512(origin[l].wrapping_add(lo).cast()) }
+            })
+        };
         let m = transpose(rows);
         let last = b + 1 == blocks;
         let mut flags = h.flags;

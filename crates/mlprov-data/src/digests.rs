@@ -9,23 +9,66 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
 use mlprov_hash::Digest;
-use rayon::slice::ParallelSliceMut;
+use rayon::prelude::*;
 
 /// Digests held in memory before a sorted run is written to disk.
 pub const SPILL_DIGESTS: usize = 1 << 20;
 /// Read buffer per run while merging.
 const RUN_BUFFER: usize = 16 << 10;
 
-/// Sorts `digests` (in parallel: sorting is otherwise the serial step of an exact
-/// fingerprint) and writes them to an anonymous temporary file as one sorted run.
+/// Sorts `digests` and writes them to an anonymous temporary file as one sorted run.
 pub fn sorted_run(mut digests: Vec<Digest>) -> io::Result<File> {
-    digests.par_sort_unstable();
+    sort_digests(&mut digests);
     let f = tempfile::tempfile()?;
     let mut w = BufWriter::new(f);
     for d in &digests {
         w.write_all(d.as_bytes())?;
     }
     w.into_inner().map_err(|e| e.into_error())
+}
+
+/// Buckets of [`sort_digests`]: by the first two bytes.
+const BUCKETS: usize = 1 << 16;
+
+/// Sorts digests ascending. Digests are uniform, so one counting pass on their first two
+/// bytes puts each in a bucket of about `n / 65536`, and the small buckets are sorted
+/// each on its own (in parallel): a few passes over the digests instead of the
+/// `log2 n` rounds of a comparison sort.
+pub fn sort_digests(digests: &mut Vec<Digest>) {
+    if digests.len() < BUCKETS {
+        digests.par_sort_unstable();
+        return;
+    }
+    let bucket = |d: &Digest| usize::from(u16::from_be_bytes([d.0[0], d.0[1]]));
+    let mut next = vec![0usize; BUCKETS];
+    for d in digests.iter() {
+        next[bucket(d)] += 1;
+    }
+    // `next[b]`: where bucket b's next digest goes; `ends[b]`: where the bucket ends.
+    let mut at = 0;
+    for n in &mut next {
+        let count = *n;
+        *n = at;
+        at += count;
+    }
+    let mut sorted = vec![Digest([0; 32]); digests.len()];
+    for d in digests.iter() {
+        let b = bucket(d);
+        sorted[next[b]] = *d;
+        next[b] += 1;
+    }
+    // After the scatter `next[b]` is bucket b's end: cut the buckets there.
+    let mut buckets: Vec<&mut [Digest]> = Vec::with_capacity(BUCKETS);
+    let mut rest = &mut sorted[..];
+    let mut start = 0;
+    for &end in &next {
+        let (head, tail) = rest.split_at_mut(end - start);
+        buckets.push(head);
+        rest = tail;
+        start = end;
+    }
+    buckets.par_iter_mut().for_each(|b| b.sort_unstable());
+    *digests = sorted;
 }
 
 /// Record digests, in memory and in sorted runs on disk.
@@ -110,7 +153,7 @@ impl DigestStore {
         if let Some(e) = self.failed.take() {
             return Err(e);
         }
-        self.buf.par_sort_unstable();
+        sort_digests(&mut self.buf);
         if self.runs.is_empty() {
             return self.buf.iter().try_for_each(each);
         }
@@ -166,6 +209,23 @@ impl DigestStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bucket_sort_equals_a_comparison_sort() {
+        for n in [0, 1, 5, BUCKETS - 1, BUCKETS, 3 * BUCKETS + 7] {
+            let mut v: Vec<Digest> = (0..n as u32)
+                .map(|i| blake3::hash(&(i % 70_000).to_le_bytes()).into())
+                .collect();
+            // Some digests sharing their first bytes, as a crafted dataset could have.
+            for d in v.iter_mut().step_by(97) {
+                d.0[..4].copy_from_slice(&[1, 2, 3, 4]);
+            }
+            let mut expected = v.clone();
+            expected.sort();
+            sort_digests(&mut v);
+            assert_eq!(v, expected, "{n} digests");
+        }
+    }
 
     #[test]
     fn spilled_runs_merge_in_order() {

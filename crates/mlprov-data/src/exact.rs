@@ -23,8 +23,8 @@ use crate::digests::{sorted_run, DigestStore};
 use crate::error::{Error, Result};
 use crate::identity::ContentKind;
 use crate::readers::{
-    for_each_range, line_too_long, lines, map_uncompressed, read_file, DataFile, Format,
-    RawContent, RawRecord, ReadOptions, Sink, MAX_LINE,
+    for_each_range, line_at, line_too_long, lines, map_uncompressed, read_file, DataFile, Format,
+    RangeStart, RawContent, RawRecord, ReadOptions, Sink, MAX_LINE,
 };
 use crate::record::{identity, RecordOptions};
 use crate::scan::{FileSummary, ScanProgress};
@@ -176,8 +176,11 @@ fn mapped(file: &DataFile, shared: &Shared<'_>) -> Result<Option<(Digest, u64)>>
     let Some(map) = map_uncompressed(file) else {
         return Ok(None);
     };
-    let (digest, counted) =
-        for_each_range(&map, |chunk, first| scan_range(file, chunk, first, shared));
+    let whole: &[u8] = &map;
+    // Lines are numbered only if an error needs a number: counting them is a pass of its own.
+    let (digest, counted) = for_each_range(&map, false, |chunk, at| {
+        scan_range(file, chunk, at, whole, shared)
+    });
     // The earliest bad line of the file is the one reported, as a serial read would.
     let mut records = 0u64;
     for r in counted {
@@ -188,18 +191,25 @@ fn mapped(file: &DataFile, shared: &Shared<'_>) -> Result<Option<(Digest, u64)>>
     Ok(Some((digest, records)))
 }
 
-/// The records of one range of a mapped line file (whose first line is number
-/// `first_line`); returns how many.
-fn scan_range(file: &DataFile, chunk: &[u8], first_line: u64, shared: &Shared<'_>) -> Result<u64> {
+/// The records of one range of a mapped line file (`at` in `whole`); returns how many.
+fn scan_range(
+    file: &DataFile,
+    chunk: &[u8],
+    at: RangeStart,
+    whole: &[u8],
+    shared: &Shared<'_>,
+) -> Result<u64> {
     let ropts = &shared.opts.record;
     let field = ropts.field.as_deref();
     let mut digests = Vec::with_capacity(chunk.len() / 128);
     // Lines already canonical, digested together at the end (sixteen at a time).
     let mut fast: Vec<&[u8]> = Vec::with_capacity(chunk.len() / 128);
     let mut total = 0u64;
-    for (line_no, line) in (first_line..).zip(lines(chunk)) {
+    // The number of the range's `i`-th line (0-based), for an error message.
+    let line_no = |i: u64| at.first_line.unwrap_or_else(|| line_at(whole, at.offset)) + i;
+    for (i, line) in (0u64..).zip(lines(chunk)) {
         if line.len() as u64 > MAX_LINE {
-            return Err(line_too_long(file, line_no));
+            return Err(line_too_long(file, line_no(i)));
         }
         if line.trim_ascii().is_empty() {
             continue;
@@ -214,7 +224,7 @@ fn scan_range(file: &DataFile, chunk: &[u8], first_line: u64, shared: &Shared<'_
                 total += t.len() as u64;
             }
             None => {
-                let (d, n) = slow_line(file, line, line_no, ropts)?;
+                let (d, n) = slow_line(file, line, i, &line_no, ropts)?;
                 digests.push(d);
                 total += n;
             }
@@ -229,21 +239,27 @@ fn scan_range(file: &DataFile, chunk: &[u8], first_line: u64, shared: &Shared<'_
     Ok(n)
 }
 
-/// A line the fast path could not decide: the full canonicalization (and its errors).
+/// A line the fast path could not decide (the range's `i`-th): the full canonicalization.
+/// A record's number only appears in errors, and numbering costs a count of the lines
+/// before the range, so a failing line is canonicalized again with its number.
 fn slow_line(
     file: &DataFile,
     line: &[u8],
-    index: u64,
+    i: u64,
+    line_no: &dyn Fn(u64) -> u64,
     opts: &RecordOptions,
 ) -> Result<(Digest, u64)> {
-    let content = match file.format {
-        Format::Jsonl => RawContent::JsonLine(line.to_vec()),
-        _ => RawContent::Text(
-            String::from_utf8(line.to_vec())
-                .map_err(|_| Error::record(&file.path, index, "not UTF-8 text"))?,
-        ),
+    let canonicalize = |index: u64| {
+        let content = match file.format {
+            Format::Jsonl => RawContent::JsonLine(line.to_vec()),
+            _ => RawContent::Text(
+                String::from_utf8(line.to_vec())
+                    .map_err(|_| Error::record(&file.path, index, "not UTF-8 text"))?,
+            ),
+        };
+        identity(RawRecord { index, content }, file, opts)
     };
-    identity(RawRecord { index, content }, file, opts)
+    canonicalize(i).or_else(|_| canonicalize(line_no(i)))
 }
 
 /// Receives a streamed file's batches and keeps only their identity.

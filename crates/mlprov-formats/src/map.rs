@@ -53,6 +53,25 @@ impl FileMap {
 }
 
 impl FileMap {
+    /// Asks the kernel to start reading `len` bytes at `offset` into the page cache now
+    /// (advice only, asynchronous): a reader working through the map a piece at a time
+    /// asks for the next piece while it works on this one, so the disk is not idle while
+    /// the processor works, nor the processor while the disk reads. Out-of-bounds ranges
+    /// and refusals are ignored.
+    pub fn will_need(&self, offset: usize, len: usize) {
+        // Linux reads at most the device's read-ahead window (`read_ahead_kb`, often far
+        // less than `len`) per request, so the range is asked for in steps.
+        const STEP: usize = 2 << 20;
+        let end = offset.saturating_add(len).min(self.map.len());
+        let mut at = offset;
+        while at < end {
+            let n = STEP.min(end - at);
+            #[cfg(unix)]
+            let _ = self.map.advise_range(memmap2::Advice::WillNeed, at, n);
+            at += n;
+        }
+    }
+
     /// Drops this process's pages of `len` bytes at `offset` (advice only): a long
     /// sequential read then keeps only what it is working on resident, instead of the whole
     /// file counting in its RSS. Touching the bytes again reads them back from the file.

@@ -84,54 +84,87 @@ pub(crate) fn lines(chunk: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
 /// so the process's resident memory does not grow with the file.
 const EPOCH: usize = 64 << 20;
 
-/// Runs `each` on every range of the map (its bytes and the number of its first line) in
-/// parallel, while computing the file's plain BLAKE3 over the same bytes, `EPOCH` bytes at a
-/// time, releasing each epoch's pages once done. Returns the digest and every range's
-/// result, in file order (so the caller reports the earliest error).
+/// Where a range of a mapped file starts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RangeStart {
+    /// Its byte offset in the file.
+    pub offset: usize,
+    /// The 1-based number of its first line, when the caller asked for line numbers.
+    pub first_line: Option<u64>,
+}
+
+/// The 1-based number of the line starting at byte `offset` of `bytes` (counted on demand:
+/// for an error message, when the ranges were not numbered).
+pub(crate) fn line_at(bytes: &[u8], offset: usize) -> u64 {
+    1 + memchr::memchr_iter(b'\n', bytes.get(..offset).unwrap_or_default()).count() as u64
+}
+
+/// Runs `each` on every range of the map (its bytes and where it starts) in parallel,
+/// while computing the file's plain BLAKE3 over the same bytes, `EPOCH` bytes at a time,
+/// releasing each epoch's pages once done. With `number_lines`, each range gets the number
+/// of its first line (one more pass over the bytes; without it, [`line_at`] finds a line's
+/// number when an error needs it). Returns the digest and every range's result, in file
+/// order (so the caller reports the earliest error).
 pub(crate) fn for_each_range<T: Send>(
     map: &FileMap,
-    each: impl Fn(&[u8], u64) -> Result<T> + Sync,
+    number_lines: bool,
+    each: impl Fn(&[u8], RangeStart) -> Result<T> + Sync,
 ) -> (Digest, Vec<Result<T>>) {
     let bytes: &[u8] = map;
-    // Cutting touches only the pages around each cut; every other pass goes epoch by epoch.
-    let ranges = split_at_newlines(bytes, RANGE);
-    // The kernel maps pages around each one probed (fault-around): let them go now.
-    map.release(0, bytes.len());
     let mut hasher = blake3::Hasher::new();
-    let mut results = Vec::with_capacity(ranges.len());
-    let mut rest = &ranges[..];
+    let mut results = Vec::new();
     let mut next_line = 1u64;
-    while let Some(first) = rest.first() {
-        let start = first.start;
-        let n = rest
-            .iter()
-            .position(|r| r.end - start >= EPOCH)
-            .map_or(rest.len(), |i| i + 1);
-        let (epoch, after) = rest.split_at(n);
-        rest = after;
-        let end = epoch.last().map_or(start, |r| r.end);
+    let mut start = 0;
+    while start < bytes.len() {
+        // Each epoch is cut into ranges only when it is reached: cutting the whole file
+        // first would fault a page at every cut, and on a cold cache each such fault reads
+        // a read-ahead window around it, one after another.
+        let end = split_at_newlines(bytes.get(start..).unwrap_or_default(), EPOCH)
+            .first()
+            .map_or(bytes.len(), |r| start + r.end);
+        let epoch: Vec<Range<usize>> =
+            split_at_newlines(bytes.get(start..end).unwrap_or_default(), RANGE)
+                .into_iter()
+                .map(|r| start + r.start..start + r.end)
+                .collect();
+        let epoch = &epoch[..];
         let span = bytes.get(start..end).unwrap_or_default();
-        let (epoch, next) = numbered(bytes, epoch, next_line);
-        next_line = next;
+        // The next two epochs are read from disk while this one is worked on.
+        map.will_need(end, 2 * EPOCH);
+        let epoch: Vec<(Range<usize>, Option<u64>)> = if number_lines {
+            let (epoch, next) = numbered(bytes, epoch, next_line);
+            next_line = next;
+            epoch.into_iter().map(|(r, n)| (r, Some(n))).collect()
+        } else {
+            epoch.iter().map(|r| (r.clone(), None)).collect()
+        };
         let (_, done) = rayon::join(
             || hasher.update_rayon(span),
             || {
                 epoch
                     .par_iter()
-                    .map(|(r, first)| each(bytes.get(r.clone()).unwrap_or_default(), *first))
+                    .map(|(r, first_line)| {
+                        let at = RangeStart {
+                            offset: r.start,
+                            first_line: *first_line,
+                        };
+                        each(bytes.get(r.clone()).unwrap_or_default(), at)
+                    })
                     .collect::<Vec<_>>()
             },
         );
         results.extend(done);
         map.release(start, end - start);
+        start = end;
     }
     (Digest::from(hasher.finalize()), results)
 }
 
 /// Reads every record of a mapped line file into `sink`; returns the file's plain digest.
 pub(crate) fn read(file: &DataFile, map: &FileMap, sink: &dyn Sink) -> Result<Digest> {
-    let (digest, results) =
-        for_each_range(map, |chunk, first| read_range(file, chunk, first, sink));
+    let (digest, results) = for_each_range(map, true, |chunk, at| {
+        read_range(file, chunk, at.first_line.unwrap_or(1), sink)
+    });
     // The earliest bad line of the file is the one reported, as a serial read would.
     results.into_iter().collect::<Result<()>>()?;
     map.check_unchanged()

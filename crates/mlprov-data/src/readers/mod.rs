@@ -22,7 +22,7 @@ use crate::error::Result;
 
 pub(crate) use lines::too_long as line_too_long;
 pub use listing::{list_files, ReadOptions, Shard};
-pub(crate) use mapped::{for_each_range, lines, map_uncompressed};
+pub(crate) use mapped::{for_each_range, line_at, lines, map_uncompressed, RangeStart};
 
 /// Records a batch holds at most before it is handed on.
 pub(crate) const BATCH_RECORDS: usize = 2048;
