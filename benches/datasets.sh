@@ -9,6 +9,9 @@
 #     bottom-k) and the full manifest (also MinHash, privacy counts, samples). With
 #     BASELINE=path/to/an/older/mlprov, that binary's full fingerprint is timed in the
 #     same run too (before/after).
+#     STEPS=cold times the same two commands with the page cache dropped before each run
+#     (needs root: /proc/sys/vm/drop_caches), which is what "the time b3sum takes to read
+#     it" is when the file is not already in memory.
 #  3. Peak RSS of `dataset fingerprint` on 1 GiB and 4 GiB inputs. Target: within 10%.
 #  4. `dataset compare` of a 1M-record B against A's manifest. Target: < 30 s on 2 cores.
 #
@@ -85,7 +88,7 @@ PY
   python3 -c "print(f'MinHash, 100k records: datasketch {float($py):.2f} s, mlprov {float($rs):.2f} s: mlprov {float($py)/float($rs):.1f}x the throughput (target >= 20x)')"
 fi
 
-if [[ $STEPS == *b3sum* || $STEPS == *rss* ]]; then
+if [[ $STEPS == *b3sum* || $STEPS == *rss* || $STEPS == *cold* ]]; then
   # 1 GiB: 2.1M records of ~510 bytes.
   gen "$DATA/records-1g.jsonl" 2100000 2
   cat "$DATA/records-1g.jsonl" > /dev/null
@@ -106,6 +109,19 @@ for x in r[1:]:
     print(f"  {x['command']}: {x['mean']:.2f} s wall ({x['mean']/b3['mean']:.1f}x b3sum), "
           f"{x['user']:.2f} s user ({x['user']/b3['user']:.1f}x) (target <= 2x)")
 PY
+fi
+
+if [[ $STEPS == *cold* ]]; then
+  if [[ -w /proc/sys/vm/drop_caches ]]; then
+    drop="sync; echo 3 > /proc/sys/vm/drop_caches"
+    hyperfine --runs "$RUNS" --prepare "$drop" --export-json "$DATA/cold.json" \
+      -n "b3sum (cold)" "b3sum $DATA/records-1g.jsonl" \
+      -n "mlprov dataset fingerprint --exact-only (cold)" "$MLPROV dataset fingerprint $DATA/records-1g.jsonl --field text --exact-only"
+    read -r b3 ex < <(mean "$DATA/cold.json")
+    python3 -c "print(f'1 GiB JSONL, page cache dropped: b3sum {float($b3):.2f} s, --exact-only {float($ex):.2f} s: {float($ex)/float($b3):.2f}x (target <= 2x)')"
+  else
+    echo "cold: skipped, /proc/sys/vm/drop_caches is not writable (run as root)" >&2
+  fi
 fi
 
 if [[ $STEPS == *rss* ]]; then

@@ -6,7 +6,7 @@
 //! is `Some`, it is byte for byte what the full path produces (tested exhaustively over
 //! generated lines below and by property tests).
 
-use crate::canonical::{is_canonical, is_canonical_ascii, CanonicalOptions};
+use crate::canonical::{is_canonical, CanonicalOptions};
 
 /// Deepest nesting the scan follows (serde_json refuses beyond 128; deeper lines take the
 /// full path, which reports it).
@@ -32,13 +32,23 @@ pub fn json_line<'a>(
     field: Option<&str>,
     opts: CanonicalOptions,
 ) -> Option<&'a str> {
-    // Strings must be UTF-8 (serde_json checks them); outside strings the scan accepts
-    // ASCII only, so checking the whole line is the same test.
-    let text = std::str::from_utf8(line).ok()?;
+    std::str::from_utf8(json_line_bytes(line, field, opts)?).ok()
+}
+
+/// [`json_line`] as bytes (what a digest needs), without a UTF-8 pass over lines that
+/// are ASCII: the scan accepts only ASCII outside strings and notes any byte of 128 or
+/// more inside them, so only a line with such a byte is validated (as the full path,
+/// `serde_json`, validates every line).
+pub fn json_line_bytes<'a>(
+    line: &'a [u8],
+    field: Option<&str>,
+    opts: CanonicalOptions,
+) -> Option<&'a [u8]> {
     let mut s = Scan {
         b: line,
         i: 0,
         opts,
+        high: false,
     };
     s.ws();
     let start = s.i;
@@ -57,12 +67,100 @@ pub fn json_line<'a>(
     if s.i != line.len() {
         return None;
     }
+    if s.high && std::str::from_utf8(line).is_err() {
+        return None;
+    }
     let range = match picked.value {
         Value::Str { canonical: true } => picked.start + 1..picked.end - 1,
         Value::Other { canonical: true } => picked.start..picked.end,
         _ => return None,
     };
-    text.get(range)
+    line.get(range)
+}
+
+/// What one pass over an escape-free string's content finds.
+#[derive(Debug, Clone, Copy, Default)]
+struct ContentFlags {
+    /// A byte below 0x20 (JSON requires those escaped; tab, line feed and the other ASCII
+    /// whitespace but the space are among them).
+    control: bool,
+    /// A byte of 128 or more (non-ASCII text).
+    high: bool,
+    /// Two spaces in a row.
+    double_space: bool,
+    /// An ASCII capital.
+    upper: bool,
+}
+
+/// [`ContentFlags`] of `b`, with AVX2 where the CPU has it: this pass runs over every byte
+/// of every record, and the portable build's vectors are half as wide.
+fn content_flags(b: &[u8]) -> ContentFlags {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        #[allow(unsafe_code)]
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { content_flags_avx2(b) };
+    }
+    content_flags_portable(b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn content_flags_avx2(b: &[u8]) -> ContentFlags {
+    content_flags_portable(b)
+}
+
+/// Two passes (the bytes, then each byte with the next), 32 bytes at a time into one
+/// vector accumulator (a bit per finding) reduced once at the end: fixed-size loops
+/// without early exits, so the compiler makes each a few vector instructions per block.
+/// The last, partial block is the slice's last 32 bytes (bytes seen twice change no
+/// flag); content shorter than a block goes byte by byte.
+#[inline(always)]
+fn content_flags_portable(b: &[u8]) -> ContentFlags {
+    const W: usize = 32;
+    const CONTROL: u8 = 1;
+    const UPPER: u8 = 2;
+    const DOUBLE: u8 = 4;
+    const HIGH: u8 = 0x80;
+    let flags =
+        |x: u8| u8::from(x < 0x20) | (x & HIGH) | (u8::from(x.wrapping_sub(b'A') < 26) << 1);
+    let pair = |x: u8, y: u8| (u8::from(x == b' ') & u8::from(y == b' ')) << 2;
+    // The block of `s` at `at` (`at + W <= s.len()`), as an array: a loop of a length the
+    // compiler knows.
+    let block = |s: &[u8], at: usize| -> [u8; W] {
+        s.get(at..at + W)
+            .and_then(|c| <[u8; W]>::try_from(c).ok())
+            .unwrap_or([b'a'; W])
+    };
+    let mut acc = [0u8; W];
+    let n = b.len();
+    if n > W {
+        let starts = (0..n - W).step_by(W).chain([n - W]);
+        for at in starts.clone() {
+            let x = block(b, at);
+            for i in 0..W {
+                acc[i] |= flags(x[i]);
+            }
+        }
+        // Pairs (k, k + 1) for k in 0..n - 1, by blocks of k.
+        for at in (0..n - 1 - W).step_by(W).chain([n - 1 - W]) {
+            let (x, y) = (block(b, at), block(b, at + 1));
+            for i in 0..W {
+                acc[i] |= pair(x[i], y[i]);
+            }
+        }
+    } else {
+        for (k, &x) in b.iter().enumerate() {
+            acc[0] |= flags(x) | pair(x, b.get(k + 1).copied().unwrap_or(0));
+        }
+    }
+    let all = acc.iter().fold(0u8, |a, &x| a | x);
+    ContentFlags {
+        control: all & CONTROL != 0,
+        high: all & HIGH != 0,
+        double_space: all & DOUBLE != 0,
+        upper: all & UPPER != 0,
+    }
 }
 
 /// What the scan learned of a value.
@@ -94,6 +192,8 @@ struct Scan<'a> {
     b: &'a [u8],
     i: usize,
     opts: CanonicalOptions,
+    /// Whether a string held a byte of 128 or more (then the line is validated as UTF-8).
+    high: bool,
 }
 
 impl<'a> Scan<'a> {
@@ -190,17 +290,21 @@ impl<'a> Scan<'a> {
             // No escape: the common case, decided by vectorizable passes.
             let content = rest.get(..stop)?;
             self.i = start + stop + 1;
-            let (control, high) = content.iter().fold((false, false), |(lo, hi), &c| {
-                (lo | (c < 0x20), hi | (c >= 0x80))
-            });
-            if control {
+            let flags = content_flags(content);
+            if flags.control {
                 // Control characters must be escaped in JSON.
                 return None;
             }
-            let canonical = if high {
+            self.high |= flags.high;
+            let canonical = if flags.high {
                 std::str::from_utf8(content).is_ok_and(|t| is_canonical(t, self.opts))
             } else {
-                is_canonical_ascii(content, self.opts)
+                // ASCII: single spaces only, none at either end, no other whitespace
+                // (the controls, excluded above), no capitals when case-folding.
+                !flags.double_space
+                    && content.first() != Some(&b' ')
+                    && content.last() != Some(&b' ')
+                    && !(self.opts.case_fold && flags.upper)
             };
             return Some(Value::Str { canonical });
         }
@@ -215,7 +319,10 @@ impl<'a> Scan<'a> {
                     }
                 }
                 0..=0x1f => return None,
-                _ => self.i += 1,
+                c => {
+                    self.high |= c >= 0x80;
+                    self.i += 1;
+                }
             }
         }
         self.i += 1;

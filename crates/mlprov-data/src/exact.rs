@@ -215,12 +215,12 @@ fn scan_range(
             continue;
         }
         let canonical = match file.format {
-            Format::Jsonl => canonical_fast::json_line(line, field, ropts.canonical),
-            _ => canonical_fast::text_line(line, ropts.canonical),
+            Format::Jsonl => canonical_fast::json_line_bytes(line, field, ropts.canonical),
+            _ => canonical_fast::text_line(line, ropts.canonical).map(str::as_bytes),
         };
         match canonical {
             Some(t) => {
-                fast.push(t.as_bytes());
+                fast.push(t);
                 total += t.len() as u64;
             }
             None => {

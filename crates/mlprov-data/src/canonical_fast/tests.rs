@@ -42,6 +42,11 @@ fn check(line: &str) -> bool {
     for opts in [PLAIN, FOLD] {
         for field in [None, Some("text"), Some("b")] {
             let fast = json_line(line.as_bytes(), field, opts);
+            assert_eq!(
+                json_line_bytes(line.as_bytes(), field, opts),
+                fast.map(str::as_bytes),
+                "bytes {line:?} field {field:?} {opts:?}"
+            );
             if let Some(f) = fast {
                 let full = full_json(line.as_bytes(), field, opts);
                 assert_eq!(
@@ -370,5 +375,51 @@ proptest! {
                 prop_assert_eq!(Some(f.to_string()), full_text(line.as_bytes(), opts));
             }
         }
+    }
+}
+
+#[test]
+fn invalid_utf8_anywhere_in_the_line_is_left_to_the_full_path() {
+    for line in [
+        &b"{\"a\":\"\xff\",\"text\":\"ok\"}"[..],
+        b"{\"a\":\"x\\n\xc3\",\"text\":\"ok\"}",
+        b"{\"text\":\"ok \xe2\x82\"}",
+    ] {
+        assert!(std::str::from_utf8(line).is_err());
+        assert!(serde_json::from_slice::<Value>(line).is_err());
+        assert_eq!(json_line_bytes(line, Some("text"), PLAIN), None, "{line:?}");
+        assert_eq!(json_line(line, Some("text"), PLAIN), None);
+    }
+    // Valid non-ASCII elsewhere in the line does not stop an ASCII field.
+    let ok = "{\"a\":\"caf\u{e9}\",\"text\":\"ok\"}";
+    assert_eq!(
+        json_line_bytes(ok.as_bytes(), Some("text"), PLAIN),
+        Some(&b"ok"[..])
+    );
+}
+
+#[test]
+fn content_flags_at_every_position_of_a_block() {
+    // Each finding placed at every offset around the 32-byte blocks, including a double
+    // space split across two blocks.
+    for len in 0..100usize {
+        for at in 0..len {
+            let mut b = vec![b'a'; len];
+            b[at] = 0x1f;
+            assert!(content_flags(&b).control && content_flags_portable(&b).control);
+            b[at] = 0xc3;
+            assert!(content_flags(&b).high);
+            b[at] = b'Q';
+            assert!(content_flags(&b).upper && !content_flags(&b).high);
+            b[at] = b' ';
+            assert!(!content_flags(&b).double_space, "{len} {at}");
+            if at + 1 < len {
+                b[at + 1] = b' ';
+                assert!(content_flags(&b).double_space, "{len} {at}");
+            }
+        }
+        let plain = vec![b'z'; len];
+        let f = content_flags(&plain);
+        assert!(!(f.control || f.high || f.double_space || f.upper));
     }
 }
