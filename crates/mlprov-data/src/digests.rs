@@ -6,15 +6,15 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 
 use mlprov_hash::Digest;
 use rayon::prelude::*;
 
 /// Digests held in memory before a sorted run is written to disk.
 pub const SPILL_DIGESTS: usize = 1 << 20;
-/// Read buffer per run while merging.
-const RUN_BUFFER: usize = 16 << 10;
+/// Digests read at a time from each run while merging.
+const RUN_BLOCK: usize = 2048;
 
 /// Sorts `digests` and writes them to an anonymous temporary file as one sorted run.
 pub fn sorted_run(mut digests: Vec<Digest>) -> io::Result<File> {
@@ -69,6 +69,63 @@ pub fn sort_digests(digests: &mut Vec<Digest>) {
     }
     buckets.par_iter_mut().for_each(|b| b.sort_unstable());
     *digests = sorted;
+}
+
+/// A run's digests, read a block at a time (a read per digest was most of the merge).
+struct RunReader<'a> {
+    file: &'a File,
+    bytes: Vec<u8>,
+    block: Vec<Digest>,
+    at: usize,
+}
+
+impl<'a> RunReader<'a> {
+    fn new(file: &'a File) -> Self {
+        RunReader {
+            file,
+            bytes: vec![0; RUN_BLOCK * 32],
+            block: Vec::with_capacity(RUN_BLOCK),
+            at: 0,
+        }
+    }
+
+    fn next(&mut self) -> io::Result<Option<Digest>> {
+        if self.at == self.block.len() {
+            self.refill()?;
+        }
+        let d = self.block.get(self.at).copied();
+        self.at += 1;
+        Ok(d)
+    }
+
+    /// Reads the next block; empty at the end. A run whose length is not a whole number
+    /// of digests is an error, not a digest dropped.
+    fn refill(&mut self) -> io::Result<()> {
+        let mut filled = 0;
+        while filled < self.bytes.len() {
+            match self.file.read(&mut self.bytes[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if !filled.is_multiple_of(32) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a digest list ends within a digest",
+            ));
+        }
+        self.block.clear();
+        self.block.extend(
+            self.bytes[..filled]
+                .chunks_exact(32)
+                .filter_map(|c| <[u8; 32]>::try_from(c).ok())
+                .map(Digest),
+        );
+        self.at = 0;
+        Ok(())
+    }
 }
 
 /// Record digests, in memory and in sorted runs on disk.
@@ -160,16 +217,9 @@ impl DigestStore {
         let mut readers = Vec::with_capacity(self.runs.len());
         for f in &mut self.runs {
             f.seek(SeekFrom::Start(0))?;
-            readers.push(BufReader::with_capacity(RUN_BUFFER, &*f));
+            readers.push(RunReader::new(f));
         }
-        let next = |r: &mut BufReader<&File>| -> io::Result<Option<Digest>> {
-            let mut d = [0u8; 32];
-            match r.read_exact(&mut d) {
-                Ok(()) => Ok(Some(Digest(d))),
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
-                Err(e) => Err(e),
-            }
-        };
+        let next = |r: &mut RunReader<'_>| r.next();
         // Source `readers.len()` is the in-memory buffer.
         let mut heap = BinaryHeap::new();
         for (i, r) in readers.iter_mut().enumerate() {
@@ -243,6 +293,12 @@ mod tests {
             all.push(d);
         }
         s.absorb(other);
+        // A run of several read blocks.
+        let long: Vec<Digest> = (0..3 * RUN_BLOCK as u32 + 5)
+            .map(|i| blake3::hash(&(5000 + i).to_le_bytes()).into())
+            .collect();
+        all.extend(&long);
+        s.add_sorted_run(sorted_run(long).unwrap());
         all.sort();
         let mut out = Vec::new();
         s.for_each_sorted(|d| {
@@ -251,5 +307,16 @@ mod tests {
         })
         .unwrap();
         assert_eq!(out, all);
+    }
+
+    #[test]
+    fn a_run_cut_within_a_digest_is_an_error() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&[7u8; 32 * 3 + 5]).unwrap();
+        let mut s = DigestStore::with_limit(7);
+        s.push(Digest([1; 32]));
+        s.add_sorted_run(f);
+        let e = s.for_each_sorted(|_| Ok(())).unwrap_err();
+        assert!(e.to_string().contains("within a digest"), "{e}");
     }
 }

@@ -160,33 +160,53 @@ impl DatasetSketch {
     }
 
     /// Streams the digests in ascending order into the Merkle root (each also handed to
-    /// `each`, for a shard's digest list) and counts the distinct ones. The leaf and node
-    /// hashes of whole subtrees of [`SUBTREE`] leaves are computed in parallel; the root is
-    /// the same as leaf by leaf.
+    /// `each`, for a shard's digest list) and counts the distinct ones. The merge runs on
+    /// this thread while another hashes what it has merged so far, whole subtrees of
+    /// [`SUBTREE`] leaves in parallel; the root is the same as leaf by leaf.
     pub fn finish(
         &mut self,
         mut each: impl FnMut(&Digest) -> std::io::Result<()>,
     ) -> std::io::Result<Identity> {
-        let mut tree = MerkleStream::new();
-        let mut distinct = 0u64;
-        let mut last: Option<Digest> = None;
-        let mut pending: Vec<Digest> = Vec::with_capacity(SUBTREE * SUBTREES_AT_ONCE);
-        self.digests.for_each_sorted(|d| {
-            if last != Some(*d) {
-                distinct += 1;
-                last = Some(*d);
-            }
-            pending.push(*d);
-            if pending.len() == pending.capacity() {
-                push_subtrees(&mut tree, &mut pending);
-            }
-            each(d)
-        })?;
-        push_subtrees(&mut tree, &mut pending);
-        pending.iter().for_each(|d| tree.push(d));
-        Ok(Identity {
-            root: tree.root(),
-            distinct,
+        let batch = SUBTREE * SUBTREES_AT_ONCE;
+        let digests = &mut self.digests;
+        std::thread::scope(|scope| {
+            // Two batches in flight at most: memory stays bounded if hashing lags.
+            let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Digest>>(2);
+            let hashing = scope.spawn(move || {
+                let mut tree = MerkleStream::new();
+                let mut pending: Vec<Digest> = Vec::with_capacity(2 * batch);
+                for b in receive {
+                    pending.extend(b);
+                    push_subtrees(&mut tree, &mut pending);
+                }
+                pending.iter().for_each(|d| tree.push(d));
+                tree
+            });
+            let mut distinct = 0u64;
+            let mut last: Option<Digest> = None;
+            let mut pending: Vec<Digest> = Vec::with_capacity(batch);
+            let gone = || std::io::Error::other("the Merkle hashing thread stopped");
+            let merged = digests.for_each_sorted(|d| {
+                if last != Some(*d) {
+                    distinct += 1;
+                    last = Some(*d);
+                }
+                pending.push(*d);
+                if pending.len() == batch {
+                    let full = std::mem::replace(&mut pending, Vec::with_capacity(batch));
+                    send.send(full).map_err(|_| gone())?;
+                }
+                each(d)
+            });
+            let sent = send.send(pending);
+            drop(send);
+            let tree = hashing.join().map_err(|_| gone())?;
+            merged?;
+            sent.map_err(|_| gone())?;
+            Ok(Identity {
+                root: tree.root(),
+                distinct,
+            })
         })
     }
 }
