@@ -83,6 +83,9 @@ pub(crate) fn lines(chunk: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
 /// Bytes of a mapped file worked on at a time: hashed and read, then its pages released,
 /// so the process's resident memory does not grow with the file.
 const EPOCH: usize = 64 << 20;
+/// Epochs asked of the disk ahead of the one worked on (page cache, not this process's
+/// memory: the pages are mapped in only when touched).
+const AHEAD: usize = 3;
 
 /// Where a range of a mapped file starts.
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +118,7 @@ pub(crate) fn for_each_range<T: Send>(
     let mut results = Vec::new();
     let mut next_line = 1u64;
     let mut start = 0;
+    map.will_need(0, AHEAD * EPOCH);
     while start < bytes.len() {
         // Each epoch is cut into ranges only when it is reached: cutting the whole file
         // first would fault a page at every cut, and on a cold cache each such fault reads
@@ -129,8 +133,8 @@ pub(crate) fn for_each_range<T: Send>(
                 .collect();
         let epoch = &epoch[..];
         let span = bytes.get(start..end).unwrap_or_default();
-        // The next two epochs are read from disk while this one is worked on.
-        map.will_need(end, 2 * EPOCH);
+        // The next epochs are read from disk while this one is worked on.
+        map.will_need(end, AHEAD * EPOCH);
         let epoch: Vec<(Range<usize>, Option<u64>)> = if number_lines {
             let (epoch, next) = numbered(bytes, epoch, next_line);
             next_line = next;
