@@ -19,8 +19,10 @@
 mod avx512;
 
 /// Bytes in a BLAKE3 block.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const BLOCK_LEN: usize = 64;
 /// Bytes in a BLAKE3 chunk: a message of at most this many bytes is hashed by one chunk.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const CHUNK_LEN: usize = 1024;
 
 /// BLAKE3's initialization vector (the key words of plain hashing).
@@ -34,8 +36,11 @@ const IV: [u32; 8] = [
     0x1F83_D9AB,
     0x5BE0_CD19,
 ];
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const CHUNK_START: u32 = 1;
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const CHUNK_END: u32 = 2;
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const ROOT: u32 = 8;
 const KEYED_HASH: u32 = 16;
 const DERIVE_KEY_MATERIAL: u32 = 64;
