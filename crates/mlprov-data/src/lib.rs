@@ -5,8 +5,9 @@
 //! privacy signals; all of it mergeable across shards. `docs/datasets.md` documents every
 //! construction and estimate.
 
-// One unsafe block, in `minhash`: calling the AVX2 build of the MinHash loop after checking
-// that the CPU has AVX2 (the throughput target needs the wider lanes). Nothing else may.
+// Two unsafe blocks, each calling an AVX2 build of a loop after checking that the CPU has
+// AVX2 (the throughput targets need the wider lanes): the MinHash loop in `minhash`, and
+// the canonical check of a string's content in `canonical_fast`. Nothing else may.
 #![deny(unsafe_code)]
 
 pub mod bottomk;
