@@ -44,7 +44,7 @@ pub fn sort_digests(digests: &mut Vec<Digest>) {
     for d in digests.iter() {
         next[bucket(d)] += 1;
     }
-    // `next[b]`: where bucket b's next digest goes; `ends[b]`: where the bucket ends.
+    // `next[b]`: where bucket b's next digest goes (its start, before the scatter).
     let mut at = 0;
     for n in &mut next {
         let count = *n;

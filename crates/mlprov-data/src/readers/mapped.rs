@@ -23,20 +23,26 @@ pub(crate) fn map_uncompressed(file: &DataFile) -> Option<FileMap> {
     (!compressed).then_some(map)
 }
 
+/// Where the range of about `size` bytes starting at `start` ends: just after the first
+/// newline at or past `start + size`, or at the end of `bytes`.
+fn cut_after(bytes: &[u8], start: usize, size: usize) -> usize {
+    let probe = start.saturating_add(size).min(bytes.len());
+    match bytes
+        .get(probe..)
+        .and_then(|rest| memchr::memchr(b'\n', rest))
+    {
+        Some(i) => probe + i + 1,
+        None => bytes.len(),
+    }
+}
+
 /// Cuts `bytes` into ranges of about `size` bytes, each ending just after a newline (the
 /// last at the end).
 pub(crate) fn split_at_newlines(bytes: &[u8], size: usize) -> Vec<Range<usize>> {
     let mut out = Vec::with_capacity(bytes.len() / size.max(1) + 1);
     let mut start = 0;
     while start < bytes.len() {
-        let probe = start.saturating_add(size).min(bytes.len());
-        let end = match bytes
-            .get(probe..)
-            .and_then(|rest| memchr::memchr(b'\n', rest))
-        {
-            Some(i) => probe + i + 1,
-            None => bytes.len(),
-        };
+        let end = cut_after(bytes, start, size);
         out.push(start..end);
         start = end;
     }
@@ -123,9 +129,7 @@ pub(crate) fn for_each_range<T: Send>(
         // Each epoch is cut into ranges only when it is reached: cutting the whole file
         // first would fault a page at every cut, and on a cold cache each such fault reads
         // a read-ahead window around it, one after another.
-        let end = split_at_newlines(bytes.get(start..).unwrap_or_default(), EPOCH)
-            .first()
-            .map_or(bytes.len(), |r| start + r.end);
+        let end = cut_after(bytes, start, EPOCH);
         let epoch: Vec<Range<usize>> =
             split_at_newlines(bytes.get(start..end).unwrap_or_default(), RANGE)
                 .into_iter()
