@@ -110,11 +110,12 @@ fn content_flags_avx2(b: &[u8]) -> ContentFlags {
     content_flags_portable(b)
 }
 
-/// Two passes (the bytes, then each byte with the next), 32 bytes at a time into one
-/// vector accumulator (a bit per finding) reduced once at the end: fixed-size loops
-/// without early exits, so the compiler makes each a few vector instructions per block.
-/// The last, partial block is the slice's last 32 bytes (bytes seen twice change no
-/// flag); content shorter than a block goes byte by byte.
+/// One pass of windows of 33 bytes, 32 apart, into one vector accumulator (a bit per
+/// finding) reduced once at the end: each window flags its last 32 bytes, and each of
+/// its first 32 with the byte after (two spaces in a row). Fixed-size loops without early
+/// exits, so the compiler makes each window two loads and a few vector instructions. The
+/// last window ends at the slice's end (bytes seen twice change no flag) and the first
+/// byte is flagged on its own; content shorter than a window goes byte by byte.
 #[inline(always)]
 fn content_flags_portable(b: &[u8]) -> ContentFlags {
     const W: usize = 32;
@@ -125,30 +126,27 @@ fn content_flags_portable(b: &[u8]) -> ContentFlags {
     let flags =
         |x: u8| u8::from(x < 0x20) | (x & HIGH) | (u8::from(x.wrapping_sub(b'A') < 26) << 1);
     let pair = |x: u8, y: u8| (u8::from(x == b' ') & u8::from(y == b' ')) << 2;
-    // The block of `s` at `at` (`at + W <= s.len()`), as an array: a loop of a length the
-    // compiler knows.
-    let block = |s: &[u8], at: usize| -> [u8; W] {
-        s.get(at..at + W)
-            .and_then(|c| <[u8; W]>::try_from(c).ok())
-            .unwrap_or([b'a'; W])
-    };
     let mut acc = [0u8; W];
     let n = b.len();
     if n > W {
-        let starts = (0..n - W).step_by(W).chain([n - W]);
-        for at in starts.clone() {
-            let x = block(b, at);
+        // The window of `b` at `at` (`at + W < n`), as an array: a loop of a length the
+        // compiler knows.
+        let mut window = |at: usize| {
+            let w = b
+                .get(at..at + W + 1)
+                .and_then(|c| <[u8; W + 1]>::try_from(c).ok())
+                .unwrap_or([b'a'; W + 1]);
             for i in 0..W {
-                acc[i] |= flags(x[i]);
+                acc[i] |= flags(w[i + 1]) | pair(w[i], w[i + 1]);
             }
+        };
+        let mut at = 0;
+        while at + W < n {
+            window(at);
+            at += W;
         }
-        // Pairs (k, k + 1) for k in 0..n - 1, by blocks of k.
-        for at in (0..n - 1 - W).step_by(W).chain([n - 1 - W]) {
-            let (x, y) = (block(b, at), block(b, at + 1));
-            for i in 0..W {
-                acc[i] |= pair(x[i], y[i]);
-            }
-        }
+        window(n - 1 - W);
+        acc[0] |= flags(b.first().copied().unwrap_or(b'a'));
     } else {
         for (k, &x) in b.iter().enumerate() {
             acc[0] |= flags(x) | pair(x, b.get(k + 1).copied().unwrap_or(0));

@@ -119,12 +119,44 @@ pub(crate) fn for_each_range<T: Send>(
     number_lines: bool,
     each: impl Fn(&[u8], RangeStart) -> Result<T> + Sync,
 ) -> (Digest, Vec<Result<T>>) {
+    std::thread::scope(|scope| {
+        // The disk is asked for the next epochs by a thread of its own: asking costs
+        // kernel time, and asked for between epochs, it held up both workers.
+        let (ask, asked) = std::sync::mpsc::channel::<usize>();
+        let asker = std::thread::Builder::new()
+            .name("mlprov-readahead".into())
+            .spawn_scoped(scope, move || {
+                let mut asked_to = 0;
+                for upto in asked {
+                    if upto > asked_to {
+                        map.will_need(asked_to, upto - asked_to);
+                        asked_to = upto;
+                    }
+                }
+            });
+        // Without the thread (the system refused one), the asking is done inline.
+        let read_ahead = |upto: usize| {
+            if asker.is_err() || ask.send(upto).is_err() {
+                map.will_need(upto.saturating_sub(AHEAD * EPOCH), AHEAD * EPOCH);
+            }
+        };
+        hash_and_process(map, number_lines, &each, read_ahead)
+    })
+}
+
+/// The body of [`for_each_range`]; `read_ahead(upto)` asks for the file up to `upto`.
+fn hash_and_process<T: Send>(
+    map: &FileMap,
+    number_lines: bool,
+    each: &(impl Fn(&[u8], RangeStart) -> Result<T> + Sync),
+    read_ahead: impl Fn(usize),
+) -> (Digest, Vec<Result<T>>) {
     let bytes: &[u8] = map;
     let mut hasher = blake3::Hasher::new();
     let mut results = Vec::new();
     let mut next_line = 1u64;
     let mut start = 0;
-    map.will_need(0, AHEAD * EPOCH);
+    read_ahead(AHEAD * EPOCH);
     while start < bytes.len() {
         // Each epoch is cut into ranges only when it is reached: cutting the whole file
         // first would fault a page at every cut, and on a cold cache each such fault reads
@@ -138,7 +170,7 @@ pub(crate) fn for_each_range<T: Send>(
         let epoch = &epoch[..];
         let span = bytes.get(start..end).unwrap_or_default();
         // The next epochs are read from disk while this one is worked on.
-        map.will_need(end, AHEAD * EPOCH);
+        read_ahead(end.saturating_add(AHEAD * EPOCH));
         let epoch: Vec<(Range<usize>, Option<u64>)> = if number_lines {
             let (epoch, next) = numbered(bytes, epoch, next_line);
             next_line = next;
