@@ -12,6 +12,9 @@
 #     STEPS=cold times the same two commands with the page cache dropped before each run
 #     (needs root: /proc/sys/vm/drop_caches), which is what "the time b3sum takes to read
 #     it" is when the file is not already in memory.
+#     STEPS=wild times the same on JSONL as Python's `json.dumps` writes it by default
+#     (spaces after separators, non-ASCII as `\u` escapes, `\n` between paragraphs, keys
+#     not sorted, floats): no line is canonical as written, so every one is rewritten.
 #  3. Peak RSS of `dataset fingerprint` on 1 GiB and 4 GiB inputs. Target: within 10%.
 #  4. `dataset compare` of a 1M-record B against A's manifest. Target: < 30 s on 2 cores.
 #
@@ -108,6 +111,34 @@ print(f"1 GiB JSONL: b3sum {b3['mean']:.2f} s wall, {b3['user']:.2f} s user")
 for x in r[1:]:
     print(f"  {x['command']}: {x['mean']:.2f} s wall ({x['mean']/b3['mean']:.1f}x b3sum), "
           f"{x['user']:.2f} s user ({x['user']/b3['user']:.1f}x) (target <= 2x)")
+PY
+fi
+
+if [[ $STEPS == *wild* ]]; then
+  if [[ ! -f $DATA/records-wild.jsonl ]]; then
+    python3 - "$DATA/records-wild.jsonl" <<'PY'
+import json, random, sys
+rng = random.Random(5)
+vocab = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 8))) for _ in range(20000)]
+vocab += ["caf\u00e9", "na\u00efve", "Z\u00fcrich", "\u6771\u4eac", "se\u00f1or"]
+with open(sys.argv[1], "w") as f:
+    for i in range(400000):
+        paras = [" ".join(rng.choices(vocab, k=rng.randint(15, 40))).capitalize() + "." for _ in range(3)]
+        rec = {"text": "\n\n".join(paras), "id": f"doc-{i}", "meta": {"source": "web", "score": round(rng.random(), 3)}}
+        f.write(json.dumps(rec) + "\n")
+PY
+  fi
+  cat "$DATA/records-wild.jsonl" > /dev/null
+  hyperfine --warmup 1 --runs "$RUNS" --export-json "$DATA/wild.json" \
+    -n "b3sum (wild)" "b3sum $DATA/records-wild.jsonl" \
+    -n "mlprov --exact-only --field text (wild)" "$MLPROV dataset fingerprint $DATA/records-wild.jsonl --field text --exact-only" \
+    -n "mlprov --exact-only, whole records (wild)" "$MLPROV dataset fingerprint $DATA/records-wild.jsonl --exact-only"
+  python3 - "$DATA/wild.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+b3 = r[0]
+for x in r[1:]:
+    print(f"248 MB json.dumps-style JSONL: {x['command']}: {x['mean']:.2f} s ({x['mean']/b3['mean']:.1f}x b3sum {b3['mean']:.2f} s)")
 PY
 fi
 

@@ -1,12 +1,17 @@
 //! The canonical form of a line read straight off its bytes, for lines that are already
 //! canonical (most lines of most datasets): one scan decides, no JSON tree and no copy is
 //! built. Anything the scan is not sure of (escapes in what is kept, floats, exponents,
-//! duplicate or unsorted keys, very deep nesting, invalid JSON) answers `None`, and the
-//! caller takes the full path (`record`), which also reports the errors. When the answer
-//! is `Some`, it is byte for byte what the full path produces (tested exhaustively over
-//! generated lines below and by property tests).
+//! duplicate or unsorted keys, very deep nesting, invalid JSON) answers `None`. Valid
+//! lines that are not canonical as written then go to [`json_line_into`] (the `write`
+//! module), which writes their canonical form without a JSON tree; what neither takes goes
+//! to the full path (`record`), which also reports the errors. Any answer is byte for byte
+//! what the full path produces (tested exhaustively over generated lines below and by
+//! property tests).
 
 use crate::canonical::{is_canonical, CanonicalOptions};
+
+mod write;
+pub use write::json_line_into;
 
 /// Deepest nesting the scan follows (serde_json refuses beyond 128; deeper lines take the
 /// full path, which reports it).
@@ -306,21 +311,24 @@ impl<'a> Scan<'a> {
             };
             return Some(Value::Str { canonical });
         }
+        // Escapes: from one to the next (or the closing quote), each span between them
+        // checked in one pass as above.
         loop {
+            let rest = self.b.get(self.i..)?;
+            let stop = memchr::memchr2(b'"', b'\\', rest)?;
+            let flags = content_flags(rest.get(..stop)?);
+            if flags.control {
+                return None;
+            }
+            self.high |= flags.high;
+            self.i += stop;
+            if self.peek()? == b'"' {
+                break;
+            }
+            self.i += 1;
             match self.peek()? {
-                b'"' => break,
-                b'\\' => {
-                    self.i += 1;
-                    match self.peek()? {
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
-                        _ => return None,
-                    }
-                }
-                0..=0x1f => return None,
-                c => {
-                    self.high |= c >= 0x80;
-                    self.i += 1;
-                }
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
+                _ => return None,
             }
         }
         self.i += 1;

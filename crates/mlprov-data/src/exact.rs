@@ -18,6 +18,7 @@ use mlprov_hash::Digest;
 use rayon::prelude::*;
 
 use crate::bottomk::BottomK;
+use crate::canonical::CanonicalOptions;
 use crate::canonical_fast;
 use crate::digests::{sorted_run, DigestStore};
 use crate::error::{Error, Result};
@@ -207,8 +208,10 @@ fn scan_range(
     let ropts = &shared.opts.record;
     let field = ropts.field.as_deref();
     let mut digests = Vec::with_capacity(chunk.len() / 128);
-    // Lines already canonical, digested together (sixteen at a time) while still in cache.
+    // Lines already canonical, digested together (sixteen at a time) while still in cache;
+    // with them, the canonical forms of JSON lines that are not, written into `rewritten`.
     let mut fast: Vec<&[u8]> = Vec::with_capacity(HASH_BATCH);
+    let mut rewritten = Rewritten::default();
     let mut total = 0u64;
     // The number of the range's `i`-th line (0-based), for an error message.
     let line_no = |i: u64| at.first_line.unwrap_or_else(|| line_at(whole, at.offset)) + i;
@@ -223,31 +226,76 @@ fn scan_range(
             Format::Jsonl => canonical_fast::json_line_bytes(line, field, ropts.canonical),
             _ => canonical_fast::text_line(line, ropts.canonical).map(str::as_bytes),
         };
-        match canonical {
-            Some(t) => {
-                fast.push(t);
-                total += t.len() as u64;
-                if fast.len() == HASH_BATCH {
-                    ropts
-                        .hasher
-                        .digest_many(ContentKind::Text, &fast, &mut digests);
-                    fast.clear();
-                }
-            }
-            None => {
-                let (d, n) = slow_line(file, line, i, &line_no, ropts)?;
-                digests.push(d);
-                total += n;
-            }
+        if let Some(t) = canonical {
+            fast.push(t);
+            total += t.len() as u64;
+        } else if matches!(file.format, Format::Jsonl)
+            && rewritten.push(line, field, ropts.canonical)
+        {
+            total += rewritten.last_len();
+        } else {
+            let (d, n) = slow_line(file, line, i, &line_no, ropts)?;
+            digests.push(d);
+            total += n;
+            continue;
+        }
+        if fast.len() + rewritten.len() >= HASH_BATCH {
+            rewritten.digest_with(&mut fast, ropts, &mut digests);
         }
     }
-    ropts
-        .hasher
-        .digest_many(ContentKind::Text, &fast, &mut digests);
+    rewritten.digest_with(&mut fast, ropts, &mut digests);
     let n = digests.len() as u64;
     shared.add(file, &digests, total)?;
     shared.progress.bytes(chunk.len() as u64);
     Ok(n)
+}
+
+/// Canonical forms written out (JSON lines not canonical as written), one after another.
+#[derive(Default)]
+struct Rewritten {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Rewritten {
+    /// Writes `line`'s canonical form; `false` when the full path must decide.
+    fn push(&mut self, line: &[u8], field: Option<&str>, opts: CanonicalOptions) -> bool {
+        let done = canonical_fast::json_line_into(line, field, opts, &mut self.bytes).is_some();
+        if done {
+            self.ends.push(self.bytes.len());
+        }
+        done
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The length of the form written last.
+    fn last_len(&self) -> u64 {
+        let n = self.ends.len();
+        let start = n.checked_sub(2).map_or(0, |i| self.ends[i]);
+        (self.ends.last().copied().unwrap_or(0) - start) as u64
+    }
+
+    /// Digests these forms and the lines of `fast` together, then empties both.
+    fn digest_with(
+        &mut self,
+        fast: &mut Vec<&[u8]>,
+        opts: &RecordOptions,
+        digests: &mut Vec<Digest>,
+    ) {
+        let mut start = 0;
+        let mut all: Vec<&[u8]> = fast.clone();
+        for &end in &self.ends {
+            all.push(self.bytes.get(start..end).unwrap_or_default());
+            start = end;
+        }
+        opts.hasher.digest_many(ContentKind::Text, &all, digests);
+        fast.clear();
+        self.bytes.clear();
+        self.ends.clear();
+    }
 }
 
 /// A line the fast path could not decide (the range's `i`-th): the full canonicalization.

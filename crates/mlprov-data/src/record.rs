@@ -137,6 +137,20 @@ pub fn with_canonical<T>(
             {
                 return Ok(f(Canonical::Text(t)));
             }
+            // Most others are valid JSON that is only not canonical as written.
+            let mut written = Vec::with_capacity(line.len());
+            if canonical_fast::json_line_into(
+                &line,
+                opts.field.as_deref(),
+                opts.canonical,
+                &mut written,
+            )
+            .is_some()
+            {
+                if let Ok(t) = std::str::from_utf8(&written) {
+                    return Ok(f(Canonical::Text(t)));
+                }
+            }
             let value: Value = serde_json::from_slice(&line)
                 .map_err(|e| Error::record(&file.path, index, format!("not JSON: {e}")))?;
             Ok(f(Canonical::Text(&json_content(value, file, index, opts)?)))

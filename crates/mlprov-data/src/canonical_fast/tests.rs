@@ -36,9 +36,34 @@ fn full_text(line: &[u8], opts: CanonicalOptions) -> Option<String> {
     ))
 }
 
-/// Checks one line both ways; returns whether the fast path answered.
-fn check(line: &str) -> bool {
-    let mut hit = false;
+/// How often each path answered.
+#[derive(Debug, Default)]
+struct Answers {
+    /// The zero-copy scan.
+    as_written: usize,
+    /// The writer.
+    written: usize,
+    /// The full path (the line is valid and has the field).
+    full: usize,
+}
+
+/// [`json_line_into`]'s answer, appended after a prefix that must survive either way.
+fn write_line(line: &[u8], field: Option<&str>, opts: CanonicalOptions) -> Option<String> {
+    let mut out = b"kept".to_vec();
+    let answer = json_line_into(line, field, opts, &mut out);
+    assert_eq!(&out[..4], b"kept");
+    match answer {
+        Some(()) => Some(String::from_utf8(out[4..].to_vec()).expect("UTF-8")),
+        None => {
+            assert_eq!(out, b"kept", "left as it was on None");
+            None
+        }
+    }
+}
+
+/// Checks one line every way: whatever the scan or the writer answers is the full path's.
+fn check(line: &str) -> Answers {
+    let mut answers = Answers::default();
     for opts in [PLAIN, FOLD] {
         for field in [None, Some("text"), Some("b")] {
             let fast = json_line(line.as_bytes(), field, opts);
@@ -47,15 +72,29 @@ fn check(line: &str) -> bool {
                 fast.map(str::as_bytes),
                 "bytes {line:?} field {field:?} {opts:?}"
             );
+            let full = full_json(line.as_bytes(), field, opts);
             if let Some(f) = fast {
-                let full = full_json(line.as_bytes(), field, opts);
                 assert_eq!(
                     Some(f.to_string()),
                     full,
                     "json {line:?} field {field:?} {opts:?}"
                 );
-                hit = true;
+                answers.as_written += 1;
             }
+            let written = write_line(line.as_bytes(), field, opts);
+            if let Some(w) = &written {
+                assert_eq!(
+                    Some(w),
+                    full.as_ref(),
+                    "written {line:?} field {field:?} {opts:?}"
+                );
+                answers.written += 1;
+            }
+            assert!(
+                fast.is_none() || written.is_some(),
+                "the writer takes what the scan takes: {line:?} field {field:?}"
+            );
+            answers.full += usize::from(full.is_some());
         }
         if let Some(f) = text_line(line.as_bytes(), opts) {
             assert_eq!(
@@ -65,7 +104,7 @@ fn check(line: &str) -> bool {
             );
         }
     }
-    hit
+    answers
 }
 
 /// Strings as they may be written in JSON (quotes included): canonical or not, ASCII or
@@ -147,11 +186,17 @@ fn every_small_record_agrees_with_the_full_path() {
     ];
     let mut hits = 0;
     let mut total = 0;
+    let (mut written, mut valid) = (0, 0);
+    let mut tally = |a: Answers| {
+        written += a.written;
+        valid += a.full;
+        usize::from(a.as_written > 0)
+    };
     for v in &values {
         total += 1;
-        hits += usize::from(check(v));
+        hits += tally(check(v));
         for line in [format!("{v}\n"), format!(" {v}\r\n"), format!("{v} x")] {
-            check(&line);
+            tally(check(&line));
         }
         for k1 in keys {
             for k2 in keys {
@@ -161,16 +206,23 @@ fn every_small_record_agrees_with_the_full_path() {
                         values[total % values.len()]
                     );
                     total += 1;
-                    hits += usize::from(check(&line));
+                    hits += tally(check(&line));
                 }
             }
             total += 1;
-            hits += usize::from(check(&format!("{{{k1}:{v}}}")));
-            hits += usize::from(check(&format!("[{v},{v}]")));
+            hits += tally(check(&format!("{{{k1}:{v}}}")));
+            hits += tally(check(&format!("[{v},{v}]")));
         }
     }
     // The grid is meant to exercise the fast path, not only the fallback.
     assert!(hits * 8 > total, "fast path answered {hits} of {total}");
+    // The writer takes every valid line but those with a key twice (once canonical), which
+    // are about a fifth of the grid (a key paired with itself, `te\u0078t` with `text`,
+    // `b` with `B` when folding; the generated records check "every" exactly).
+    assert!(
+        written * 4 > valid * 3,
+        "the writer answered {written} of {valid} valid lines"
+    );
 }
 
 #[test]
@@ -196,6 +248,39 @@ fn the_benchmark_record_shape_takes_the_fast_path() {
     assert_eq!(
         text_line(b"caf\xc3\xa9 au lait\r\n", PLAIN),
         Some("caf\u{e9} au lait")
+    );
+}
+
+#[test]
+fn lines_as_python_and_pandas_write_them_take_the_writer() {
+    // `json.dumps` defaults (spaces after separators, non-ASCII as `\u` escapes), keys out
+    // of order, paragraphs, floats, an exponent, nesting: none is canonical as written.
+    let lines = [
+        "{\"text\": \"First para.\\n\\nSecond  one, caf\\u00e9 \\\"quoted\\\".\", \"id\": \"doc-1\", \"meta\": {\"score\": 0.5, \"source\": \"web\"}}\n",
+        "{\"meta\":{\"source\":\"web\",\"lang\":\"en\"},\"text\":\"Tab\\tand\\/slash\",\"n\":1e3}\r\n",
+        "{\"text\": \"\\ud83d\\ude00 smile\", \"tags\": [\"a\", \"b\"], \"x\": -0.0}",
+    ];
+    for line in lines {
+        assert_eq!(json_line(line.as_bytes(), None, PLAIN), None, "{line:?}");
+        for field in [
+            None,
+            Some("text"),
+            Some("x").filter(|_| line.contains("\"x\"")),
+        ] {
+            for opts in [PLAIN, FOLD] {
+                let written = write_line(line.as_bytes(), field, opts);
+                assert!(written.is_some(), "{line:?} {field:?}");
+                assert_eq!(written, full_json(line.as_bytes(), field, opts));
+            }
+        }
+    }
+    assert_eq!(
+        write_line(lines[0].as_bytes(), Some("text"), PLAIN).as_deref(),
+        Some("First para. Second one, caf\u{e9} \"quoted\".")
+    );
+    assert_eq!(
+        write_line(lines[1].as_bytes(), None, PLAIN).as_deref(),
+        Some(r#"{"meta":{"lang":"en","source":"web"},"n":1000.0,"text":"Tab and/slash"}"#)
     );
 }
 
@@ -261,6 +346,24 @@ fn gen() -> impl Strategy<Value = Gen> {
             prop::collection::vec((text(), inner), 0..4).prop_map(Gen::Obj),
         ]
     })
+}
+
+/// Whether every object in `g` has keys that stay distinct once canonical (folded or not).
+fn distinct_keys(g: &Gen) -> bool {
+    match g {
+        Gen::Arr(items) => items.iter().all(distinct_keys),
+        Gen::Obj(entries) => {
+            [PLAIN, FOLD].into_iter().all(|opts| {
+                let mut keys: Vec<String> = entries
+                    .iter()
+                    .map(|(k, _)| crate::canonical::canonical_text(k, opts))
+                    .collect();
+                keys.sort();
+                keys.windows(2).all(|w| w[0] != w[1])
+            }) && entries.iter().all(|(_, v)| distinct_keys(v))
+        }
+        _ => true,
+    }
 }
 
 /// How a value is written: whitespace around tokens, escaping of strings.
@@ -346,14 +449,18 @@ proptest! {
         let style = Style { space, sort, escape_all };
         let mut line = String::new();
         write(&g, style, &mut line);
-        check(&line);
+        let a = check(&line);
+        // The writer takes every valid line whose keys are distinct (once canonical).
+        prop_assert!(a.written == a.full || !distinct_keys(&g), "{line:?}");
         // The same value under `text` among other fields, as a JSON Lines record.
         let mut entries = field;
         entries.push(("text".to_string(), g));
+        let rec_value = Gen::Obj(entries);
         let mut rec = String::new();
-        write(&Gen::Obj(entries), style, &mut rec);
+        write(&rec_value, style, &mut rec);
         rec.push('\n');
-        check(&rec);
+        let a = check(&rec);
+        prop_assert!(a.written == a.full || !distinct_keys(&rec_value), "{rec:?}");
         // Broken variants: cut short, or a byte dropped or doubled.
         let at = cut.index(rec.len());
         if rec.is_char_boundary(at) {
