@@ -15,6 +15,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than the system allocator: dataset reading allocates per record on
+/// every core, and glibc's allocator made the threads wait on each other's arena locks
+/// (measured: 50,000 futex waits and a third of the wall time on a 248 MB JSON Lines file).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Provenance for machine-learning assets: exact identity of model weights and datasets.
 #[derive(Parser)]
 #[command(name = "mlprov", version, about, propagate_version = true)]

@@ -65,64 +65,70 @@ pub fn canonical_text(text: &str, opts: CanonicalOptions) -> String {
     out
 }
 
-/// [`canonical_text`] of ASCII text. Blocks of 32 bytes with no whitespace but single
-/// spaces inside (most of any text) are copied whole; the others go byte by byte. The
-/// byte loop is the definition: `char::is_whitespace` on ASCII is tab, line feed,
-/// vertical tab, form feed, carriage return (0x09..=0x0d) and space.
+/// `char::is_whitespace` on ASCII: tab, line feed, vertical tab, form feed, carriage
+/// return (0x09..=0x0d) and space.
+fn is_ascii_space(c: u8) -> bool {
+    c == b' ' || c.wrapping_sub(0x09) < 5
+}
+
+/// [`canonical_text`] of ASCII text: each run of whitespace becomes one space (none at
+/// either end). Runs of bytes with no whitespace but single spaces between other bytes
+/// (most of any text) are found a window at a time and copied whole.
 fn fold_ascii(b: &[u8], case_fold: bool) -> Vec<u8> {
-    const W: usize = 32;
-    let is_space = |c: u8| c == b' ' || c.wrapping_sub(0x09) < 5;
     let mut out = Vec::with_capacity(b.len());
-    // Whitespace was seen after some output: one space goes before the next other byte.
-    let mut pending_space = false;
-    let byte = |c: u8, out: &mut Vec<u8>, pending: &mut bool| {
-        if is_space(c) {
-            *pending = !out.is_empty();
-            return;
-        }
-        if *pending {
-            out.push(b' ');
-            *pending = false;
-        }
-        out.push(if case_fold { c.to_ascii_lowercase() } else { c });
-    };
-    let mut blocks = b.chunks_exact(W);
-    for block in blocks.by_ref() {
-        // Clean: no whitespace but spaces, no two spaces in a row, not starting with a
-        // space (which may follow whitespace already folded). Branch-free folds, so the
-        // compiler vectorizes them.
-        let control = block
-            .iter()
-            .fold(false, |a, &c| a | (c.wrapping_sub(0x09) < 5));
-        let double = block
-            .iter()
-            .zip(&block[1..])
-            .fold(false, |a, (&x, &y)| a | ((x == b' ') & (y == b' ')));
-        if control || double || block[0] == b' ' {
-            for &c in block {
-                byte(c, &mut out, &mut pending_space);
+    let mut p = 0;
+    while p < b.len() {
+        if b.get(p).is_some_and(|&c| is_ascii_space(c)) {
+            while b.get(p).is_some_and(|&c| is_ascii_space(c)) {
+                p += 1;
+            }
+            // A space only between two other bytes: not at the start, nor at the end.
+            if !out.is_empty() && p < b.len() {
+                out.push(b' ');
             }
             continue;
         }
-        if pending_space {
-            out.push(b' ');
-        }
-        // A space at the block's end is held back: the next byte decides whether it stays.
-        let (body, space_last) = match block.split_last() {
-            Some((b' ', body)) => (body, true),
-            _ => (block, false),
-        };
+        let end = next_fold(b, p);
+        let run = b.get(p..end).unwrap_or_default();
         if case_fold {
-            out.extend(body.iter().map(u8::to_ascii_lowercase));
+            out.extend(run.iter().map(u8::to_ascii_lowercase));
         } else {
-            out.extend_from_slice(body);
+            out.extend_from_slice(run);
         }
-        pending_space = space_last;
-    }
-    for &c in blocks.remainder() {
-        byte(c, &mut out, &mut pending_space);
+        p = end;
     }
     out
+}
+
+/// The first index at or after `p` where ASCII text `b` needs folding: a whitespace byte
+/// other than the space, or a space followed by whitespace or by the end. Windows of 33
+/// bytes, 32 apart, are checked with branch-free folds (which the compiler vectorizes);
+/// the window with a finding, and the last few bytes, byte by byte.
+fn next_fold(b: &[u8], mut p: usize) -> usize {
+    const W: usize = 32;
+    let needs_fold = |x: u8, y: Option<u8>| {
+        x.wrapping_sub(0x09) < 5 || (x == b' ' && y.is_none_or(is_ascii_space))
+    };
+    while let Some(w) = b.get(p..p + W + 1) {
+        let control = w[..W]
+            .iter()
+            .fold(false, |a, &c| a | (c.wrapping_sub(0x09) < 5));
+        let double = w[..W]
+            .iter()
+            .zip(&w[1..])
+            .fold(false, |a, (&x, &y)| a | ((x == b' ') & is_ascii_space(y)));
+        if control || double {
+            break;
+        }
+        p += W;
+    }
+    while let Some(&x) = b.get(p) {
+        if needs_fold(x, b.get(p + 1).copied()) {
+            return p;
+        }
+        p += 1;
+    }
+    p
 }
 
 /// Whether text is already canonical, decided without building its canonical form: ASCII
