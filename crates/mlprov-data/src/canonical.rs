@@ -262,7 +262,7 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
         #[test]
-        fn ascii_folding_by_blocks_is_the_definition(
+        fn ascii_folding_is_the_definition(
             s in "([a-zA-Z.]{1,40}|[ ]{1,3}|[\t\n\x0b\x0c\r]{1,2}){0,30}",
             case_fold in proptest::bool::ANY,
         ) {
@@ -274,7 +274,7 @@ mod tests {
     }
 
     #[test]
-    fn ascii_folding_at_every_block_boundary() {
+    fn ascii_folding_at_every_window_boundary() {
         for len in 0..80 {
             for at in 0..len {
                 for ws in [" ", "  ", "\n", " \n ", "\t\t"] {

@@ -229,15 +229,19 @@ fn scan_range(
         if let Some(t) = canonical {
             fast.push(t);
             total += t.len() as u64;
-        } else if matches!(file.format, Format::Jsonl)
-            && rewritten.push(line, field, ropts.canonical)
-        {
-            total += rewritten.last_len();
         } else {
-            let (d, n) = slow_line(file, line, i, &line_no, ropts)?;
-            digests.push(d);
-            total += n;
-            continue;
+            let written = match file.format {
+                Format::Jsonl => rewritten.push(line, field, ropts.canonical),
+                _ => None,
+            };
+            if let Some(n) = written {
+                total += n;
+            } else {
+                let (d, n) = slow_line(file, line, i, &line_no, ropts)?;
+                digests.push(d);
+                total += n;
+                continue;
+            }
         }
         if fast.len() + rewritten.len() >= HASH_BATCH {
             rewritten.digest_with(&mut fast, ropts, &mut digests);
@@ -258,24 +262,16 @@ struct Rewritten {
 }
 
 impl Rewritten {
-    /// Writes `line`'s canonical form; `false` when the full path must decide.
-    fn push(&mut self, line: &[u8], field: Option<&str>, opts: CanonicalOptions) -> bool {
-        let done = canonical_fast::json_line_into(line, field, opts, &mut self.bytes).is_some();
-        if done {
-            self.ends.push(self.bytes.len());
-        }
-        done
+    /// Writes `line`'s canonical form; its length, or `None` when the full path must decide.
+    fn push(&mut self, line: &[u8], field: Option<&str>, opts: CanonicalOptions) -> Option<u64> {
+        let start = self.bytes.len();
+        canonical_fast::json_line_into(line, field, opts, &mut self.bytes)?;
+        self.ends.push(self.bytes.len());
+        Some((self.bytes.len() - start) as u64)
     }
 
     fn len(&self) -> usize {
         self.ends.len()
-    }
-
-    /// The length of the form written last.
-    fn last_len(&self) -> u64 {
-        let n = self.ends.len();
-        let start = n.checked_sub(2).map_or(0, |i| self.ends[i]);
-        (self.ends.last().copied().unwrap_or(0) - start) as u64
     }
 
     /// Digests these forms and the lines of `fast` together, then empties both.
