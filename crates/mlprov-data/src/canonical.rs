@@ -50,6 +50,20 @@ pub fn canonical_text(text: &str, opts: CanonicalOptions) -> String {
         // Only ASCII bytes are pushed: always valid UTF-8.
         return String::from_utf8(fold_ascii(text.as_bytes(), opts.case_fold)).unwrap_or_default();
     }
+    if !opts.case_fold
+        && unicode_normalization::is_nfc_quick(text.chars())
+            == unicode_normalization::IsNormalized::Yes
+    {
+        // Already NFC (most text): only the whitespace to fold, a word at a time.
+        let mut out = String::with_capacity(text.len());
+        for word in text.split(char::is_whitespace).filter(|w| !w.is_empty()) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+        return out;
+    }
     let mut out = String::with_capacity(text.len());
     if opts.case_fold {
         // Lower-casing can leave a non-NFC sequence: normalize again after it.
@@ -270,6 +284,25 @@ mod tests {
                 String::from_utf8(fold_ascii(s.as_bytes(), case_fold)).unwrap(),
                 fold_reference(&s, case_fold)
             );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        #[test]
+        fn canonical_text_is_nfc_then_folded(
+            s in "(a|Z|\u{e9}|e\u{301}|\u{130}|\u{df}|\u{65e5}|\u{3000}|\u{a0}|\u{2028}| |  |\\n|\\t|\u{1f600}){0,16}",
+            case_fold in proptest::bool::ANY,
+        ) {
+            // The definition: NFC (lower-cased and NFC again when folding case), then each
+            // run of whitespace as one space, none at either end.
+            let nfc: String = if case_fold {
+                s.nfc().flat_map(char::to_lowercase).collect::<String>().nfc().collect()
+            } else {
+                s.nfc().collect()
+            };
+            let want = fold_reference(&nfc, false);
+            proptest::prop_assert_eq!(canonical_text(&s, CanonicalOptions { case_fold }), want);
         }
     }
 

@@ -54,6 +54,7 @@ pub fn json_line_bytes<'a>(
         i: 0,
         opts,
         high: false,
+        bail: field.is_none(),
     };
     s.ws();
     let start = s.i;
@@ -197,6 +198,9 @@ struct Scan<'a> {
     opts: CanonicalOptions,
     /// Whether a string held a byte of 128 or more (then the line is validated as UTF-8).
     high: bool,
+    /// Stop at the first thing not canonical as written: the answer is then `None`
+    /// whatever follows (the whole record, or the picked field's value, is being read).
+    bail: bool,
 }
 
 impl<'a> Scan<'a> {
@@ -218,7 +222,7 @@ impl<'a> Scan<'a> {
     }
 
     fn value(&mut self, depth: u32) -> Option<Value> {
-        match self.peek()? {
+        let v = match self.peek()? {
             b'"' => self.string(),
             b'{' => self.object(depth + 1),
             b'[' => self.array(depth + 1),
@@ -227,7 +231,13 @@ impl<'a> Scan<'a> {
             b'n' => self.literal(b"null"),
             b'-' | b'0'..=b'9' => self.number(),
             _ => None,
-        }
+        }?;
+        (!self.stop(v.canonical())).then_some(v)
+    }
+
+    /// Whether to stop here, answering `None`: bailing, and not canonical.
+    fn stop(&self, canonical: bool) -> bool {
+        self.bail && !canonical
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<Value> {
@@ -312,7 +322,10 @@ impl<'a> Scan<'a> {
             return Some(Value::Str { canonical });
         }
         // Escapes: from one to the next (or the closing quote), each span between them
-        // checked in one pass as above.
+        // checked in one pass as above. A string with an escape is not canonical as written.
+        if self.bail {
+            return None;
+        }
         loop {
             let rest = self.b.get(self.i..)?;
             let stop = memchr::memchr2(b'"', b'\\', rest)?;
@@ -353,6 +366,9 @@ impl<'a> Scan<'a> {
         }
         let mut prev: Option<&'a [u8]> = None;
         loop {
+            if self.stop(canonical) {
+                return None;
+            }
             let key_start = self.i;
             let key = self.string()?;
             let content = self.key_content(key_start);
@@ -367,6 +383,9 @@ impl<'a> Scan<'a> {
             canonical &= !self.ws();
             self.eat(b':')?;
             canonical &= !self.ws();
+            if self.stop(canonical) {
+                return None;
+            }
             canonical &= self.value(depth)?.canonical();
             canonical &= !self.ws();
             match self.peek()? {
@@ -393,6 +412,9 @@ impl<'a> Scan<'a> {
             return Some(Value::Other { canonical });
         }
         loop {
+            if self.stop(canonical) {
+                return None;
+            }
             canonical &= self.value(depth)?.canonical();
             canonical &= !self.ws();
             match self.peek()? {
@@ -426,7 +448,9 @@ impl<'a> Scan<'a> {
             self.eat(b':')?;
             self.ws();
             let start = self.i;
+            self.bail = content == field;
             let value = self.value(1)?;
+            self.bail = false;
             if content == field {
                 if picked.is_some() {
                     return None;
