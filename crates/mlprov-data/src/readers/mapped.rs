@@ -119,6 +119,13 @@ pub(crate) fn for_each_range<T: Send>(
     number_lines: bool,
     each: impl Fn(&[u8], RangeStart) -> Result<T> + Sync,
 ) -> (Digest, Vec<Result<T>>) {
+    let inline = |upto: usize| map.will_need(upto.saturating_sub(AHEAD * EPOCH), AHEAD * EPOCH);
+    if map.len() <= 2 * RANGE {
+        // A small file is asked for whole by the first request: no thread for it (a
+        // folder may hold many thousands of small files; a thread costs tens of
+        // microseconds to start, nothing against reading a few MiB).
+        return hash_and_process(map, number_lines, &each, inline);
+    }
     std::thread::scope(|scope| {
         // The disk is asked for the next epochs by a thread of its own: asking costs
         // kernel time, and asked for between epochs, it held up both workers.
@@ -137,7 +144,7 @@ pub(crate) fn for_each_range<T: Send>(
         // Without the thread (the system refused one), the asking is done inline.
         let read_ahead = |upto: usize| {
             if asker.is_err() || ask.send(upto).is_err() {
-                map.will_need(upto.saturating_sub(AHEAD * EPOCH), AHEAD * EPOCH);
+                inline(upto);
             }
         };
         hash_and_process(map, number_lines, &each, read_ahead)
