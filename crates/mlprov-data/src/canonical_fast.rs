@@ -50,27 +50,26 @@ pub fn json_line_bytes<'a>(
     opts: CanonicalOptions,
 ) -> Option<&'a [u8]> {
     let mut s = Scan {
-        b: line,
-        i: 0,
+        at: Cursor { b: line, i: 0 },
         opts,
         high: false,
         bail: field.is_none(),
     };
-    s.ws();
-    let start = s.i;
+    s.at.ws();
+    let start = s.at.i;
     let picked = match field {
         None => {
             let v = s.value(0)?;
             Picked {
                 start,
-                end: s.i,
+                end: s.at.i,
                 value: v,
             }
         }
         Some(f) => s.picked_field(f.as_bytes())?,
     };
-    s.ws();
-    if s.i != line.len() {
+    s.at.ws();
+    if s.at.i != line.len() {
         return None;
     }
     if s.high && std::str::from_utf8(line).is_err() {
@@ -192,18 +191,14 @@ struct Picked {
     value: Value,
 }
 
-struct Scan<'a> {
+/// A place in a line's bytes, and the moves both readers of JSON (the scan here and the
+/// writer in `write`) make.
+struct Cursor<'a> {
     b: &'a [u8],
     i: usize,
-    opts: CanonicalOptions,
-    /// Whether a string held a byte of 128 or more (then the line is validated as UTF-8).
-    high: bool,
-    /// Stop at the first thing not canonical as written: the answer is then `None`
-    /// whatever follows (the whole record, or the picked field's value, is being read).
-    bail: bool,
 }
 
-impl<'a> Scan<'a> {
+impl Cursor<'_> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
@@ -220,9 +215,21 @@ impl<'a> Scan<'a> {
     fn eat(&mut self, c: u8) -> Option<()> {
         (self.peek()? == c).then(|| self.i += 1)
     }
+}
 
+struct Scan<'a> {
+    at: Cursor<'a>,
+    opts: CanonicalOptions,
+    /// Whether a string held a byte of 128 or more (then the line is validated as UTF-8).
+    high: bool,
+    /// Stop at the first thing not canonical as written: the answer is then `None`
+    /// whatever follows (the whole record, or the picked field's value, is being read).
+    bail: bool,
+}
+
+impl<'a> Scan<'a> {
     fn value(&mut self, depth: u32) -> Option<Value> {
-        let v = match self.peek()? {
+        let v = match self.at.peek()? {
             b'"' => self.string(),
             b'{' => self.object(depth + 1),
             b'[' => self.array(depth + 1),
@@ -241,9 +248,9 @@ impl<'a> Scan<'a> {
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<Value> {
-        let end = self.i.checked_add(word.len())?;
-        (self.b.get(self.i..end)? == word).then(|| {
-            self.i = end;
+        let end = self.at.i.checked_add(word.len())?;
+        (self.at.b.get(self.at.i..end)? == word).then(|| {
+            self.at.i = end;
             Value::Other { canonical: true }
         })
     }
@@ -252,40 +259,40 @@ impl<'a> Scan<'a> {
     /// out of range there). Canonical: integers that print back as written (not `-0`, which
     /// is a float, and short enough to be an `i64`/`u64`).
     fn number(&mut self) -> Option<Value> {
-        let neg = self.peek() == Some(b'-');
+        let neg = self.at.peek() == Some(b'-');
         if neg {
-            self.i += 1;
+            self.at.i += 1;
         }
-        let int_start = self.i;
-        match self.peek()? {
-            b'0' => self.i += 1,
+        let int_start = self.at.i;
+        match self.at.peek()? {
+            b'0' => self.at.i += 1,
             b'1'..=b'9' => {
-                while matches!(self.peek(), Some(b'0'..=b'9')) {
-                    self.i += 1;
+                while matches!(self.at.peek(), Some(b'0'..=b'9')) {
+                    self.at.i += 1;
                 }
             }
             _ => return None,
         }
-        let digits = self.i - int_start;
+        let digits = self.at.i - int_start;
         if digits > MAX_INT_DIGITS {
             return None;
         }
         let mut fraction = false;
-        if self.peek() == Some(b'.') {
-            self.i += 1;
-            let f = self.i;
-            while matches!(self.peek(), Some(b'0'..=b'9')) {
-                self.i += 1;
+        if self.at.peek() == Some(b'.') {
+            self.at.i += 1;
+            let f = self.at.i;
+            while matches!(self.at.peek(), Some(b'0'..=b'9')) {
+                self.at.i += 1;
             }
-            if self.i == f {
+            if self.at.i == f {
                 return None;
             }
             fraction = true;
         }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
+        if matches!(self.at.peek(), Some(b'e' | b'E')) {
             return None;
         }
-        let minus_zero = neg && self.b.get(int_start..self.i) == Some(&b"0"[..]);
+        let minus_zero = neg && self.at.b.get(int_start..self.at.i) == Some(&b"0"[..]);
         Some(Value::Other {
             canonical: !fraction && !minus_zero,
         })
@@ -295,14 +302,14 @@ impl<'a> Scan<'a> {
     /// escape, with its surrogate rules, is left to the full path); a string with an escape
     /// is not canonical as written.
     fn string(&mut self) -> Option<Value> {
-        self.eat(b'"')?;
-        let start = self.i;
-        let rest = self.b.get(start..)?;
+        self.at.eat(b'"')?;
+        let start = self.at.i;
+        let rest = self.at.b.get(start..)?;
         let stop = memchr::memchr2(b'"', b'\\', rest)?;
         if rest.get(stop) == Some(&b'"') {
             // No escape: the common case, decided by vectorizable passes.
             let content = rest.get(..stop)?;
-            self.i = start + stop + 1;
+            self.at.i = start + stop + 1;
             let flags = content_flags(content);
             if flags.control {
                 // Control characters must be escaped in JSON.
@@ -327,31 +334,31 @@ impl<'a> Scan<'a> {
             return None;
         }
         loop {
-            let rest = self.b.get(self.i..)?;
+            let rest = self.at.b.get(self.at.i..)?;
             let stop = memchr::memchr2(b'"', b'\\', rest)?;
             let flags = content_flags(rest.get(..stop)?);
             if flags.control {
                 return None;
             }
             self.high |= flags.high;
-            self.i += stop;
-            if self.peek()? == b'"' {
+            self.at.i += stop;
+            if self.at.peek()? == b'"' {
                 break;
             }
-            self.i += 1;
-            match self.peek()? {
-                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
+            self.at.i += 1;
+            match self.at.peek()? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at.i += 1,
                 _ => return None,
             }
         }
-        self.i += 1;
+        self.at.i += 1;
         Some(Value::Str { canonical: false })
     }
 
     /// The content of a string just scanned, when it had no escape (else `None`).
     fn key_content(&self, start: usize) -> Option<&'a [u8]> {
-        let b: &'a [u8] = self.b;
-        let content = b.get(start + 1..self.i.checked_sub(1)?)?;
+        let b: &'a [u8] = self.at.b;
+        let content = b.get(start + 1..self.at.i.checked_sub(1)?)?;
         (!content.contains(&b'\\')).then_some(content)
     }
 
@@ -359,9 +366,9 @@ impl<'a> Scan<'a> {
         if depth > MAX_DEPTH {
             return None;
         }
-        self.eat(b'{')?;
-        let mut canonical = !self.ws();
-        if self.eat(b'}').is_some() {
+        self.at.eat(b'{')?;
+        let mut canonical = !self.at.ws();
+        if self.at.eat(b'}').is_some() {
             return Some(Value::Other { canonical });
         }
         let mut prev: Option<&'a [u8]> = None;
@@ -369,7 +376,7 @@ impl<'a> Scan<'a> {
             if self.stop(canonical) {
                 return None;
             }
-            let key_start = self.i;
+            let key_start = self.at.i;
             let key = self.string()?;
             let content = self.key_content(key_start);
             // Canonical keys are canonical text, sorted by their bytes, each once.
@@ -380,21 +387,21 @@ impl<'a> Scan<'a> {
                     _ => false,
                 };
             prev = content;
-            canonical &= !self.ws();
-            self.eat(b':')?;
-            canonical &= !self.ws();
+            canonical &= !self.at.ws();
+            self.at.eat(b':')?;
+            canonical &= !self.at.ws();
             if self.stop(canonical) {
                 return None;
             }
             canonical &= self.value(depth)?.canonical();
-            canonical &= !self.ws();
-            match self.peek()? {
+            canonical &= !self.at.ws();
+            match self.at.peek()? {
                 b',' => {
-                    self.i += 1;
-                    canonical &= !self.ws();
+                    self.at.i += 1;
+                    canonical &= !self.at.ws();
                 }
                 b'}' => {
-                    self.i += 1;
+                    self.at.i += 1;
                     return Some(Value::Other { canonical });
                 }
                 _ => return None,
@@ -406,9 +413,9 @@ impl<'a> Scan<'a> {
         if depth > MAX_DEPTH {
             return None;
         }
-        self.eat(b'[')?;
-        let mut canonical = !self.ws();
-        if self.eat(b']').is_some() {
+        self.at.eat(b'[')?;
+        let mut canonical = !self.at.ws();
+        if self.at.eat(b']').is_some() {
             return Some(Value::Other { canonical });
         }
         loop {
@@ -416,14 +423,14 @@ impl<'a> Scan<'a> {
                 return None;
             }
             canonical &= self.value(depth)?.canonical();
-            canonical &= !self.ws();
-            match self.peek()? {
+            canonical &= !self.at.ws();
+            match self.at.peek()? {
                 b',' => {
-                    self.i += 1;
-                    canonical &= !self.ws();
+                    self.at.i += 1;
+                    canonical &= !self.at.ws();
                 }
                 b']' => {
-                    self.i += 1;
+                    self.at.i += 1;
                     return Some(Value::Other { canonical });
                 }
                 _ => return None,
@@ -434,20 +441,20 @@ impl<'a> Scan<'a> {
     /// The value of key `field` of a top-level object, which must hold it exactly once
     /// under a key written without escapes (an escaped key might spell it too).
     fn picked_field(&mut self, field: &[u8]) -> Option<Picked> {
-        self.eat(b'{')?;
-        self.ws();
+        self.at.eat(b'{')?;
+        self.at.ws();
         let mut picked = None;
-        if self.eat(b'}').is_some() {
+        if self.at.eat(b'}').is_some() {
             return None;
         }
         loop {
-            let key_start = self.i;
+            let key_start = self.at.i;
             self.string()?;
             let content = self.key_content(key_start)?;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
-            let start = self.i;
+            self.at.ws();
+            self.at.eat(b':')?;
+            self.at.ws();
+            let start = self.at.i;
             self.bail = content == field;
             let value = self.value(1)?;
             self.bail = false;
@@ -457,18 +464,18 @@ impl<'a> Scan<'a> {
                 }
                 picked = Some(Picked {
                     start,
-                    end: self.i,
+                    end: self.at.i,
                     value,
                 });
             }
-            self.ws();
-            match self.peek()? {
+            self.at.ws();
+            match self.at.peek()? {
                 b',' => {
-                    self.i += 1;
-                    self.ws();
+                    self.at.i += 1;
+                    self.at.ws();
                 }
                 b'}' => {
-                    self.i += 1;
+                    self.at.i += 1;
                     return picked;
                 }
                 _ => return None,

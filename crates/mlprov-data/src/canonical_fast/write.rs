@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use super::{content_flags, MAX_DEPTH, MAX_INT_DIGITS};
+use super::{content_flags, Cursor, MAX_DEPTH, MAX_INT_DIGITS};
 use crate::canonical::{canonical_text, is_canonical, CanonicalOptions};
 
 /// Appends the canonical form of `line`'s record (with `field`, of that field's value: a
@@ -25,8 +25,7 @@ pub fn json_line_into(
 ) -> Option<()> {
     let start = out.len();
     let mut w = Writer {
-        b: line,
-        i: 0,
+        at: Cursor { b: line, i: 0 },
         opts,
         checking: false,
     };
@@ -46,8 +45,7 @@ struct Str<'a> {
 }
 
 struct Writer<'a> {
-    b: &'a [u8],
-    i: usize,
+    at: Cursor<'a>,
     opts: CanonicalOptions,
     /// Writing a value only to check it (a member that is not the picked field): its
     /// objects' key order and duplicates do not matter.
@@ -55,37 +53,22 @@ struct Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
-
-    /// Skips JSON whitespace.
-    fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.i += 1;
-        }
-    }
-
-    fn eat(&mut self, c: u8) -> Option<()> {
-        (self.peek()? == c).then(|| self.i += 1)
-    }
-
     fn line(&mut self, field: Option<&str>, out: &mut Vec<u8>) -> Option<()> {
-        self.ws();
+        self.at.ws();
         match field {
-            None if self.peek()? == b'"' => {
+            None if self.at.peek()? == b'"' => {
                 let s = self.string()?;
                 out.extend_from_slice(self.canonical(s).as_bytes());
             }
             None => self.value(0, out)?,
             Some(f) => self.picked_field(f.as_bytes(), out)?,
         }
-        self.ws();
-        (self.i == self.b.len()).then_some(())
+        self.at.ws();
+        (self.at.i == self.at.b.len()).then_some(())
     }
 
     fn value(&mut self, depth: u32, out: &mut Vec<u8>) -> Option<()> {
-        match self.peek()? {
+        match self.at.peek()? {
             b'"' => {
                 let s = self.string()?;
                 self.write_string(s, out)
@@ -101,9 +84,9 @@ impl<'a> Writer<'a> {
     }
 
     fn literal(&mut self, word: &[u8], out: &mut Vec<u8>) -> Option<()> {
-        let end = self.i.checked_add(word.len())?;
-        (self.b.get(self.i..end)? == word).then_some(())?;
-        self.i = end;
+        let end = self.at.i.checked_add(word.len())?;
+        (self.at.b.get(self.at.i..end)? == word).then_some(())?;
+        self.at.i = end;
         out.extend_from_slice(word);
         Some(())
     }
@@ -112,14 +95,14 @@ impl<'a> Writer<'a> {
     /// copied; any other number is parsed and printed by `serde_json`, as the full path
     /// does (so `1.50` is `1.5`, `1e2` is `100.0`, and out-of-range numbers fail there).
     fn number(&mut self, out: &mut Vec<u8>) -> Option<()> {
-        let start = self.i;
+        let start = self.at.i;
         while matches!(
-            self.peek(),
+            self.at.peek(),
             Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
         ) {
-            self.i += 1;
+            self.at.i += 1;
         }
-        let token = self.b.get(start..self.i)?;
+        let token = self.at.b.get(start..self.at.i)?;
         let digits = token.strip_prefix(b"-").unwrap_or(token);
         let plain = !digits.is_empty()
             && digits.len() <= MAX_INT_DIGITS
@@ -138,14 +121,14 @@ impl<'a> Writer<'a> {
     /// (checked for raw control characters, which JSON forbids, and for UTF-8), else
     /// decoded by `serde_json` (escapes, surrogate pairs, and their errors).
     fn string(&mut self) -> Option<Str<'a>> {
-        let b: &'a [u8] = self.b;
-        let open = self.i;
-        self.eat(b'"')?;
-        let rest = b.get(self.i..)?;
+        let b: &'a [u8] = self.at.b;
+        let open = self.at.i;
+        self.at.eat(b'"')?;
+        let rest = b.get(self.at.i..)?;
         let stop = memchr::memchr2(b'"', b'\\', rest)?;
         if rest.get(stop) == Some(&b'"') {
             let content = rest.get(..stop)?;
-            self.i += stop + 1;
+            self.at.i += stop + 1;
             let flags = content_flags(content);
             if flags.control {
                 return None;
@@ -166,7 +149,7 @@ impl<'a> Writer<'a> {
         }
         // An escape: find the closing quote (the byte after each backslash is skipped),
         // then let `serde_json` decode the token.
-        let mut at = self.i + stop;
+        let mut at = self.at.i + stop;
         loop {
             match b.get(at)? {
                 b'\\' => at += 2,
@@ -174,8 +157,8 @@ impl<'a> Writer<'a> {
                 _ => at += 1 + memchr::memchr2(b'"', b'\\', b.get(at + 1..)?)?,
             }
         }
-        self.i = at + 1;
-        let token = b.get(open..self.i)?;
+        self.at.i = at + 1;
+        let token = b.get(open..self.at.i)?;
         let text: String = serde_json::from_slice(token).ok()?;
         Some(Str {
             text: Cow::Owned(text),
@@ -198,28 +181,37 @@ impl<'a> Writer<'a> {
         write_json_text(&self.canonical(s), as_written, out)
     }
 
-    fn array(&mut self, depth: u32, out: &mut Vec<u8>) -> Option<()> {
+    /// Opens an array or an object (`open`, `close`: its brackets) at `depth`: whether
+    /// it is empty, and then closed too.
+    fn open(&mut self, open: u8, close: u8, depth: u32, out: &mut Vec<u8>) -> Option<bool> {
         if depth > MAX_DEPTH {
             return None;
         }
-        self.eat(b'[')?;
-        out.push(b'[');
-        self.ws();
-        if self.eat(b']').is_some() {
-            out.push(b']');
+        self.at.eat(open)?;
+        out.push(open);
+        self.at.ws();
+        let empty = self.at.eat(close).is_some();
+        if empty {
+            out.push(close);
+        }
+        Some(empty)
+    }
+
+    fn array(&mut self, depth: u32, out: &mut Vec<u8>) -> Option<()> {
+        if self.open(b'[', b']', depth, out)? {
             return Some(());
         }
         loop {
             self.value(depth, out)?;
-            self.ws();
-            match self.peek()? {
+            self.at.ws();
+            match self.at.peek()? {
                 b',' => {
-                    self.i += 1;
+                    self.at.i += 1;
                     out.push(b',');
-                    self.ws();
+                    self.at.ws();
                 }
                 b']' => {
-                    self.i += 1;
+                    self.at.i += 1;
                     out.push(b']');
                     return Some(());
                 }
@@ -231,42 +223,35 @@ impl<'a> Writer<'a> {
     /// An object: members written as they come, each `"key":value` noting its canonical
     /// key and where it went, then put in key order if they were not.
     fn object(&mut self, depth: u32, out: &mut Vec<u8>) -> Option<()> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        self.eat(b'{')?;
-        out.push(b'{');
-        self.ws();
-        if self.eat(b'}').is_some() {
-            out.push(b'}');
+        if self.open(b'{', b'}', depth, out)? {
             return Some(());
         }
         let body = out.len();
         let mut members: Vec<(Cow<'a, str>, Range<usize>)> = Vec::new();
         loop {
-            if self.peek()? != b'"' {
+            if self.at.peek()? != b'"' {
                 return None;
             }
             let key = self.string()?;
             let as_written = key.canonical;
             let key = self.canonical(key);
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
+            self.at.ws();
+            self.at.eat(b':')?;
+            self.at.ws();
             let at = out.len();
             write_json_text(&key, as_written, out)?;
             out.push(b':');
             self.value(depth, out)?;
             members.push((key, at..out.len()));
-            self.ws();
-            match self.peek()? {
+            self.at.ws();
+            match self.at.peek()? {
                 b',' => {
-                    self.i += 1;
+                    self.at.i += 1;
                     out.push(b',');
-                    self.ws();
+                    self.at.ws();
                 }
                 b'}' => {
-                    self.i += 1;
+                    self.at.i += 1;
                     break;
                 }
                 _ => return None,
@@ -296,26 +281,26 @@ impl<'a> Writer<'a> {
     /// (as decoded: an escaped key may spell it); the other members are checked to be
     /// valid, as the full path parses them too, and dropped.
     fn picked_field(&mut self, field: &[u8], out: &mut Vec<u8>) -> Option<()> {
-        self.eat(b'{')?;
-        self.ws();
+        self.at.eat(b'{')?;
+        self.at.ws();
         let mut found = false;
-        if self.peek()? == b'}' {
+        if self.at.peek()? == b'}' {
             return None;
         }
         loop {
-            if self.peek()? != b'"' {
+            if self.at.peek()? != b'"' {
                 return None;
             }
             let key = self.string()?;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
+            self.at.ws();
+            self.at.eat(b':')?;
+            self.at.ws();
             if key.text.as_bytes() == field {
                 if found {
                     return None;
                 }
                 found = true;
-                if self.peek()? == b'"' {
+                if self.at.peek()? == b'"' {
                     let s = self.string()?;
                     out.extend_from_slice(self.canonical(s).as_bytes());
                 } else {
@@ -328,14 +313,14 @@ impl<'a> Writer<'a> {
                 self.checking = false;
                 out.truncate(at);
             }
-            self.ws();
-            match self.peek()? {
+            self.at.ws();
+            match self.at.peek()? {
                 b',' => {
-                    self.i += 1;
-                    self.ws();
+                    self.at.i += 1;
+                    self.at.ws();
                 }
                 b'}' => {
-                    self.i += 1;
+                    self.at.i += 1;
                     return found.then_some(());
                 }
                 _ => return None,
