@@ -215,6 +215,23 @@ impl Cursor<'_> {
     fn eat(&mut self, c: u8) -> Option<()> {
         (self.peek()? == c).then(|| self.i += 1)
     }
+
+    /// After an array's or object's member: `Some(true)` past a comma (another member
+    /// follows), `Some(false)` past the closing bracket `close`, `None` on anything else.
+    /// Whitespace around is skipped.
+    fn after_member(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let more = match self.peek()? {
+            b',' => true,
+            c if c == close => false,
+            _ => return None,
+        };
+        self.i += 1;
+        if more {
+            self.ws();
+        }
+        Some(more)
+    }
 }
 
 struct Scan<'a> {
@@ -468,17 +485,8 @@ impl<'a> Scan<'a> {
                     value,
                 });
             }
-            self.at.ws();
-            match self.at.peek()? {
-                b',' => {
-                    self.at.i += 1;
-                    self.at.ws();
-                }
-                b'}' => {
-                    self.at.i += 1;
-                    return picked;
-                }
-                _ => return None,
+            if !self.at.after_member(b'}')? {
+                return picked;
             }
         }
     }

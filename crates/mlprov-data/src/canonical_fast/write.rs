@@ -203,20 +203,11 @@ impl<'a> Writer<'a> {
         }
         loop {
             self.value(depth, out)?;
-            self.at.ws();
-            match self.at.peek()? {
-                b',' => {
-                    self.at.i += 1;
-                    out.push(b',');
-                    self.at.ws();
-                }
-                b']' => {
-                    self.at.i += 1;
-                    out.push(b']');
-                    return Some(());
-                }
-                _ => return None,
+            if !self.at.after_member(b']')? {
+                out.push(b']');
+                return Some(());
             }
+            out.push(b',');
         }
     }
 
@@ -243,19 +234,10 @@ impl<'a> Writer<'a> {
             out.push(b':');
             self.value(depth, out)?;
             members.push((key, at..out.len()));
-            self.at.ws();
-            match self.at.peek()? {
-                b',' => {
-                    self.at.i += 1;
-                    out.push(b',');
-                    self.at.ws();
-                }
-                b'}' => {
-                    self.at.i += 1;
-                    break;
-                }
-                _ => return None,
+            if !self.at.after_member(b'}')? {
+                break;
             }
+            out.push(b',');
         }
         if !self.checking && !members.windows(2).all(|w| w[0].0 < w[1].0) {
             members.sort_by(|a, b| a.0.cmp(&b.0));
@@ -313,17 +295,8 @@ impl<'a> Writer<'a> {
                 self.checking = false;
                 out.truncate(at);
             }
-            self.at.ws();
-            match self.at.peek()? {
-                b',' => {
-                    self.at.i += 1;
-                    self.at.ws();
-                }
-                b'}' => {
-                    self.at.i += 1;
-                    return found.then_some(());
-                }
-                _ => return None,
+            if !self.at.after_member(b'}')? {
+                return found.then_some(());
             }
         }
     }
